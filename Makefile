@@ -1,0 +1,91 @@
+# Switchyard build. `make` builds build/switchyard and build/sy-mock;
+# `make test` installs what is missing, builds, and runs every test (unit,
+# end-to-end, and both again under ASan+UBSan); `make bench` writes BENCHMARKS.md.
+
+BUILD   ?= build
+CC      ?= gcc
+PKGS     = libevent libevent_pthreads libcurl json-c libfyaml openssl
+OPT     ?= -O2
+SAN     ?=
+
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Werror \
+              -Wshadow -Wstrict-prototypes -Wno-unused-parameter -pthread \
+              -fno-omit-frame-pointer -Isrc
+ifneq ($(SAN),)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN        = -fsanitize=address,undefined
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += $(CFLAGS_BASE) $(PKG_CFLAGS)
+LDLIBS  += $(LDSAN) $(PKG_LIBS) -lm -pthread
+
+LIB_SRC   := $(shell find src -name '*.c' ! -path src/main.c | sort)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+MOCK_SRC  := $(shell find tools/mock -name '*.c' | sort)
+MOCK_OBJ  := $(MOCK_SRC:%.c=$(BUILD)/obj/%.o)
+BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/%)
+UNIT_SRC  := $(shell find tests/unit -name '*_test.c' | sort)
+UNIT_BIN  := $(patsubst tests/unit/%_test.c,$(BUILD)/tests/%_test,$(UNIT_SRC))
+DEPS      := $(LIB_OBJ:.o=.d) $(MOCK_OBJ:.o=.d) $(BUILD)/obj/src/main.d
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GITREV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+.PHONY: all deps run test unit e2e asan check-style bench fuzz clean
+all: $(BUILD)/switchyard $(BUILD)/sy-mock $(BENCH_BIN)
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSY_VERSION='"$(VERSION)"' -DSY_GITREV='"$(GITREV)"' -MMD -MP -c $< -o $@
+
+$(BUILD)/libsy.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/switchyard: $(BUILD)/obj/src/main.o $(BUILD)/libsy.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sy-mock: $(MOCK_OBJ) $(BUILD)/libsy.a
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%: bench/%.c $(BUILD)/libsy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%_test: tests/unit/%_test.c $(BUILD)/libsy.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $^ $(LDLIBS) -lcriterion
+
+run: deps all
+	./$(BUILD)/switchyard serve --config $(or $(CONFIG),config/default.yaml)
+
+# Every test: unit and end-to-end on the normal build, then both again on an
+# ASan+UBSan build in build-asan/.
+test: deps
+	@$(MAKE) --no-print-directory check-style
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit e2e
+
+unit: $(UNIT_BIN)
+	@bash scripts/run-unit.sh $(UNIT_BIN)
+
+e2e: all
+	@BUILD=$(BUILD) bash scripts/run-e2e.sh
+
+check-style:
+	@bash scripts/check-style.sh
+
+bench: deps all
+	@bash bench/run.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(DEPS)

@@ -1,0 +1,137 @@
+/*
+ * config.h - Switchyard's configuration: load a YAML file into an immutable
+ * sy_config_t, or explain why not with one file:line:col diagnostic per problem.
+ *
+ * The shape is the contract in DESIGN.md (server, providers[], models[]);
+ * unknown keys are errors with a "did you mean" suggestion. A loaded config is
+ * never modified; later hot reload swaps whole snapshots (reference counted).
+ * Every string is owned by the config and freed by sy_config_free().
+ */
+#ifndef SY_CONFIG_CONFIG_H
+#define SY_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum sy_provider_type {
+    SY_PROVIDER_OPENAI = 0,
+    SY_PROVIDER_OLLAMA,
+    SY_PROVIDER_ANTHROPIC,
+} sy_provider_type_t;
+
+/* "openai", "ollama", "anthropic". */
+const char *sy_provider_type_name(sy_provider_type_t t);
+
+typedef struct sy_header_kv {
+    char *name;
+    char *value;
+} sy_header_kv_t;
+
+/* Upstream timeouts in milliseconds; 0 means "no limit" for that phase. */
+typedef struct sy_timeouts {
+    uint32_t connect_ms;    /* TCP (+TLS) connect.               default 5000   */
+    uint32_t first_byte_ms; /* request sent -> first body byte.  default 120000 */
+    uint32_t idle_ms;       /* longest silence mid-response.     default 60000  */
+    uint32_t total_ms;      /* whole transfer.                   default 600000 */
+} sy_timeouts_t;
+
+typedef struct sy_provider_conf {
+    char *name;
+    sy_provider_type_t type;
+    char *base_url;    /* as written, trailing '/' removed */
+    char *api_key_env; /* NULL when not set */
+    char *api_key;     /* getenv(api_key_env) at load time; NULL when unset or empty */
+    sy_timeouts_t timeouts;
+    sy_header_kv_t *headers; /* extra headers sent on every upstream request */
+    size_t n_headers;
+    char **forward_headers; /* client headers passed upstream: lower-case names, a trailing '*' matches a prefix */
+    size_t n_forward_headers; /* default none: nothing of the client's is forwarded */
+} sy_provider_conf_t;
+
+typedef struct sy_deployment_conf {
+    char *provider;        /* provider name as written */
+    size_t provider_index; /* index into sy_config_t.providers (resolved at load) */
+    char *model;           /* the model name the provider knows */
+    uint32_t weight;       /* default 1; 0 = never chosen */
+} sy_deployment_conf_t;
+
+typedef struct sy_model_conf {
+    char *name; /* public name clients ask for */
+    sy_deployment_conf_t *deployments;
+    size_t n_deployments;
+} sy_model_conf_t;
+
+typedef struct sy_server_conf {
+    char *listen;                     /* "host:port" as written; default "127.0.0.1:11435" */
+    char *host;                       /* parsed host ("127.0.0.1", "::1", "0.0.0.0") */
+    uint16_t port;                    /* parsed port */
+    unsigned workers;                 /* resolved: "auto" = number of online CPUs */
+    size_t max_body_bytes;            /* default 33554432 (32 MiB) */
+    uint32_t drain_timeout_ms;        /* graceful shutdown bound; default 10000 */
+    size_t stream_high_water_bytes;   /* per-stream client buffer before pausing upstream; default 262144 */
+    uint32_t sse_keepalive_ms;        /* SSE ": keep-alive" comment after this much silence; default 15000 */
+    unsigned max_connections;         /* per worker; default 10000 */
+} sy_server_conf_t;
+
+typedef struct sy_log_conf {
+    int level;    /* 0 debug, 1 info, 2 warn, 3 error; default info ("debug|info|warn|error") */
+    int requests; /* one JSON line per request; default 1 (true) */
+} sy_log_conf_t;
+
+typedef struct sy_config {
+    char *path; /* file it came from ("<string>" for sy_config_load_string) */
+    sy_server_conf_t server;
+    sy_log_conf_t log;
+    sy_provider_conf_t *providers;
+    size_t n_providers;
+    sy_model_conf_t *models;
+    size_t n_models;
+} sy_config_t;
+
+/* One problem found while loading: file:line:col: message (line and col 1-based). */
+typedef struct sy_diag {
+    char *file;
+    int line;
+    int col;
+    char *message;
+} sy_diag_t;
+
+typedef struct sy_diags {
+    sy_diag_t *items;
+    size_t n;
+} sy_diags_t;
+
+/*
+ * Load and validate the YAML file at path. On success returns a new config
+ * and leaves diags empty. On any problem returns NULL and appends one
+ * diagnostic per problem to diags (all problems, not just the first).
+ * diags may be NULL. Reads the environment for api_key_env. Any thread.
+ */
+sy_config_t *sy_config_load(const char *path, sy_diags_t *diags);
+
+/* The same from a string in memory; name is used as the file in diagnostics. */
+sy_config_t *sy_config_load_string(const char *text, size_t len, const char *name,
+                                   sy_diags_t *diags);
+
+/* Free a config; NULL is a no-op. */
+void sy_config_free(sy_config_t *cfg);
+
+/* Lookups (linear; configs are small). NULL when absent. */
+const sy_model_conf_t *sy_config_find_model(const sy_config_t *cfg, const char *name);
+const sy_provider_conf_t *sy_config_find_provider(const sy_config_t *cfg, const char *name);
+
+/*
+ * Parse a listen address: "host:port", "[v6]:port" or ":port" (host
+ * "0.0.0.0"). The host (brackets removed) is written NUL-terminated to
+ * host[host_size], the port to *port (0..65535; 0 = pick a free port).
+ * Returns 0, -1 for a malformed address, -2 for a port above 65535. Any thread.
+ */
+int sy_config_parse_listen(const char *s, char *host, size_t host_size, uint16_t *port);
+
+/* Print every diagnostic as "file:line:col: message\n". */
+void sy_diags_print(FILE *out, const sy_diags_t *diags);
+/* Release the diagnostics' memory and empty the set. */
+void sy_diags_release(sy_diags_t *diags);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * err.c - the tables behind sy_err_t (see err.h).
+ */
+#include "core/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct sy__err_row {
+    sy_err_t code;
+    const char *name;
+    int status;
+    const char *type;
+    const char *ocode;
+    const char *msg;
+};
+
+static const struct sy__err_row rows[] = {
+#define SY__ERR_ROW(name, st, ty, code, msg) {SY_##name, #name, st, ty, code, msg},
+    SY_ERR_MAP(SY__ERR_ROW)
+#undef SY__ERR_ROW
+};
+
+static const struct sy__err_row *find(sy_err_t err)
+{
+    if (err > SY__ERR_FIRST && err < SY__ERR_LAST)
+        return &rows[err - SY__ERR_FIRST - 1];
+    return NULL;
+}
+
+const char *sy_strerror(sy_err_t err)
+{
+    const struct sy__err_row *r = find(err);
+    return err == SY_OK ? "ok" : r ? r->msg : "unknown error";
+}
+
+const char *sy_err_name(sy_err_t err)
+{
+    const struct sy__err_row *r = find(err);
+    return err == SY_OK ? "OK" : r ? r->name : "EUNKNOWN";
+}
+
+int sy_err_status(sy_err_t err)
+{
+    const struct sy__err_row *r = find(err);
+    return err == SY_OK ? 200 : r ? r->status : 500;
+}
+
+const char *sy_err_openai_type(sy_err_t err)
+{
+    const struct sy__err_row *r = find(err);
+    return r ? r->type : "server_error";
+}
+
+const char *sy_err_openai_code(sy_err_t err)
+{
+    const struct sy__err_row *r = find(err);
+    return r ? r->ocode : "internal_error";
+}
+
+void sy_error_set(sy_error_t *e, sy_err_t code, const char *param, const char *fmt, ...)
+{
+    e->code = code;
+    e->status = 0;
+    snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+    } else {
+        snprintf(e->message, sizeof(e->message), "%s", sy_strerror(code));
+    }
+}
+
+int sy_error_status(const sy_error_t *e)
+{
+    return e->status ? e->status : sy_err_status(e->code);
+}

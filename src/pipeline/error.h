@@ -1,0 +1,29 @@
+/*
+ * error.h - the one place an error becomes a response.
+ *
+ * sy_err_t's table (core/err.h) gives the status and the OpenAI type and
+ * code; this module renders them in the caller's protocol. The Ollama and
+ * Anthropic shapes join here when their ingress lands.
+ */
+#ifndef SY_PIPELINE_ERROR_H
+#define SY_PIPELINE_ERROR_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "http/request.h"
+
+/* Render e as OpenAI's {"error":{"message","type","param","code"}} into
+ * buf (always NUL-terminated). Returns the length (truncated JSON never:
+ * the message is shortened to fit). */
+size_t sy_error_openai_json(const sy_error_t *e, char *buf, size_t cap);
+
+/* Answer the request with e in the OpenAI shape and e's status (finishes r).
+ * Sets Retry-After when retry_after_s >= 0. */
+void sy_respond_error(sy_req_t *r, const sy_error_t *e, int retry_after_s);
+
+/* The same from a code and a message (printf-style; NULL = the default). */
+void sy_respond_errorf(sy_req_t *r, sy_err_t code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

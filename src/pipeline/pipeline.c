@@ -1,0 +1,487 @@
+/*
+ * pipeline.c - route, send, relay (see pipeline.h).
+ *
+ * A relay_t lives from the upstream attempt's start to the end of the
+ * client's response. The upstream's callbacks drive it; the client's
+ * departure (on_gone) cancels the attempt. Nothing is freed inside one of
+ * the upstream's callbacks: a client that leaves while one runs is only
+ * marked, and the callback tidies up on its way out.
+ */
+#include "pipeline/pipeline.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/jsonscan.h"
+#include "core/log.h"
+#include "pipeline/error.h"
+#include "providers/provider.h"
+#include "router/router.h"
+#include "upstream/sse.h"
+#include "upstream/upstream.h"
+
+#define MAX_RESPONSE_BYTES (64u << 20) /* a whole (non-stream) upstream answer */
+#define MAX_SSE_EVENT (8u << 20)
+
+typedef struct relay {
+    sy_req_t *r;
+    sy_upreq_t *up;
+    const sy_provider_conf_t *provider;
+    int want_stream;
+    int streaming; /* the client's event stream has started */
+    int status;    /* upstream's */
+    int retry_after;
+    int saw_done;
+    int in_cb;     /* inside an upstream callback */
+    int gone;      /* the client left during an upstream callback */
+    int client_behind;
+    struct evbuffer *body; /* a whole upstream answer */
+    struct evbuffer *out;  /* events of one upstream read, written to the client at once */
+    sy_sse_t sse;
+    struct event *keepalive;
+    uint64_t last_event_ns;
+} relay_t;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+void sy_pipeline_take_usage(sy_req_t *r, struct json_object *obj)
+{
+    struct json_object *u, *v;
+    if (!json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, "usage", &u) ||
+        !json_object_is_type(u, json_type_object))
+        return;
+    if (json_object_object_get_ex(u, "prompt_tokens", &v) && json_object_is_type(v, json_type_int))
+        r->prompt_tokens = json_object_get_int64(v);
+    if (json_object_object_get_ex(u, "completion_tokens", &v) && json_object_is_type(v, json_type_int))
+        r->completion_tokens = json_object_get_int64(v);
+}
+
+static const char *error_kind(const sy_error_t *e)
+{
+    switch (e->code) {
+    case SY_EUPCONNECT:
+        return "connect";
+    case SY_EUPTIMEOUT:
+        return "timeout";
+    case SY_EUPCLOSED:
+        return "closed";
+    case SY_EUPSTATUS:
+        return e->status >= 500 ? "status_5xx" : e->status == 429 ? "status_429" : "status_4xx";
+    default:
+        return "protocol";
+    }
+}
+
+/* Say which provider failed, for errors raised by the transport. */
+static void name_provider(const relay_t *rl, sy_error_t *e)
+{
+    if (e->code == SY_EUPCONNECT || e->code == SY_EUPTIMEOUT || e->code == SY_EUPPROTO || e->code == SY_EUPCLOSED) {
+        char tmp[sizeof(e->message)];
+        snprintf(tmp, sizeof(tmp), "provider \"%.60s\": %.400s", rl->provider->name, e->message);
+        memcpy(e->message, tmp, sizeof(tmp));
+    }
+}
+
+static void count_upstream_error(relay_t *rl, const sy_error_t *e)
+{
+    const char *v[2] = {rl->provider->name, error_kind(e)};
+    sy_metric_add(rl->r->w->srv->m.upstream_errors, rl->r->w->index, v, 1);
+    rl->r->error_code = sy_err_openai_code(e->code);
+}
+
+static void relay_free(relay_t *rl)
+{
+    if (rl->keepalive)
+        event_free(rl->keepalive);
+    if (rl->body)
+        evbuffer_free(rl->body);
+    if (rl->out)
+        evbuffer_free(rl->out);
+    sy_sse_release(&rl->sse);
+    free(rl);
+}
+
+/* The response is over: free the relay, then finish the request. */
+static void relay_end_stream(relay_t *rl)
+{
+    sy_req_t *r = rl->r;
+    r->ctx = NULL;
+    relay_free(rl);
+    sy_req_stream_end(r);
+}
+
+/* Called on the way out of every upstream callback: if the client left
+ * meanwhile, cancel (deferred by the upstream module) and finish. Returns 1
+ * when the relay is gone. */
+static int left_during_cb(relay_t *rl)
+{
+    rl->in_cb = 0;
+    if (!rl->gone)
+        return 0;
+    sy_req_t *r = rl->r;
+    sy_upreq_cancel(rl->up);
+    r->ctx = NULL;
+    relay_free(rl);
+    sy_req_abandon(r);
+    return 1;
+}
+
+/* ---- client side -------------------------------------------------------- */
+
+static void on_gone(sy_req_t *r)
+{
+    relay_t *rl = r->ctx;
+    if (!rl) {
+        sy_req_abandon(r);
+        return;
+    }
+    if (rl->in_cb) {
+        rl->gone = 1;
+        return;
+    }
+    if (rl->up)
+        sy_upreq_cancel(rl->up);
+    r->ctx = NULL;
+    relay_free(rl);
+    sy_req_abandon(r);
+}
+
+static void on_drain(sy_req_t *r)
+{
+    relay_t *rl = r->ctx;
+    if (!rl || !rl->client_behind)
+        return;
+    rl->client_behind = 0;
+    if (rl->up)
+        sy_upreq_resume(rl->up); /* may deliver body right here */
+}
+
+static void keepalive_tick(evutil_socket_t fd, short what, void *arg)
+{
+    relay_t *rl = arg;
+    (void)fd, (void)what;
+    uint64_t now = sy_now_ns();
+    uint64_t every = (uint64_t)rl->r->w->srv->cfg->server.sse_keepalive_ms * 1000000ull;
+    if (now - rl->last_event_ns + 1000000 >= every) {
+        static const char ka[] = ": keep-alive\n\n";
+        sy_req_stream_write(rl->r, ka, sizeof(ka) - 1);
+        rl->last_event_ns = now;
+    }
+}
+
+/* ---- upstream side ------------------------------------------------------ */
+
+static void start_client_stream(relay_t *rl)
+{
+    sy_req_t *r = rl->r;
+    rl->streaming = 1;
+    sy_req_stream_start(r, 200, "text/event-stream");
+    rl->last_event_ns = sy_now_ns();
+    uint32_t ka = r->w->srv->cfg->server.sse_keepalive_ms;
+    if (ka) {
+        rl->keepalive = event_new(r->w->base, -1, EV_PERSIST, keepalive_tick, rl);
+        struct timeval tv = {ka / 1000, (ka % 1000) * 1000};
+        if (rl->keepalive)
+            event_add(rl->keepalive, &tv);
+    }
+}
+
+static void up_head(void *ud, int status, const char *content_type)
+{
+    relay_t *rl = ud;
+    rl->in_cb = 1;
+    rl->status = status;
+    rl->retry_after = sy_upreq_retry_after(rl->up);
+    if (rl->want_stream && status >= 200 && status < 300 &&
+        strncmp(content_type, "text/event-stream", 17) == 0) {
+        start_client_stream(rl);
+    } else {
+        rl->body = evbuffer_new();
+    }
+    left_during_cb(rl);
+}
+
+static int sse_event(void *ud, const sy_sse_event_t *ev)
+{
+    relay_t *rl = ud;
+    evbuffer_add(rl->out, ev->raw, ev->raw_len);
+    if (!ev->data)
+        return 0;
+    if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
+        rl->saw_done = 1;
+    } else if (memmem(ev->data, ev->data_len, "\"usage\"", 7)) {
+        json_tokener *tok = json_tokener_new_ex(256);
+        if (tok) {
+            json_object *o = json_tokener_parse_ex(tok, ev->data, (int)ev->data_len);
+            if (o) {
+                sy_pipeline_take_usage(rl->r, o);
+                json_object_put(o);
+            }
+            json_tokener_free(tok);
+        }
+    }
+    return 0;
+}
+
+static int up_body(void *ud, const char *data, size_t len)
+{
+    relay_t *rl = ud;
+    if (rl->client_behind)
+        return SY_UPSTREAM_PAUSE; /* keep it upstream until the client catches up */
+    rl->in_cb = 1;
+    if (rl->streaming) {
+        int rc = sy_sse_feed(&rl->sse, data, len, sse_event, rl);
+        size_t n = evbuffer_get_length(rl->out);
+        if (n) {
+            rl->last_event_ns = sy_now_ns();
+            if (sy_req_stream_write(rl->r, (const char *)evbuffer_pullup(rl->out, -1), n))
+                rl->client_behind = 1;
+            evbuffer_drain(rl->out, n);
+        }
+        if (rc) { /* an event too large to relay: end the attempt */
+            sy_upreq_cancel(rl->up);
+            rl->up = NULL;
+            sy_error_t e;
+            sy_error_set(&e, SY_EUPPROTO, NULL, "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
+            count_upstream_error(rl, &e);
+            char ev[1500];
+            size_t m = sy_error_openai_json(&e, ev + 6, sizeof(ev) - 8);
+            memcpy(ev, "data: ", 6);
+            memcpy(ev + 6 + m, "\n\n", 2);
+            sy_req_stream_write(rl->r, ev, m + 8);
+            if (!left_during_cb(rl))
+                relay_end_stream(rl);
+            return 0;
+        }
+    } else if (rl->body) {
+        if (evbuffer_get_length(rl->body) + len > MAX_RESPONSE_BYTES) {
+            evbuffer_free(rl->body);
+            rl->body = NULL; /* on_done reports it */
+        } else {
+            evbuffer_add(rl->body, data, len);
+        }
+    }
+    left_during_cb(rl);
+    return 0;
+}
+
+/* Turn an upstream's error answer into ours: its status, its message, the
+ * provider named. */
+static void upstream_status_error(relay_t *rl, sy_error_t *e)
+{
+    const char *msg = NULL;
+    json_object *o = NULL, *err, *m;
+    size_t n = rl->body ? evbuffer_get_length(rl->body) : 0;
+    if (n) {
+        const char *s = (const char *)evbuffer_pullup(rl->body, -1);
+        json_tokener *tok = json_tokener_new_ex(64);
+        if (tok) {
+            o = json_tokener_parse_ex(tok, s, (int)n);
+            json_tokener_free(tok);
+        }
+        if (o && json_object_object_get_ex(o, "error", &err)) {
+            if (json_object_is_type(err, json_type_string))
+                msg = json_object_get_string(err);
+            else if (json_object_object_get_ex(err, "message", &m) && json_object_is_type(m, json_type_string))
+                msg = json_object_get_string(m);
+        } else if (o && json_object_object_get_ex(o, "message", &m) && json_object_is_type(m, json_type_string)) {
+            msg = json_object_get_string(m);
+        }
+    }
+    if (msg)
+        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%s\" returned HTTP %d: %s", rl->provider->name,
+                     rl->status, msg);
+    else
+        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%s\" returned HTTP %d", rl->provider->name, rl->status);
+    e->status = rl->status;
+    json_object_put(o);
+}
+
+static void finish_whole(relay_t *rl, const sy_error_t *err)
+{
+    sy_req_t *r = rl->r;
+    sy_error_t e;
+    int retry_after = -1;
+
+    if (err) {
+        e = *err;
+        name_provider(rl, &e);
+        goto fail;
+    }
+    if (!rl->body) {
+        sy_error_set(&e, SY_EUPPROTO, NULL, "provider \"%s\": response larger than %u bytes", rl->provider->name,
+                     MAX_RESPONSE_BYTES);
+        goto fail;
+    }
+    if (rl->status < 200 || rl->status >= 300) {
+        upstream_status_error(rl, &e);
+        retry_after = rl->retry_after;
+        goto fail;
+    }
+    size_t n = evbuffer_get_length(rl->body);
+    const char *s = (const char *)evbuffer_pullup(rl->body, -1);
+    json_tokener *tok = json_tokener_new_ex(256);
+    json_object *o = tok ? json_tokener_parse_ex(tok, s ? s : "", (int)n) : NULL;
+    int whole = tok && o && json_tokener_get_parse_end(tok) == n;
+    json_tokener_free(tok);
+    if (!whole || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        sy_error_set(&e, SY_EUPPROTO, NULL, "provider \"%s\" sent a response that is not a JSON object",
+                     rl->provider->name);
+        goto fail;
+    }
+    sy_pipeline_take_usage(r, o);
+    json_object_put(o);
+    r->ctx = NULL;
+    sy_req_reply_buf(r, rl->status, "application/json", rl->body);
+    relay_free(rl);
+    return;
+
+fail:
+    count_upstream_error(rl, &e);
+    r->ctx = NULL;
+    relay_free(rl);
+    sy_respond_error(r, &e, retry_after);
+}
+
+static void up_done(void *ud, const sy_error_t *err)
+{
+    relay_t *rl = ud;
+    rl->up = NULL; /* gone after this callback */
+    if (!rl->streaming) {
+        finish_whole(rl, err);
+        return;
+    }
+    if (!err && sy_sse_pending(&rl->sse) && !rl->saw_done) {
+        /* the upstream ended without a blank line after its last event */
+        static const char tail[] = "\n\n";
+        sy_sse_feed(&rl->sse, tail, 2, sse_event, rl);
+        size_t n = evbuffer_get_length(rl->out);
+        if (n)
+            sy_req_stream_write(rl->r, (const char *)evbuffer_pullup(rl->out, -1), n);
+    }
+    if (err) {
+        sy_error_t e = *err;
+        name_provider(rl, &e);
+        count_upstream_error(rl, &e);
+        char ev[1500];
+        size_t m = sy_error_openai_json(&e, ev + 6, sizeof(ev) - 8);
+        memcpy(ev, "data: ", 6);
+        memcpy(ev + 6 + m, "\n\n", 2);
+        /* whatever partial event the upstream left is dropped: the client
+         * must see whole events only */
+        sy_req_stream_write(rl->r, ev, m + 8);
+    }
+    relay_end_stream(rl);
+}
+
+static const sy_upreq_cbs_t upstream_cbs = {up_head, up_body, up_done};
+
+/* ---- entry -------------------------------------------------------------- */
+
+/* The client's body with the model value replaced by the deployment's model
+ * name, every other byte kept. */
+static char *rewrite_model(const sy_call_t *c, const char *model, size_t *len)
+{
+    size_t vs, ve;
+    char esc[600];
+    size_t elen = sy_json_escape(esc, sizeof(esc), model, strlen(model));
+    if (sy_jsonscan_top(c->body, c->body_len, "model", &vs, &ve) == 0) {
+        size_t n = vs + 2 + elen + (c->body_len - ve);
+        char *b = malloc(n + 1);
+        if (!b)
+            return NULL;
+        memcpy(b, c->body, vs);
+        b[vs] = '"';
+        memcpy(b + vs + 1, esc, elen);
+        b[vs + 1 + elen] = '"';
+        memcpy(b + vs + 2 + elen, c->body + ve, c->body_len - ve);
+        b[n] = '\0';
+        *len = n;
+        return b;
+    }
+    /* the key was spelt with escapes: re-serialise instead */
+    json_object_object_add(c->json, "model", json_object_new_string(model));
+    const char *s = json_object_to_json_string_ext(c->json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    *len = strlen(s);
+    return strdup(s);
+}
+
+void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
+{
+    sy_error_t err;
+    sy_route_t route;
+    sy_egress_t *eg = NULL;
+    relay_t *rl = NULL;
+    const sy_config_t *cfg = r->w->srv->cfg;
+
+    r->route = c->route;
+    snprintf(r->model, sizeof(r->model), "%s", c->model);
+    if (sy_router_resolve(cfg, c->model, sy_worker_rand(r->w), &route, &err) != SY_OK)
+        goto fail;
+    snprintf(r->deployment, sizeof(r->deployment), "%s", route.upstream_model);
+    snprintf(r->provider, sizeof(r->provider), "%s", route.provider->name);
+
+    eg = malloc(sizeof(*eg));
+    rl = calloc(1, sizeof(*rl));
+    if (!eg || !rl) {
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        goto fail;
+    }
+    if (sy_provider_prepare(route.provider, c->upstream_path, r, c->stream, eg, &err) != SY_OK)
+        goto fail;
+
+    sy_upreq_opts_t o = {
+        .method = "POST",
+        .url = eg->url,
+        .headers = eg->headers,
+        .n_headers = eg->n_headers,
+        .timeouts = route.provider->timeouts,
+    };
+    o.body = rewrite_model(c, route.upstream_model, &o.body_len);
+    if (!o.body) {
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        goto fail;
+    }
+    json_object_put(c->json);
+    c->json = NULL;
+
+    rl->r = r;
+    rl->provider = route.provider;
+    rl->want_stream = c->stream;
+    rl->retry_after = -1;
+    rl->out = evbuffer_new();
+    sy_sse_init(&rl->sse, MAX_SSE_EVENT);
+    if (!rl->out) {
+        free(o.body);
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        goto fail;
+    }
+    sy_req_set_header(r, "x-switchyard-provider", route.provider->name);
+    sy_req_set_header(r, "x-switchyard-model", route.upstream_model);
+    r->ctx = rl;
+    r->on_gone = on_gone;
+    r->on_drain = on_drain;
+    rl->up = sy_upstream_start(r->w->upstream, &o, &upstream_cbs, rl, &err);
+    free(eg);
+    eg = NULL;
+    if (!rl->up) {
+        count_upstream_error(rl, &err);
+        r->ctx = NULL;
+        goto fail;
+    }
+    return;
+
+fail:
+    free(eg);
+    if (rl)
+        relay_free(rl);
+    json_object_put(c->json);
+    c->json = NULL;
+    sy_respond_error(r, &err, -1);
+}

@@ -1,0 +1,97 @@
+/*
+ * provider.c - upstream addressing and headers (see provider.h).
+ */
+#include "providers/provider.h"
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* Client headers that never travel upstream, whatever forward_headers says:
+ * credentials (the provider's own key is sent instead) and hop-by-hop headers. */
+static const char *const never_forward[] = {
+    "authorization", "x-api-key", "api-key", "proxy-authorization", "cookie", "host", "content-length",
+    "content-type", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade",
+    "expect", "accept-encoding", "x-request-id",
+};
+
+int sy_provider_forwards(const sy_provider_conf_t *p, const char *name)
+{
+    for (size_t i = 0; i < sizeof(never_forward) / sizeof(never_forward[0]); i++)
+        if (strcasecmp(name, never_forward[i]) == 0)
+            return 0;
+    for (size_t i = 0; i < p->n_forward_headers; i++) {
+        const char *pat = p->forward_headers[i];
+        size_t pl = strlen(pat);
+        if (pl && pat[pl - 1] == '*') {
+            if (strncasecmp(name, pat, pl - 1) == 0)
+                return 1;
+        } else if (strcasecmp(name, pat) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int add(sy_egress_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add(sy_egress_t *o, const char *fmt, ...)
+{
+    if (o->n_headers >= SY_EGRESS_MAX_HEADERS)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->store + o->used, sizeof(o->store) - o->used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(o->store) - o->used)
+        return -1;
+    /* a header value must not smuggle a line break upstream */
+    if (strpbrk(o->store + o->used, "\r\n"))
+        return -1;
+    o->headers[o->n_headers++] = o->store + o->used;
+    o->used += (size_t)n + 1;
+    return 0;
+}
+
+sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, const sy_req_t *r,
+                             int stream, sy_egress_t *out, sy_error_t *err)
+{
+    out->n_headers = 0;
+    out->used = 0;
+    if (p->type != SY_PROVIDER_OPENAI) {
+        sy_error_set(err, SY_EUNSUPPORTED, NULL,
+                     "provider \"%s\" is of type %s, whose adapter is not available in this version", p->name,
+                     sy_provider_type_name(p->type));
+        return SY_EUNSUPPORTED;
+    }
+    int n = snprintf(out->url, sizeof(out->url), "%s%s", p->base_url, suffix);
+    if (n < 0 || (size_t)n >= sizeof(out->url)) {
+        sy_error_set(err, SY_EINTERNAL, NULL, "upstream URL too long");
+        return SY_EINTERNAL;
+    }
+    int bad = add(out, "Content-Type: application/json");
+    bad |= add(out, "Accept: %s", stream ? "text/event-stream" : "application/json");
+    bad |= add(out, "x-request-id: %s", r->id);
+    if (p->api_key)
+        bad |= add(out, "Authorization: Bearer %s", p->api_key);
+    for (size_t i = 0; i < p->n_headers; i++)
+        bad |= add(out, "%s: %s", p->headers[i].name, p->headers[i].value);
+    if (bad) {
+        sy_error_set(err, SY_EINTERNAL, NULL, "provider \"%s\": configured headers do not fit", p->name);
+        return SY_EINTERNAL;
+    }
+    if (p->n_forward_headers && r->ev) {
+        struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
+        for (struct evkeyval *h = in->tqh_first; h; h = h->next.tqe_next) {
+            if (!sy_provider_forwards(p, h->key))
+                continue;
+            if (add(out, "%s: %s", h->key, h->value)) {
+                sy_error_set(err, SY_EBADREQ, NULL, "too many or too large headers to forward upstream");
+                return SY_EBADREQ;
+            }
+        }
+    }
+    return SY_OK;
+}

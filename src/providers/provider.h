@@ -1,0 +1,43 @@
+/*
+ * provider.h - egress: how a request is addressed to a provider.
+ *
+ * Given a provider's configuration and the path the operation has at that
+ * provider, builds the URL and the header lines of the upstream request: the
+ * provider's own key (never the client's Authorization), its extra headers,
+ * the request id, and the client headers the provider's forward_headers
+ * allows. The OpenAI-compatible kind is served now; the Ollama and Anthropic
+ * kinds answer SY_EUNSUPPORTED until their adapters land.
+ */
+#ifndef SY_PROVIDERS_PROVIDER_H
+#define SY_PROVIDERS_PROVIDER_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+#include "core/err.h"
+#include "http/request.h"
+
+#define SY_EGRESS_MAX_HEADERS 48
+
+typedef struct sy_egress {
+    char url[2048];
+    const char *headers[SY_EGRESS_MAX_HEADERS];
+    size_t n_headers;
+    char store[16384]; /* the header lines' bytes */
+    size_t used;
+} sy_egress_t;
+
+/*
+ * Fill out for a request of client request r to provider p at path suffix
+ * (appended to base_url, e.g. "/chat/completions"). stream asks for an event
+ * stream. Returns SY_OK, or an error in err (SY_EUNSUPPORTED for a provider
+ * kind without an adapter yet, SY_EBADREQ if the headers do not fit).
+ */
+sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, const sy_req_t *r,
+                             int stream, sy_egress_t *out, sy_error_t *err);
+
+/* Whether client header `name` may be forwarded to p (allow-list match and
+ * not a credential or hop-by-hop header). */
+int sy_provider_forwards(const sy_provider_conf_t *p, const char *name);
+
+#endif
