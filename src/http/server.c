@@ -57,7 +57,7 @@ static void rewrite_error_page(struct evbuffer *buf, const struct evbuffer_cb_in
     static const char marker[] = "<HTML><HEAD>\n<TITLE>";
     char head[sizeof(marker) - 1];
     char tail[1024];
-    (void)arg;
+    sy_worker_t *w = arg;
     if (info->n_added < sizeof(head) || info->orig_size + info->n_added > evbuffer_get_length(buf))
         return;
     struct evbuffer_ptr at;
@@ -87,14 +87,16 @@ static void rewrite_error_page(struct evbuffer *buf, const struct evbuffer_cb_in
     sy_err_t code = status == 413 ? SY_ETOOLARGE : status == 405 || status == 501 ? SY_EMETHOD : SY_EBADREQ;
     const char *msg = status == 413 ? "request body too large" : sy_strerror(code);
 
-    char body[512], out[1024];
+    char body[512], out[1024], rid[40];
+    snprintf(rid, sizeof(rid), "req_%016llx%016llx", (unsigned long long)sy_worker_rand(w),
+             (unsigned long long)sy_worker_rand(w));
     int blen = snprintf(body, sizeof(body),
                         "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
                         msg, sy_err_openai_type(code), sy_err_openai_code(code));
     int olen = snprintf(out, sizeof(out),
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                        "Connection: close\r\n\r\n%s",
-                        status, status == 413 ? "Payload Too Large" : "Bad Request", blen, body);
+                        "x-request-id: %s\r\nConnection: close\r\n\r\n%s",
+                        status, status == 413 ? "Payload Too Large" : "Bad Request", blen, rid, body);
     if (blen < 0 || olen < 0 || (size_t)olen >= sizeof(out))
         return;
     struct evbuffer *keep = evbuffer_new();
@@ -105,14 +107,28 @@ static void rewrite_error_page(struct evbuffer *buf, const struct evbuffer_cb_in
     evbuffer_add_buffer(buf, keep);
     evbuffer_add(buf, out, (size_t)olen);
     evbuffer_free(keep);
+
+    /* these requests never reached a handler: count and log them here */
+    char st[8];
+    snprintf(st, sizeof(st), "%d", status);
+    const char *lv[3] = {"-", "-", st};
+    sy_metric_add(w->srv->m.requests, w->index, lv, 1);
+    if (w->srv->cfg->log.requests && sy_log_enabled(SY_LOG_INFO)) {
+        sy_logline_t l;
+        sy_logline_begin(&l, SY_LOG_INFO, "request");
+        sy_logline_str(&l, "request_id", rid);
+        sy_logline_str(&l, "route", "-");
+        sy_logline_int(&l, "status", status);
+        sy_logline_str(&l, "error", sy_err_openai_code(code));
+        sy_logline_end(&l);
+    }
 }
 
 static struct bufferevent *make_bev(struct event_base *base, void *arg)
 {
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    (void)arg;
     if (bev)
-        evbuffer_add_cb(bufferevent_get_output(bev), rewrite_error_page, NULL);
+        evbuffer_add_cb(bufferevent_get_output(bev), rewrite_error_page, arg);
     return bev;
 }
 

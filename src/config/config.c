@@ -1,0 +1,1523 @@
+/*
+ * config.c - load Switchyard's YAML configuration into an immutable
+ * sy_config_t (see config.h for the contract and docs/configuration.md for
+ * the user's reference).
+ *
+ * Loading is two steps. libfyaml parses the text into a document; its own
+ * diagnostics are captured through a private fy_diag (collected, never
+ * printed) and re-emitted in our single "file:line:col: message" format.
+ * Then one walker per section checks the document against the schema and
+ * fills the config. The walker never stops at the first problem: every
+ * unknown key, wrong type, bad value and missing field becomes one
+ * diagnostic, positioned at the offending key or value, and the load fails
+ * only at the end. Diagnostics of one load are sorted by position so users
+ * read them top to bottom.
+ *
+ * libfyaml 0.7 has no public start mark for mappings and sequences, so a
+ * collection is located by the key that holds it, or, for a sequence item,
+ * by the first key inside it.
+ */
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Bounds: a config is small; anything past these is a mistake, not a use. */
+#define SY_CONF_MAX_FILE (16u * 1024u * 1024u)
+#define SY_CONF_MAX_PROBLEMS 100
+#define SY_CONF_MAX_PROVIDERS 1024
+#define SY_CONF_MAX_MODELS 4096
+#define SY_CONF_MAX_DEPLOYMENTS 256
+#define SY_CONF_MAX_HEADERS 64
+#define SY_CONF_MAX_NAME 256
+#define SY_CONF_MAX_STRING 8192
+#define SY_CONF_MAX_WORKERS 1024
+#define SY_CONF_MAX_WEIGHT 1000000
+
+typedef struct pos {
+    int line; /* 1-based */
+    int col;  /* 1-based */
+} pos_t;
+
+/* The state of one load: where diagnostics go and how many were found. */
+typedef struct loader {
+    const char *file;
+    sy_diags_t *diags;
+    size_t first_diag; /* diags->n when this load began (only those are sorted) */
+    size_t problems;   /* every problem found, reported or not */
+    bool oom;
+    sy_config_t *cfg;
+} loader_t;
+
+static const char *const top_keys[] = {"server", "log", "providers", "models"};
+static const char *const server_keys[] = {"listen",
+                                          "workers",
+                                          "max_body_bytes",
+                                          "drain_timeout_ms",
+                                          "stream_high_water_bytes",
+                                          "sse_keepalive_ms",
+                                          "max_connections"};
+static const char *const log_keys[] = {"level", "requests"};
+static const char *const provider_keys[] = {"name",        "type",     "base_url",
+                                            "api_key_env", "timeouts", "headers",
+                                            "forward_headers"};
+static const char *const timeout_keys[] = {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"};
+static const char *const model_keys[] = {"name", "deployments"};
+static const char *const deployment_keys[] = {"provider", "model", "weight"};
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static const char *const type_names[] = {"openai", "ollama", "anthropic"};
+/* Headers the HTTP client owns: overriding them would break the framing. */
+static const char *const reserved_headers[] = {"host", "content-length", "transfer-encoding",
+                                               "connection"};
+
+#define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *sy_provider_type_name(sy_provider_type_t t)
+{
+    if ((unsigned)t < NKEYS(type_names))
+        return type_names[t];
+    return "unknown";
+}
+
+/* ---------------------------------------------------------------- diagnostics */
+
+static char *dup_mem(const char *s, size_t len)
+{
+    char *p = malloc(len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+static char *dup_str(const char *s)
+{
+    return dup_mem(s, strlen(s));
+}
+
+/* Append one diagnostic; false on allocation failure. */
+static bool diag_push(sy_diags_t *d, const char *file, int line, int col, const char *msg)
+{
+    sy_diag_t *items = realloc(d->items, (d->n + 1) * sizeof(*items));
+    if (!items)
+        return false;
+    d->items = items;
+    sy_diag_t *it = &items[d->n];
+    it->file = dup_str(file);
+    it->message = dup_str(msg);
+    it->line = line;
+    it->col = col;
+    if (!it->file || !it->message) {
+        free(it->file);
+        free(it->message);
+        return false;
+    }
+    d->n++;
+    return true;
+}
+
+static void report(loader_t *ld, pos_t p, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Record one problem at p. Past SY_CONF_MAX_PROBLEMS problems are only counted. */
+static void report(loader_t *ld, pos_t p, const char *fmt, ...)
+{
+    ld->problems++;
+    if (!ld->diags || ld->problems > SY_CONF_MAX_PROBLEMS)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!diag_push(ld->diags, ld->file, p.line > 0 ? p.line : 1, p.col > 0 ? p.col : 1, msg))
+        ld->oom = true;
+}
+
+/* Stable insertion sort of this load's diagnostics by line, then column. */
+static void sort_diags(loader_t *ld)
+{
+    if (!ld->diags)
+        return;
+    sy_diag_t *v = ld->diags->items;
+    for (size_t i = ld->first_diag + 1; i < ld->diags->n; i++) {
+        sy_diag_t x = v[i];
+        size_t j = i;
+        while (j > ld->first_diag &&
+               (v[j - 1].line > x.line || (v[j - 1].line == x.line && v[j - 1].col > x.col))) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+void sy_diags_print(FILE *out, const sy_diags_t *diags)
+{
+    if (!diags)
+        return;
+    for (size_t i = 0; i < diags->n; i++) {
+        const sy_diag_t *d = &diags->items[i];
+        fprintf(out, "%s:%d:%d: %s\n", d->file, d->line, d->col, d->message);
+    }
+}
+
+void sy_diags_release(sy_diags_t *diags)
+{
+    if (!diags)
+        return;
+    for (size_t i = 0; i < diags->n; i++) {
+        free(diags->items[i].file);
+        free(diags->items[i].message);
+    }
+    free(diags->items);
+    diags->items = NULL;
+    diags->n = 0;
+}
+
+/* ---------------------------------------------------------------- did you mean */
+
+/* Levenshtein distance of two short strings; SIZE_MAX when either is too long. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    enum { MAXLEN = 64 };
+    size_t row[MAXLEN + 1];
+    if (la > MAXLEN || lb > MAXLEN)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/*
+ * The candidate closest to word: the smallest edit distance up to 2 (and
+ * smaller than the word, so "a" suggests nothing), else a prefix match of
+ * at least 3 characters either way. NULL when nothing is close.
+ */
+static const char *suggest(const char *word, size_t wlen, const char *const *cands, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < n; i++) {
+        if (!cands[i])
+            continue;
+        size_t d = edit_distance(word, wlen, cands[i], strlen(cands[i]));
+        if (d < best_d && d < wlen) {
+            best = cands[i];
+            best_d = d;
+        }
+    }
+    if (best)
+        return best;
+    for (size_t i = 0; i < n; i++) {
+        if (!cands[i])
+            continue;
+        size_t cl = strlen(cands[i]);
+        if (wlen >= 3 && wlen < cl && strncasecmp(cands[i], word, wlen) == 0)
+            return cands[i];
+        if (cl >= 3 && cl < wlen && strncasecmp(cands[i], word, cl) == 0)
+            return cands[i];
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- node helpers */
+
+/* A printable, bounded rendering of untrusted text for a message (size >= 8). */
+static const char *show(char *buf, size_t size, const char *s, size_t len)
+{
+    size_t o = 0;
+    size_t i = 0;
+    for (; i < len && o + 4 < size; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[o++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    if (i < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static pos_t token_pos(struct fy_token *t, pos_t fallback)
+{
+    const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+    if (!m)
+        return fallback;
+    pos_t p = {m->line + 1, m->column + 1};
+    /* A quoted scalar's mark is past its opening quote; point at the quote. */
+    if (fy_token_get_type(t) == FYTT_SCALAR && p.col > 1) {
+        enum fy_scalar_style st = fy_token_scalar_style(t);
+        if (st == FYSS_SINGLE_QUOTED || st == FYSS_DOUBLE_QUOTED)
+            p.col--;
+    }
+    return p;
+}
+
+/* Where a value is: a scalar's own token; a collection (or an empty value) at its key. */
+static pos_t value_pos(struct fy_node *n, pos_t key)
+{
+    if (n && fy_node_get_type(n) == FYNT_SCALAR)
+        return token_pos(fy_node_get_scalar_token(n), key);
+    return key;
+}
+
+/* Where a sequence item is: a scalar's token, a mapping's first key, else fallback. */
+static pos_t item_pos(struct fy_node *n, pos_t fallback)
+{
+    if (!n)
+        return fallback;
+    switch (fy_node_get_type(n)) {
+    case FYNT_SCALAR:
+        return value_pos(n, fallback);
+    case FYNT_MAPPING: {
+        void *it = NULL;
+        struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
+        return p ? item_pos(fy_node_pair_key(p), fallback) : fallback;
+    }
+    case FYNT_SEQUENCE: {
+        void *it = NULL;
+        return item_pos(fy_node_sequence_iterate(n, &it), fallback);
+    }
+    }
+    return fallback;
+}
+
+/* A YAML null: no node, or a plain empty/~/null scalar. */
+static bool is_null(struct fy_node *n)
+{
+    if (!n)
+        return true;
+    if (fy_node_get_type(n) != FYNT_SCALAR || fy_node_get_style(n) != FYNS_PLAIN)
+        return false;
+    size_t len = 0;
+    const char *s = fy_node_get_scalar(n, &len);
+    if (!s || len == 0)
+        return true;
+    return (len == 1 && s[0] == '~') ||
+           (len == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "Null", 4) || !memcmp(s, "NULL", 4)));
+}
+
+/* The text of a non-null scalar, or NULL. */
+static const char *scalar_text(struct fy_node *n, size_t *len)
+{
+    *len = 0;
+    if (!n || fy_node_get_type(n) != FYNT_SCALAR || is_null(n))
+        return NULL;
+    const char *s = fy_node_get_scalar(n, len);
+    if (!s)
+        *len = 0;
+    return s;
+}
+
+static bool has_control(const char *s, size_t len, bool allow_tab)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7f)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Read a string value into *out (owned by the caller). Rejects collections,
+ * nulls, control characters, empty strings (unless allow_empty) and strings
+ * longer than max. Returns true when *out was set.
+ */
+static bool get_string(loader_t *ld, struct fy_node *n, pos_t key, const char *path,
+                       bool allow_empty, size_t max, char **out)
+{
+    pos_t p = value_pos(n, key);
+    size_t len;
+    const char *s = scalar_text(n, &len);
+    if (!s) {
+        report(ld, p, "%s: expected a string", path);
+        return false;
+    }
+    if (len == 0 && !allow_empty) {
+        report(ld, p, "%s: must not be empty", path);
+        return false;
+    }
+    if (len > max) {
+        report(ld, p, "%s: too long (max %zu bytes)", path, max);
+        return false;
+    }
+    /* Only free-form values (header values, the one place allow_empty is set) may hold a tab. */
+    if (has_control(s, len, allow_empty)) {
+        report(ld, p, "%s: must not contain control characters", path);
+        return false;
+    }
+    char *d = dup_mem(s, len);
+    if (!d) {
+        ld->oom = true;
+        return false;
+    }
+    free(*out);
+    *out = d;
+    return true;
+}
+
+/*
+ * Read a plain decimal integer in [min, max]. Negative numbers, fractions,
+ * quoted strings and overflow are all rejected with a message naming path.
+ */
+static bool get_uint(loader_t *ld, struct fy_node *n, pos_t key, const char *path, uint64_t min,
+                     uint64_t max, uint64_t *out)
+{
+    pos_t p = value_pos(n, key);
+    const char *what = min >= 1 ? "a positive integer" : "a non-negative integer";
+    size_t len;
+    const char *s = scalar_text(n, &len);
+    bool digits = s && fy_node_get_style(n) == FYNS_PLAIN && len > 0 && len <= 20;
+    for (size_t i = 0; digits && i < len; i++)
+        digits = s[i] >= '0' && s[i] <= '9';
+    if (!digits) {
+        if (s && len > 0 && len < 64 && s[0] == '-' && fy_node_get_style(n) == FYNS_PLAIN)
+            report(ld, p, "%s: expected %s, not a negative number", path, what);
+        else if (s && fy_node_get_style(n) == FYNS_PLAIN && len > 20 &&
+                 strspn(s, "0123456789") == len)
+            report(ld, p, "%s: out of range (%llu..%llu)", path, (unsigned long long)min,
+                   (unsigned long long)max);
+        else
+            report(ld, p, "%s: expected %s", path, what);
+        return false;
+    }
+    char buf[24];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    unsigned long long v = strtoull(buf, NULL, 10);
+    if (errno == ERANGE || v > max) {
+        report(ld, p, "%s: out of range (%llu..%llu)", path, (unsigned long long)min,
+               (unsigned long long)max);
+        return false;
+    }
+    if (v < min) {
+        report(ld, p, "%s: expected %s", path, what);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool get_bool(loader_t *ld, struct fy_node *n, pos_t key, const char *path, int *out)
+{
+    size_t len;
+    const char *s = scalar_text(n, &len);
+    if (s && fy_node_get_style(n) == FYNS_PLAIN) {
+        if ((len == 4 && (!memcmp(s, "true", 4) || !memcmp(s, "True", 4) || !memcmp(s, "TRUE", 4)))) {
+            *out = 1;
+            return true;
+        }
+        if ((len == 5 && (!memcmp(s, "false", 5) || !memcmp(s, "False", 5) || !memcmp(s, "FALSE", 5)))) {
+            *out = 0;
+            return true;
+        }
+    }
+    report(ld, value_pos(n, key), "%s: expected true or false", path);
+    return false;
+}
+
+/* One of names[] (exact match); reports "expected one of ..." otherwise. */
+static bool get_enum(loader_t *ld, struct fy_node *n, pos_t key, const char *path,
+                     const char *const *names, size_t count, int *out)
+{
+    size_t len;
+    const char *s = scalar_text(n, &len);
+    for (size_t i = 0; s && i < count; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0) {
+            *out = (int)i;
+            return true;
+        }
+    }
+    char list[256] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < count && o < sizeof(list); i++) {
+        int w = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", names[i]);
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+    report(ld, value_pos(n, key), "%s: expected one of %s", path, list);
+    return false;
+}
+
+static bool expect_mapping(loader_t *ld, struct fy_node *n, pos_t key, const char *path)
+{
+    if (n && fy_node_get_type(n) == FYNT_MAPPING)
+        return true;
+    report(ld, value_pos(n, key), "%s: expected a mapping", path);
+    return false;
+}
+
+static bool expect_sequence(loader_t *ld, struct fy_node *n, pos_t key, const char *path,
+                            size_t max)
+{
+    if (!n || fy_node_get_type(n) != FYNT_SEQUENCE) {
+        report(ld, value_pos(n, key), "%s: expected a list", path);
+        return false;
+    }
+    if ((size_t)fy_node_sequence_item_count(n) > max) {
+        report(ld, key, "%s: too many entries (max %zu)", path, max);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Check one key of a mapping against the allowed ones. Returns its index in
+ * keys[], or -1 after reporting an unknown (or non-string) key. where names
+ * the mapping in the message ("server", "providers[0]"); NULL is the top level.
+ */
+static int match_key(loader_t *ld, struct fy_node *k, const char *where,
+                     const char *const *keys, size_t nkeys, pos_t *kpos, pos_t fallback)
+{
+    *kpos = item_pos(k, fallback);
+    size_t len;
+    const char *s = scalar_text(k, &len);
+    if (!s || fy_node_get_type(k) != FYNT_SCALAR) {
+        report(ld, *kpos, "%s: keys must be strings", where ? where : "top level");
+        return -1;
+    }
+    for (size_t i = 0; i < nkeys; i++)
+        if (strlen(keys[i]) == len && memcmp(keys[i], s, len) == 0)
+            return (int)i;
+
+    char name[80];
+    char in[96];
+    show(name, sizeof(name), s, len);
+    if (where)
+        snprintf(in, sizeof(in), "in %s", where);
+    else
+        snprintf(in, sizeof(in), "at the top level");
+    const char *hint = suggest(s, len, keys, nkeys);
+    if (hint) {
+        report(ld, *kpos, "unknown key \"%s\" %s; did you mean \"%s\"?", name, in, hint);
+    } else {
+        char list[256] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < nkeys && o < sizeof(list); i++) {
+            int w = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", keys[i]);
+            if (w < 0)
+                break;
+            o += (size_t)w;
+        }
+        report(ld, *kpos, "unknown key \"%s\" %s; expected one of %s", name, in, list);
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- listen */
+
+int sy_config_parse_listen(const char *s, char *host, size_t host_size, uint16_t *port)
+{
+    const char *h = s;
+    size_t hlen;
+    const char *colon;
+    bool v6 = false;
+
+    if (!s || host_size == 0)
+        return -1;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+        v6 = true;
+    } else {
+        colon = strchr(s, ':');
+        if (!colon || strchr(colon + 1, ':'))
+            return -1; /* no port, or an IPv6 address without brackets */
+        hlen = (size_t)(colon - s);
+    }
+    const char *p = colon + 1;
+    size_t plen = strlen(p);
+    if (plen == 0 || plen > 5 || strspn(p, "0123456789") != plen)
+        return -1;
+    unsigned long pv = strtoul(p, NULL, 10);
+    if (pv > 65535)
+        return -2;
+
+    char tmp[256];
+    if (hlen == 0) {
+        if (v6)
+            return -1;
+        h = "0.0.0.0";
+        hlen = 7;
+    }
+    if (hlen >= sizeof(tmp) || hlen >= host_size)
+        return -1;
+    memcpy(tmp, h, hlen);
+    tmp[hlen] = '\0';
+    if (v6) {
+        unsigned char addr[16];
+        if (inet_pton(AF_INET6, tmp, addr) != 1)
+            return -1;
+    } else {
+        for (size_t i = 0; i < hlen; i++) {
+            unsigned char c = (unsigned char)tmp[i];
+            if (!isalnum(c) && c != '.' && c != '-' && c != '_')
+                return -1;
+        }
+    }
+    memcpy(host, tmp, hlen + 1);
+    *port = (uint16_t)pv;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- sections */
+
+static void parse_server(loader_t *ld, struct fy_node *map, pos_t mpos)
+{
+    sy_server_conf_t *sv = &ld->cfg->server;
+    if (!expect_mapping(ld, map, mpos, "server"))
+        return;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        pos_t kp;
+        struct fy_node *v = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), "server", server_keys, NKEYS(server_keys),
+                          &kp, mpos);
+        uint64_t u;
+        char path[64];
+        if (k < 0)
+            continue;
+        snprintf(path, sizeof(path), "server.%s", server_keys[k]);
+        switch (k) {
+        case 0: { /* listen */
+            char *addr = NULL;
+            if (!get_string(ld, v, kp, path, false, 512, &addr))
+                break;
+            char host[256];
+            uint16_t port;
+            int rc = sy_config_parse_listen(addr, host, sizeof(host), &port);
+            char *hd = NULL;
+            if (rc == -2) {
+                report(ld, value_pos(v, kp), "%s: port out of range (0..65535)", path);
+            } else if (rc < 0) {
+                report(ld, value_pos(v, kp),
+                       "%s: expected \"host:port\", \"[v6]:port\" or \":port\"", path);
+            } else if ((hd = dup_str(host)) == NULL) {
+                ld->oom = true;
+            } else {
+                free(sv->listen);
+                free(sv->host);
+                sv->listen = addr;
+                sv->host = hd;
+                sv->port = port;
+                addr = NULL;
+            }
+            free(addr);
+            break;
+        }
+        case 1: { /* workers */
+            size_t len;
+            const char *s = scalar_text(v, &len);
+            if (s && len == 4 && memcmp(s, "auto", 4) == 0) {
+                long n = sysconf(_SC_NPROCESSORS_ONLN);
+                sv->workers = n < 1 ? 1u : n > SY_CONF_MAX_WORKERS ? SY_CONF_MAX_WORKERS : (unsigned)n;
+                break;
+            }
+            bool digits = s && len > 0 && fy_node_get_style(v) == FYNS_PLAIN &&
+                          strspn(s, "0123456789") == len;
+            if (digits && strspn(s, "0") != len) {
+                if (get_uint(ld, v, kp, path, 1, SY_CONF_MAX_WORKERS, &u))
+                    sv->workers = (unsigned)u;
+                break;
+            }
+            report(ld, value_pos(v, kp), "%s: expected a positive integer or \"auto\"", path);
+            break;
+        }
+        case 2:
+            if (get_uint(ld, v, kp, path, 1, UINT32_MAX, &u))
+                sv->max_body_bytes = (size_t)u;
+            break;
+        case 3:
+            if (get_uint(ld, v, kp, path, 0, UINT32_MAX, &u))
+                sv->drain_timeout_ms = (uint32_t)u;
+            break;
+        case 4:
+            if (get_uint(ld, v, kp, path, 1, UINT32_MAX, &u))
+                sv->stream_high_water_bytes = (size_t)u;
+            break;
+        case 5:
+            if (get_uint(ld, v, kp, path, 0, UINT32_MAX, &u))
+                sv->sse_keepalive_ms = (uint32_t)u;
+            break;
+        case 6:
+            if (get_uint(ld, v, kp, path, 1, 1000000, &u))
+                sv->max_connections = (unsigned)u;
+            break;
+        }
+    }
+}
+
+static void parse_log(loader_t *ld, struct fy_node *map, pos_t mpos)
+{
+    if (!expect_mapping(ld, map, mpos, "log"))
+        return;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        pos_t kp;
+        struct fy_node *v = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), "log", log_keys, NKEYS(log_keys), &kp, mpos);
+        if (k == 0) {
+            int lv;
+            if (get_enum(ld, v, kp, "log.level", level_names, NKEYS(level_names), &lv))
+                ld->cfg->log.level = lv;
+        } else if (k == 1) {
+            get_bool(ld, v, kp, "log.requests", &ld->cfg->log.requests);
+        }
+    }
+}
+
+static void parse_timeouts(loader_t *ld, struct fy_node *map, pos_t mpos, const char *where,
+                           sy_timeouts_t *t)
+{
+    if (!expect_mapping(ld, map, mpos, where))
+        return;
+    uint32_t *slots[] = {&t->connect_ms, &t->first_byte_ms, &t->idle_ms, &t->total_ms};
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        pos_t kp;
+        char path[160];
+        uint64_t u;
+        int k = match_key(ld, fy_node_pair_key(pr), where, timeout_keys, NKEYS(timeout_keys), &kp,
+                          mpos);
+        if (k < 0)
+            continue;
+        snprintf(path, sizeof(path), "%s.%s", where, timeout_keys[k]);
+        if (get_uint(ld, fy_node_pair_value(pr), kp, path, 0, UINT32_MAX, &u))
+            *slots[k] = (uint32_t)u;
+    }
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static void parse_headers(loader_t *ld, struct fy_node *map, pos_t mpos, const char *where,
+                          sy_provider_conf_t *pv)
+{
+    if (!expect_mapping(ld, map, mpos, where))
+        return;
+    int count = fy_node_mapping_item_count(map);
+    if (count > SY_CONF_MAX_HEADERS) {
+        report(ld, mpos, "%s: too many headers (max %d)", where, SY_CONF_MAX_HEADERS);
+        return;
+    }
+    if (count <= 0)
+        return;
+    pv->headers = calloc((size_t)count, sizeof(*pv->headers));
+    if (!pv->headers) {
+        ld->oom = true;
+        return;
+    }
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        struct fy_node *k = fy_node_pair_key(pr);
+        pos_t kp = item_pos(k, mpos);
+        size_t len;
+        const char *s = scalar_text(k, &len);
+        char shown[80];
+        char path[256];
+        bool ok = s && len > 0 && len <= SY_CONF_MAX_NAME;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = is_tchar((unsigned char)s[i]);
+        if (!ok) {
+            report(ld, kp, "%s: \"%s\" is not a valid header name", where,
+                   s ? show(shown, sizeof(shown), s, len) : "");
+            continue;
+        }
+        show(shown, sizeof(shown), s, len);
+        snprintf(path, sizeof(path), "%s.%s", where, shown);
+        bool reserved = false;
+        for (size_t i = 0; i < NKEYS(reserved_headers); i++)
+            if (strlen(reserved_headers[i]) == len && !strncasecmp(reserved_headers[i], s, len))
+                reserved = true;
+        if (reserved) {
+            report(ld, kp, "%s: \"%s\" is set by switchyard and cannot be configured", where,
+                   shown);
+            continue;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < pv->n_headers; i++)
+            if (strlen(pv->headers[i].name) == len && !strncasecmp(pv->headers[i].name, s, len))
+                dup = true;
+        if (dup) {
+            report(ld, kp, "%s: duplicate header \"%s\"", where, shown);
+            continue;
+        }
+        char *value = NULL;
+        if (!get_string(ld, fy_node_pair_value(pr), kp, path, true, SY_CONF_MAX_STRING, &value))
+            continue;
+        char *name = dup_mem(s, len);
+        if (!name) {
+            free(value);
+            ld->oom = true;
+            return;
+        }
+        pv->headers[pv->n_headers].name = name;
+        pv->headers[pv->n_headers].value = value;
+        pv->n_headers++;
+    }
+}
+
+/* forward_headers: a list of client header names to pass upstream, each a
+ * name or a prefix ending in '*' ("x-mock-*"); stored lower-cased. */
+static void parse_forward_headers(loader_t *ld, struct fy_node *seq, pos_t kpos, const char *where,
+                                  sy_provider_conf_t *pv)
+{
+    if (!expect_sequence(ld, seq, kpos, where, SY_CONF_MAX_HEADERS))
+        return;
+    size_t n = (size_t)fy_node_sequence_item_count(seq);
+    if (n == 0)
+        return;
+    pv->forward_headers = calloc(n, sizeof(*pv->forward_headers));
+    if (!pv->forward_headers) {
+        ld->oom = true;
+        return;
+    }
+    void *it = NULL;
+    struct fy_node *item;
+    size_t i = 0;
+    while ((item = fy_node_sequence_iterate(seq, &it)) != NULL) {
+        char path[128];
+        char *name = NULL;
+        snprintf(path, sizeof(path), "%s[%zu]", where, i++);
+        if (!get_string(ld, item, item_pos(item, kpos), path, false, SY_CONF_MAX_NAME, &name))
+            continue;
+        size_t len = strlen(name);
+        bool ok = len > 0;
+        for (size_t j = 0; ok && j < len; j++) {
+            ok = is_tchar((unsigned char)name[j]) && (name[j] != '*' || j == len - 1);
+            name[j] = (char)tolower((unsigned char)name[j]);
+        }
+        if (!ok) {
+            report(ld, item_pos(item, kpos),
+                   "%s: expected a header name, or a prefix ending in '*' (\"x-trace-*\")", path);
+            free(name);
+            continue;
+        }
+        pv->forward_headers[pv->n_forward_headers++] = name;
+    }
+}
+
+static bool valid_env_name(const char *s)
+{
+    if (!(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 1; s[i]; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* Validate base_url in place: scheme, host, no spaces; trailing '/' removed. */
+static bool check_base_url(loader_t *ld, char *url, pos_t p, const char *path)
+{
+    size_t skip;
+    if (strncasecmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        skip = 8;
+    else {
+        report(ld, p, "%s: must start with http:// or https://", path);
+        return false;
+    }
+    for (const char *c = url; *c; c++) {
+        if (*c == ' ') {
+            report(ld, p, "%s: must not contain spaces", path);
+            return false;
+        }
+    }
+    size_t len = strlen(url);
+    while (len > skip && url[len - 1] == '/')
+        url[--len] = '\0';
+    if (len == skip || url[skip] == '/' || url[skip] == '?' || url[skip] == '#') {
+        report(ld, p, "%s: missing host after the scheme", path);
+        return false;
+    }
+    return true;
+}
+
+static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos,
+                           pos_t *name_pos)
+{
+    sy_provider_conf_t *pv = &ld->cfg->providers[idx];
+    char where[48];
+    snprintf(where, sizeof(where), "providers[%zu]", idx);
+    pv->timeouts.connect_ms = 5000;
+    pv->timeouts.first_byte_ms = 120000;
+    pv->timeouts.idle_ms = 60000;
+    pv->timeouts.total_ms = 600000;
+    if (!expect_mapping(ld, map, ipos, where))
+        return;
+
+    bool seen[NKEYS(provider_keys)] = {false};
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        pos_t kp;
+        char path[96];
+        struct fy_node *v = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), where, provider_keys, NKEYS(provider_keys),
+                          &kp, ipos);
+        if (k < 0)
+            continue;
+        seen[k] = true;
+        snprintf(path, sizeof(path), "%s.%s", where, provider_keys[k]);
+        switch (k) {
+        case 0: /* name */
+            if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &pv->name))
+                break;
+            name_pos[idx] = value_pos(v, kp);
+            for (size_t j = 0; j < idx; j++) {
+                if (ld->cfg->providers[j].name && !strcmp(ld->cfg->providers[j].name, pv->name)) {
+                    char shown[80];
+                    report(ld, name_pos[idx],
+                           "%s: duplicate provider name \"%s\" (first defined at line %d)", path,
+                           show(shown, sizeof(shown), pv->name, strlen(pv->name)),
+                           name_pos[j].line);
+                    break;
+                }
+            }
+            break;
+        case 1: { /* type */
+            int t;
+            if (get_enum(ld, v, kp, path, type_names, NKEYS(type_names), &t))
+                pv->type = (sy_provider_type_t)t;
+            break;
+        }
+        case 2: /* base_url */
+            if (get_string(ld, v, kp, path, false, 2048, &pv->base_url) &&
+                !check_base_url(ld, pv->base_url, value_pos(v, kp), path)) {
+                free(pv->base_url);
+                pv->base_url = NULL;
+            }
+            break;
+        case 3: /* api_key_env */
+            if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &pv->api_key_env))
+                break;
+            if (!valid_env_name(pv->api_key_env)) {
+                report(ld, value_pos(v, kp),
+                       "%s: expected an environment variable name (letters, digits, '_')", path);
+                break;
+            }
+            free(pv->api_key);
+            pv->api_key = NULL;
+            const char *key = getenv(pv->api_key_env);
+            if (key && key[0]) {
+                pv->api_key = dup_str(key);
+                if (!pv->api_key)
+                    ld->oom = true;
+            }
+            break;
+        case 4:
+            parse_timeouts(ld, v, kp, path, &pv->timeouts);
+            break;
+        case 5:
+            parse_headers(ld, v, kp, path, pv);
+            break;
+        case 6:
+            parse_forward_headers(ld, v, kp, path, pv);
+            break;
+        }
+    }
+    for (size_t i = 0; i < 3; i++)
+        if (!seen[i])
+            report(ld, ipos, "%s: missing required key \"%s\"", where, provider_keys[i]);
+}
+
+static void parse_providers(loader_t *ld, struct fy_node *seq, pos_t kpos)
+{
+    if (!expect_sequence(ld, seq, kpos, "providers", SY_CONF_MAX_PROVIDERS))
+        return;
+    size_t n = (size_t)fy_node_sequence_item_count(seq);
+    if (n == 0)
+        return;
+    sy_config_t *cfg = ld->cfg;
+    pos_t *name_pos = calloc(n, sizeof(*name_pos));
+    cfg->providers = calloc(n, sizeof(*cfg->providers));
+    if (!name_pos || !cfg->providers) {
+        free(name_pos);
+        ld->oom = true;
+        return;
+    }
+    cfg->n_providers = n;
+    void *it = NULL;
+    struct fy_node *item;
+    size_t i = 0;
+    while ((item = fy_node_sequence_iterate(seq, &it)) != NULL && i < n) {
+        parse_provider(ld, item, i, item_pos(item, kpos), name_pos);
+        i++;
+    }
+    free(name_pos);
+}
+
+static void parse_deployment(loader_t *ld, struct fy_node *map, const char *where, pos_t ipos,
+                             sy_deployment_conf_t *dp)
+{
+    dp->weight = 1;
+    if (!expect_mapping(ld, map, ipos, where))
+        return;
+    bool seen[NKEYS(deployment_keys)] = {false};
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        pos_t kp;
+        char path[160];
+        uint64_t u;
+        struct fy_node *v = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), where, deployment_keys,
+                          NKEYS(deployment_keys), &kp, ipos);
+        if (k < 0)
+            continue;
+        seen[k] = true;
+        snprintf(path, sizeof(path), "%s.%s", where, deployment_keys[k]);
+        if (k == 0) {
+            if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &dp->provider))
+                continue;
+            /* Resolve against the providers parsed in the first pass. */
+            const sy_config_t *cfg = ld->cfg;
+            bool found = false;
+            for (size_t j = 0; j < cfg->n_providers; j++) {
+                if (cfg->providers[j].name && !strcmp(cfg->providers[j].name, dp->provider)) {
+                    dp->provider_index = j;
+                    found = true;
+                    break;
+                }
+            }
+            if (found)
+                continue;
+            char shown[80];
+            show(shown, sizeof(shown), dp->provider, strlen(dp->provider));
+            const char *cands[SY_CONF_MAX_PROVIDERS];
+            for (size_t j = 0; j < cfg->n_providers; j++)
+                cands[j] = cfg->providers[j].name;
+            const char *hint = suggest(dp->provider, strlen(dp->provider), cands, cfg->n_providers);
+            if (hint)
+                report(ld, value_pos(v, kp), "%s: unknown provider \"%s\"; did you mean \"%s\"?",
+                       path, shown, hint);
+            else
+                report(ld, value_pos(v, kp), "%s: unknown provider \"%s\"", path, shown);
+        } else if (k == 1) {
+            get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &dp->model);
+        } else if (get_uint(ld, v, kp, path, 0, SY_CONF_MAX_WEIGHT, &u)) {
+            dp->weight = (uint32_t)u;
+        }
+    }
+    for (size_t i = 0; i < 2; i++)
+        if (!seen[i])
+            report(ld, ipos, "%s: missing required key \"%s\"", where, deployment_keys[i]);
+}
+
+static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos,
+                        pos_t *name_pos)
+{
+    sy_model_conf_t *m = &ld->cfg->models[idx];
+    char where[48];
+    snprintf(where, sizeof(where), "models[%zu]", idx);
+    if (!expect_mapping(ld, map, ipos, where))
+        return;
+    bool seen[NKEYS(model_keys)] = {false};
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        pos_t kp;
+        char path[96];
+        struct fy_node *v = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), where, model_keys, NKEYS(model_keys), &kp,
+                          ipos);
+        if (k < 0)
+            continue;
+        seen[k] = true;
+        snprintf(path, sizeof(path), "%s.%s", where, model_keys[k]);
+        if (k == 0) {
+            if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &m->name))
+                continue;
+            name_pos[idx] = value_pos(v, kp);
+            for (size_t j = 0; j < idx; j++) {
+                if (ld->cfg->models[j].name && !strcmp(ld->cfg->models[j].name, m->name)) {
+                    char shown[80];
+                    report(ld, name_pos[idx],
+                           "%s: duplicate model name \"%s\" (first defined at line %d)", path,
+                           show(shown, sizeof(shown), m->name, strlen(m->name)),
+                           name_pos[j].line);
+                    break;
+                }
+            }
+            continue;
+        }
+        if (!expect_sequence(ld, v, kp, path, SY_CONF_MAX_DEPLOYMENTS))
+            continue;
+        size_t n = (size_t)fy_node_sequence_item_count(v);
+        if (n == 0) {
+            report(ld, kp, "%s: expected at least one deployment", path);
+            continue;
+        }
+        m->deployments = calloc(n, sizeof(*m->deployments));
+        if (!m->deployments) {
+            ld->oom = true;
+            return;
+        }
+        m->n_deployments = n;
+        void *dit = NULL;
+        struct fy_node *item;
+        size_t i = 0;
+        while ((item = fy_node_sequence_iterate(v, &dit)) != NULL && i < n) {
+            char dwhere[128];
+            snprintf(dwhere, sizeof(dwhere), "%s[%zu]", path, i);
+            parse_deployment(ld, item, dwhere, item_pos(item, kp), &m->deployments[i]);
+            i++;
+        }
+    }
+    for (size_t i = 0; i < NKEYS(model_keys); i++)
+        if (!seen[i])
+            report(ld, ipos, "%s: missing required key \"%s\"", where, model_keys[i]);
+}
+
+static void parse_models(loader_t *ld, struct fy_node *seq, pos_t kpos)
+{
+    if (!expect_sequence(ld, seq, kpos, "models", SY_CONF_MAX_MODELS))
+        return;
+    size_t n = (size_t)fy_node_sequence_item_count(seq);
+    if (n == 0)
+        return;
+    sy_config_t *cfg = ld->cfg;
+    pos_t *name_pos = calloc(n, sizeof(*name_pos));
+    cfg->models = calloc(n, sizeof(*cfg->models));
+    if (!name_pos || !cfg->models) {
+        free(name_pos);
+        ld->oom = true;
+        return;
+    }
+    cfg->n_models = n;
+    void *it = NULL;
+    struct fy_node *item;
+    size_t i = 0;
+    while ((item = fy_node_sequence_iterate(seq, &it)) != NULL && i < n) {
+        parse_model(ld, item, i, item_pos(item, kpos), name_pos);
+        i++;
+    }
+    free(name_pos);
+}
+
+/*
+ * Walk the top level. Providers are read before models whatever the file's
+ * order, so deployments can be checked against every provider name.
+ */
+static void parse_root(loader_t *ld, struct fy_node *root)
+{
+    pos_t origin = {1, 1};
+    for (int pass = 0; pass < 2; pass++) {
+        void *it = NULL;
+        struct fy_node_pair *pr;
+        while ((pr = fy_node_mapping_iterate(root, &it)) != NULL) {
+            pos_t kp;
+            struct fy_node *k = fy_node_pair_key(pr);
+            struct fy_node *v = fy_node_pair_value(pr);
+            if (pass == 1) {
+                size_t len;
+                const char *s = scalar_text(k, &len);
+                if (s && len == 6 && !memcmp(s, "models", 6))
+                    parse_models(ld, v, item_pos(k, origin));
+                continue;
+            }
+            switch (match_key(ld, k, NULL, top_keys, NKEYS(top_keys), &kp, origin)) {
+            case 0:
+                parse_server(ld, v, kp);
+                break;
+            case 1:
+                parse_log(ld, v, kp);
+                break;
+            case 2:
+                parse_providers(ld, v, kp);
+                break;
+            default: /* models (second pass) or unknown (reported) */
+                break;
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+/* libfyaml's own output (everything is also collected): kept off stderr. */
+static void fy_output_discard(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+    (void)diag;
+    (void)user;
+    (void)buf;
+    (void)len;
+}
+
+/*
+ * The position of the first byte that is not valid UTF-8 (or a NUL), so a
+ * binary or mis-encoded file gets a precise message instead of libfyaml's
+ * silent failure. Returns false when the text is clean.
+ */
+static bool find_bad_utf8(const char *text, size_t len, pos_t *p)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    int line = 1, col = 1;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                                : (c & 0xf8) == 0xf0 ? 4 : 0;
+        bool ok = n > 0 && c != 0 && i + n <= len && !(n == 2 && c < 0xc2) && !(n == 4 && c > 0xf4);
+        for (size_t j = 1; ok && j < n; j++)
+            ok = (s[i + j] & 0xc0) == 0x80;
+        if (ok && n == 3) {
+            unsigned cp = ((c & 0x0fu) << 12) | ((s[i + 1] & 0x3fu) << 6);
+            ok = cp >= 0x800 && !(cp >= 0xd800 && cp <= 0xdfff);
+        }
+        if (ok && n == 4) {
+            unsigned cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3fu) << 12);
+            ok = cp >= 0x10000 && cp <= 0x10ffff;
+        }
+        if (!ok) {
+            p->line = line;
+            p->col = col;
+            return true;
+        }
+        if (c == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+        i += n;
+    }
+    return false;
+}
+
+/* True when text holds no YAML content: whitespace, comments, markers. */
+static bool is_blank_yaml(const char *text, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t e = i;
+        while (e < len && text[e] != '\n')
+            e++;
+        size_t b = i;
+        while (b < e && (text[b] == ' ' || text[b] == '\t' || text[b] == '\r'))
+            b++;
+        if (b < e && text[b] != '#' && !(e - b >= 3 && (!memcmp(text + b, "---", 3) ||
+                                                        !memcmp(text + b, "...", 3))))
+            return false;
+        i = e + 1;
+    }
+    return true;
+}
+
+/* Turn libfyaml's collected errors into diagnostics; returns how many. */
+static size_t report_yaml_errors(loader_t *ld, struct fy_diag *diag)
+{
+    size_t n = 0;
+    void *it = NULL;
+    struct fy_diag_error *e;
+    while ((e = fy_diag_errors_iterate(diag, &it)) != NULL) {
+        if (e->type < FYET_ERROR)
+            continue;
+        pos_t p = {e->line, e->column};
+        report(ld, p, "%s", e->msg ? e->msg : "invalid YAML");
+        n++;
+    }
+    return n;
+}
+
+static void free_provider(sy_provider_conf_t *p)
+{
+    free(p->name);
+    free(p->base_url);
+    free(p->api_key_env);
+    free(p->api_key);
+    for (size_t i = 0; i < p->n_headers; i++) {
+        free(p->headers[i].name);
+        free(p->headers[i].value);
+    }
+    free(p->headers);
+    for (size_t i = 0; i < p->n_forward_headers; i++)
+        free(p->forward_headers[i]);
+    free(p->forward_headers);
+}
+
+static void free_model(sy_model_conf_t *m)
+{
+    free(m->name);
+    for (size_t i = 0; i < m->n_deployments; i++) {
+        free(m->deployments[i].provider);
+        free(m->deployments[i].model);
+    }
+    free(m->deployments);
+}
+
+void sy_config_free(sy_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    free(cfg->server.listen);
+    free(cfg->server.host);
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        free_provider(&cfg->providers[i]);
+    free(cfg->providers);
+    for (size_t i = 0; i < cfg->n_models; i++)
+        free_model(&cfg->models[i]);
+    free(cfg->models);
+    free(cfg);
+}
+
+static sy_config_t *config_defaults(const char *path)
+{
+    sy_config_t *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        return NULL;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->path = dup_str(path);
+    cfg->server.listen = dup_str("127.0.0.1:11435");
+    cfg->server.host = dup_str("127.0.0.1");
+    cfg->server.port = 11435;
+    cfg->server.workers = ncpu < 1 ? 1u : ncpu > SY_CONF_MAX_WORKERS ? SY_CONF_MAX_WORKERS
+                                                                      : (unsigned)ncpu;
+    cfg->server.max_body_bytes = 33554432;
+    cfg->server.drain_timeout_ms = 10000;
+    cfg->server.stream_high_water_bytes = 262144;
+    cfg->server.sse_keepalive_ms = 15000;
+    cfg->server.max_connections = 10000;
+    cfg->log.level = 1;
+    cfg->log.requests = 1;
+    if (!cfg->path || !cfg->server.listen || !cfg->server.host) {
+        sy_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* The shared body of both loaders: text is the whole file, file names it in diagnostics. */
+static sy_config_t *load_text(const char *text, size_t len, const char *file, const char *cfg_path,
+                              sy_diags_t *diags)
+{
+    loader_t ld = {.file = file, .diags = diags, .first_diag = diags ? diags->n : 0};
+    struct fy_diag *diag = NULL;
+    struct fy_parser *fyp = NULL;
+    struct fy_document *doc = NULL;
+    struct fy_document *extra = NULL;
+    sy_config_t *ret = NULL;
+    pos_t origin = {1, 1};
+
+    ld.cfg = config_defaults(cfg_path);
+    if (!ld.cfg) {
+        ld.oom = true;
+        goto out;
+    }
+    pos_t bad;
+    if (find_bad_utf8(text, len, &bad)) {
+        report(&ld, bad, "invalid UTF-8 or NUL byte; the configuration must be UTF-8 text");
+        goto out;
+    }
+
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = fy_output_discard;
+    dcfg.user = NULL;
+    dcfg.level = FYET_ERROR;
+    dcfg.colorize = false;
+    diag = fy_diag_create(&dcfg);
+    if (!diag) {
+        ld.oom = true;
+        goto out;
+    }
+    fy_diag_set_collect_errors(diag, true);
+
+    struct fy_parse_cfg pcfg = {
+        .flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT,
+        .diag = diag,
+    };
+    fyp = fy_parser_create(&pcfg);
+    if (!fyp || fy_parser_set_string(fyp, text, len) != 0) {
+        ld.oom = true;
+        goto out;
+    }
+    doc = fy_parse_load_document(fyp);
+    if (!doc) {
+        if (report_yaml_errors(&ld, diag) == 0) {
+            if (is_blank_yaml(text, len))
+                report(&ld, origin, "the configuration is empty");
+            else
+                report(&ld, origin, "invalid YAML");
+        }
+        goto out;
+    }
+    extra = fy_parse_load_document(fyp);
+    if (extra) {
+        const struct fy_mark *m =
+            fy_document_state_start_mark(fy_document_get_document_state(extra));
+        pos_t p = origin;
+        if (m) {
+            p.line = m->line + 1;
+            p.col = m->column + 1;
+        }
+        report(&ld, p, "only one YAML document is allowed");
+        goto out;
+    }
+    if (report_yaml_errors(&ld, diag) > 0)
+        goto out;
+
+    struct fy_node *root = fy_document_root(doc);
+    if (is_null(root)) {
+        report(&ld, origin, "the configuration is empty");
+        goto out;
+    }
+    if (fy_node_get_type(root) != FYNT_MAPPING) {
+        report(&ld, value_pos(root, origin),
+               "expected a mapping at the top level (server, log, providers, models)");
+        goto out;
+    }
+    parse_root(&ld, root);
+
+out:
+    if (extra)
+        fy_parse_document_destroy(fyp, extra);
+    if (doc)
+        fy_parse_document_destroy(fyp, doc);
+    fy_parser_destroy(fyp);
+    if (diag)
+        fy_diag_destroy(diag);
+    if (ld.oom && diags)
+        diag_push(diags, file, 1, 1, "out of memory while loading the configuration");
+    sort_diags(&ld);
+    if (ld.problems > SY_CONF_MAX_PROBLEMS && diags) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "too many problems; %zu more not shown",
+                 ld.problems - SY_CONF_MAX_PROBLEMS);
+        diag_push(diags, file, 1, 1, msg);
+    }
+    if (ld.problems == 0 && !ld.oom) {
+        ret = ld.cfg;
+        ld.cfg = NULL;
+    }
+    sy_config_free(ld.cfg);
+    return ret;
+}
+
+sy_config_t *sy_config_load_string(const char *text, size_t len, const char *name,
+                                   sy_diags_t *diags)
+{
+    return load_text(text ? text : "", text ? len : 0, name ? name : "<string>", "<string>",
+                     diags);
+}
+
+sy_config_t *sy_config_load(const char *path, sy_diags_t *diags)
+{
+    sy_config_t *cfg = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    size_t cap = 0;
+    int err = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        err = errno;
+        goto out;
+    }
+    /* Grow by doubling up to one byte past the limit, so "too large" is detectable. */
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 65536;
+            if (ncap > SY_CONF_MAX_FILE + 1)
+                ncap = SY_CONF_MAX_FILE + 1;
+            if (ncap == cap)
+                break;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                err = ENOMEM;
+                goto out;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        err = errno ? errno : EIO;
+        goto out;
+    }
+    if (len > SY_CONF_MAX_FILE) {
+        if (diags) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "file too large (max %u bytes)", SY_CONF_MAX_FILE);
+            diag_push(diags, path, 1, 1, msg);
+        }
+        goto out;
+    }
+    cfg = load_text(buf ? buf : "", len, path, path, diags);
+out:
+    if (err && diags) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "cannot read: %s", strerror(err));
+        diag_push(diags, path, 1, 1, msg);
+    }
+    free(buf);
+    if (f)
+        fclose(f);
+    return cfg;
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+const sy_model_conf_t *sy_config_find_model(const sy_config_t *cfg, const char *name)
+{
+    if (!cfg || !name)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_models; i++)
+        if (cfg->models[i].name && !strcmp(cfg->models[i].name, name))
+            return &cfg->models[i];
+    return NULL;
+}
+
+const sy_provider_conf_t *sy_config_find_provider(const sy_config_t *cfg, const char *name)
+{
+    if (!cfg || !name)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (cfg->providers[i].name && !strcmp(cfg->providers[i].name, name))
+            return &cfg->providers[i];
+    return NULL;
+}

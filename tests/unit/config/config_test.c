@@ -1,0 +1,888 @@
+/*
+ * config_test.c - unit tests for src/config/config.c: a full config read back
+ * field by field, defaults, and one test per kind of diagnostic with its exact
+ * file:line:col and text (the `switchyard validate` output users see).
+ */
+#include "config/config.h"
+
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Load text as "t.yaml"; the diagnostics go to d. */
+static sy_config_t *load(const char *text, sy_diags_t *d)
+{
+    return sy_config_load_string(text, strlen(text), "t.yaml", d);
+}
+
+/* The i-th diagnostic rendered as sy_diags_print would. */
+static const char *diag_str(const sy_diags_t *d, size_t i, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s:%d:%d: %s", d->items[i].file, d->items[i].line, d->items[i].col,
+             d->items[i].message);
+    return buf;
+}
+
+/* Assert the text fails to load with exactly the diagnostics given (NULL-terminated). */
+static void expect_diags(const char *text, ...)
+{
+    sy_diags_t d = {0};
+    sy_config_t *cfg = load(text, &d);
+    cr_assert_null(cfg, "expected the config to be rejected");
+    va_list ap;
+    va_start(ap, text);
+    size_t i = 0;
+    const char *want;
+    char buf[1200];
+    while ((want = va_arg(ap, const char *)) != NULL) {
+        cr_assert_lt(i, d.n, "missing diagnostic %zu: %s", i, want);
+        cr_assert_str_eq(diag_str(&d, i, buf, sizeof(buf)), want);
+        i++;
+    }
+    va_end(ap);
+    if (i != d.n)
+        cr_assert_fail("unexpected extra diagnostic: %s", diag_str(&d, i, buf, sizeof(buf)));
+    sy_diags_release(&d);
+}
+
+/* Load text that must be valid; fails the test with the diagnostics otherwise. */
+static sy_config_t *load_ok(const char *text)
+{
+    sy_diags_t d = {0};
+    sy_config_t *cfg = load(text, &d);
+    if (!cfg) {
+        char buf[1200];
+        cr_assert_fail("unexpected diagnostic: %s", d.n ? diag_str(&d, 0, buf, sizeof(buf)) : "?");
+    }
+    cr_assert_eq(d.n, 0);
+    sy_diags_release(&d);
+    return cfg;
+}
+
+static const char *full_yaml =
+    "server:\n"
+    "  listen: \"10.1.2.3:8080\"\n"
+    "  workers: 3\n"
+    "  max_body_bytes: 1048576\n"
+    "  drain_timeout_ms: 2500\n"
+    "  stream_high_water_bytes: 65536\n"
+    "  sse_keepalive_ms: 500\n"
+    "  max_connections: 77\n"
+    "log: { level: warn, requests: false }\n"
+    "providers:\n"
+    "  - name: mock\n"
+    "    type: openai\n"
+    "    base_url: \"http://127.0.0.1:9999/v1/\"\n"
+    "    api_key_env: SY_TEST_FULL_KEY\n"
+    "    timeouts: { connect_ms: 1, first_byte_ms: 2, idle_ms: 3, total_ms: 4 }\n"
+    "    headers: { x-extra: \"value\", X-Two: \"2\" }\n"
+    "  - name: local\n"
+    "    type: ollama\n"
+    "    base_url: http://127.0.0.1:11434\n"
+    "  - { name: claude, type: anthropic, base_url: \"https://api.example.com\" }\n"
+    "models:\n"
+    "  - name: fast\n"
+    "    deployments:\n"
+    "      - { provider: local, model: \"llama3.2:1b\", weight: 3 }\n"
+    "      - { provider: mock, model: \"mock-small\", weight: 0 }\n"
+    "  - name: smart\n"
+    "    deployments:\n"
+    "      - provider: claude\n"
+    "        model: big\n";
+
+Test(config, full_config_every_field)
+{
+    setenv("SY_TEST_FULL_KEY", "sk-123", 1);
+    sy_config_t *c = load_ok(full_yaml);
+    cr_assert_str_eq(c->path, "<string>");
+    cr_assert_str_eq(c->server.listen, "10.1.2.3:8080");
+    cr_assert_str_eq(c->server.host, "10.1.2.3");
+    cr_assert_eq(c->server.port, 8080);
+    cr_assert_eq(c->server.workers, 3);
+    cr_assert_eq(c->server.max_body_bytes, 1048576);
+    cr_assert_eq(c->server.drain_timeout_ms, 2500);
+    cr_assert_eq(c->server.stream_high_water_bytes, 65536);
+    cr_assert_eq(c->server.sse_keepalive_ms, 500);
+    cr_assert_eq(c->server.max_connections, 77);
+    cr_assert_eq(c->log.level, 2);
+    cr_assert_eq(c->log.requests, 0);
+
+    cr_assert_eq(c->n_providers, 3);
+    const sy_provider_conf_t *p = &c->providers[0];
+    cr_assert_str_eq(p->name, "mock");
+    cr_assert_eq(p->type, SY_PROVIDER_OPENAI);
+    cr_assert_str_eq(p->base_url, "http://127.0.0.1:9999/v1");
+    cr_assert_str_eq(p->api_key_env, "SY_TEST_FULL_KEY");
+    cr_assert_str_eq(p->api_key, "sk-123");
+    cr_assert_eq(p->timeouts.connect_ms, 1);
+    cr_assert_eq(p->timeouts.first_byte_ms, 2);
+    cr_assert_eq(p->timeouts.idle_ms, 3);
+    cr_assert_eq(p->timeouts.total_ms, 4);
+    cr_assert_eq(p->n_headers, 2);
+    cr_assert_str_eq(p->headers[0].name, "x-extra");
+    cr_assert_str_eq(p->headers[0].value, "value");
+    cr_assert_str_eq(p->headers[1].name, "X-Two");
+    cr_assert_str_eq(p->headers[1].value, "2");
+
+    p = &c->providers[1];
+    cr_assert_str_eq(p->name, "local");
+    cr_assert_eq(p->type, SY_PROVIDER_OLLAMA);
+    cr_assert_str_eq(p->base_url, "http://127.0.0.1:11434");
+    cr_assert_null(p->api_key_env);
+    cr_assert_null(p->api_key);
+    cr_assert_eq(p->n_headers, 0);
+    cr_assert_null(p->headers);
+
+    p = &c->providers[2];
+    cr_assert_str_eq(p->name, "claude");
+    cr_assert_eq(p->type, SY_PROVIDER_ANTHROPIC);
+    cr_assert_str_eq(p->base_url, "https://api.example.com");
+
+    cr_assert_eq(c->n_models, 2);
+    const sy_model_conf_t *m = &c->models[0];
+    cr_assert_str_eq(m->name, "fast");
+    cr_assert_eq(m->n_deployments, 2);
+    cr_assert_str_eq(m->deployments[0].provider, "local");
+    cr_assert_eq(m->deployments[0].provider_index, 1);
+    cr_assert_str_eq(m->deployments[0].model, "llama3.2:1b");
+    cr_assert_eq(m->deployments[0].weight, 3);
+    cr_assert_str_eq(m->deployments[1].provider, "mock");
+    cr_assert_eq(m->deployments[1].provider_index, 0);
+    cr_assert_str_eq(m->deployments[1].model, "mock-small");
+    cr_assert_eq(m->deployments[1].weight, 0);
+    m = &c->models[1];
+    cr_assert_str_eq(m->name, "smart");
+    cr_assert_eq(m->n_deployments, 1);
+    cr_assert_str_eq(m->deployments[0].provider, "claude");
+    cr_assert_eq(m->deployments[0].provider_index, 2);
+    cr_assert_str_eq(m->deployments[0].model, "big");
+    cr_assert_eq(m->deployments[0].weight, 1);
+
+    cr_assert_eq(sy_config_find_model(c, "smart"), &c->models[1]);
+    cr_assert_null(sy_config_find_model(c, "nope"));
+    cr_assert_eq(sy_config_find_provider(c, "claude"), &c->providers[2]);
+    cr_assert_null(sy_config_find_provider(c, "nope"));
+    cr_assert_null(sy_config_find_provider(NULL, "x"));
+    sy_config_free(c);
+}
+
+Test(config, design_example_loads)
+{
+    const char *y =
+        "server:   { listen: \"127.0.0.1:11435\", workers: auto, max_body_bytes: 33554432,\n"
+        "            drain_timeout_ms: 10000, stream_high_water_bytes: 262144, "
+        "sse_keepalive_ms: 15000 }\n"
+        "log:      { level: info, requests: true }\n"
+        "providers:\n"
+        "  - name: mock\n"
+        "    type: openai                       # openai | ollama | anthropic\n"
+        "    base_url: \"http://127.0.0.1:1234/v1\"\n"
+        "    api_key_env: MOCK_KEY\n"
+        "    timeouts: { connect_ms: 5000, first_byte_ms: 120000, idle_ms: 60000, total_ms: 600000 }\n"
+        "    headers: { x-extra: \"value\" }\n"
+        "models:\n"
+        "  - name: fast\n"
+        "    deployments:\n"
+        "      - { provider: mock, model: \"mock-small\", weight: 1 }\n";
+    sy_config_t *c = load_ok(y);
+    cr_assert_eq(c->server.port, 11435);
+    cr_assert_eq(c->n_models, 1);
+    sy_config_free(c);
+}
+
+Test(config, defaults_for_empty_mapping)
+{
+    sy_config_t *c = load_ok("{}\n");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cr_assert_str_eq(c->server.listen, "127.0.0.1:11435");
+    cr_assert_str_eq(c->server.host, "127.0.0.1");
+    cr_assert_eq(c->server.port, 11435);
+    cr_assert_eq(c->server.workers, (unsigned)(ncpu < 1 ? 1 : ncpu));
+    cr_assert_eq(c->server.max_body_bytes, 33554432);
+    cr_assert_eq(c->server.drain_timeout_ms, 10000);
+    cr_assert_eq(c->server.stream_high_water_bytes, 262144);
+    cr_assert_eq(c->server.sse_keepalive_ms, 15000);
+    cr_assert_eq(c->server.max_connections, 10000);
+    cr_assert_eq(c->log.level, 1);
+    cr_assert_eq(c->log.requests, 1);
+    cr_assert_eq(c->n_providers, 0);
+    cr_assert_null(c->providers);
+    cr_assert_eq(c->n_models, 0);
+    cr_assert_null(c->models);
+    sy_config_free(c);
+}
+
+Test(config, defaults_for_provider_and_deployment)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - { name: p, type: ollama, base_url: \"http://h:1\" }\n"
+                             "models:\n"
+                             "  - { name: m, deployments: [ { provider: p, model: x } ] }\n");
+    const sy_provider_conf_t *p = &c->providers[0];
+    cr_assert_eq(p->timeouts.connect_ms, 5000);
+    cr_assert_eq(p->timeouts.first_byte_ms, 120000);
+    cr_assert_eq(p->timeouts.idle_ms, 60000);
+    cr_assert_eq(p->timeouts.total_ms, 600000);
+    cr_assert_null(p->api_key_env);
+    cr_assert_null(p->api_key);
+    cr_assert_eq(c->models[0].deployments[0].weight, 1);
+    cr_assert_eq(c->models[0].deployments[0].provider_index, 0);
+    sy_config_free(c);
+}
+
+Test(config, partial_timeouts_keep_other_defaults)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - name: p\n"
+                             "    type: openai\n"
+                             "    base_url: http://h\n"
+                             "    timeouts: { idle_ms: 0 }\n");
+    cr_assert_eq(c->providers[0].timeouts.idle_ms, 0);
+    cr_assert_eq(c->providers[0].timeouts.connect_ms, 5000);
+    cr_assert_eq(c->providers[0].timeouts.total_ms, 600000);
+    sy_config_free(c);
+}
+
+Test(config, workers_auto_is_online_cpus)
+{
+    sy_config_t *c = load_ok("server: { workers: auto }\n");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cr_assert_eq(c->server.workers, (unsigned)(ncpu < 1 ? 1 : ncpu));
+    sy_config_free(c);
+    c = load_ok("server: { workers: \"auto\" }\n");
+    cr_assert_eq(c->server.workers, (unsigned)(ncpu < 1 ? 1 : ncpu));
+    sy_config_free(c);
+}
+
+Test(config, workers_number)
+{
+    sy_config_t *c = load_ok("server: { workers: 7 }\n");
+    cr_assert_eq(c->server.workers, 7);
+    sy_config_free(c);
+}
+
+Test(config, workers_bad_values)
+{
+    expect_diags("server:\n  workers: many\n",
+                 "t.yaml:2:12: server.workers: expected a positive integer or \"auto\"", NULL);
+    expect_diags("server:\n  workers: 0\n",
+                 "t.yaml:2:12: server.workers: expected a positive integer or \"auto\"", NULL);
+    expect_diags("server:\n  workers: -2\n",
+                 "t.yaml:2:12: server.workers: expected a positive integer or \"auto\"", NULL);
+    expect_diags("server:\n  workers: 2.5\n",
+                 "t.yaml:2:12: server.workers: expected a positive integer or \"auto\"", NULL);
+    expect_diags("server:\n  workers: 5000\n",
+                 "t.yaml:2:12: server.workers: out of range (1..1024)", NULL);
+}
+
+Test(config, listen_ipv4)
+{
+    sy_config_t *c = load_ok("server: { listen: \"127.0.0.1:0\" }\n");
+    cr_assert_str_eq(c->server.host, "127.0.0.1");
+    cr_assert_eq(c->server.port, 0);
+    sy_config_free(c);
+}
+
+Test(config, listen_ipv6_brackets)
+{
+    sy_config_t *c = load_ok("server: { listen: \"[::1]:8080\" }\n");
+    cr_assert_str_eq(c->server.listen, "[::1]:8080");
+    cr_assert_str_eq(c->server.host, "::1");
+    cr_assert_eq(c->server.port, 8080);
+    sy_config_free(c);
+}
+
+Test(config, listen_port_only_is_any_address)
+{
+    sy_config_t *c = load_ok("server: { listen: \":8080\" }\n");
+    cr_assert_str_eq(c->server.listen, ":8080");
+    cr_assert_str_eq(c->server.host, "0.0.0.0");
+    cr_assert_eq(c->server.port, 8080);
+    sy_config_free(c);
+}
+
+Test(config, listen_hostname)
+{
+    sy_config_t *c = load_ok("server: { listen: localhost:65535 }\n");
+    cr_assert_str_eq(c->server.host, "localhost");
+    cr_assert_eq(c->server.port, 65535);
+    sy_config_free(c);
+}
+
+Test(config, listen_errors)
+{
+    const char *fmt = "t.yaml:2:11: server.listen: expected \"host:port\", \"[v6]:port\" or \":port\"";
+    expect_diags("server:\n  listen: \"127.0.0.1\"\n", fmt, NULL);
+    expect_diags("server:\n  listen: \"::1:80\"\n", fmt, NULL);
+    expect_diags("server:\n  listen: \"[::1]\"\n", fmt, NULL);
+    expect_diags("server:\n  listen: \"[nope]:80\"\n", fmt, NULL);
+    expect_diags("server:\n  listen: \"h:\"\n", fmt, NULL);
+    expect_diags("server:\n  listen: \"h:8x\"\n", fmt, NULL);
+    expect_diags("server:\n  listen: \"h:70000\"\n",
+                 "t.yaml:2:11: server.listen: port out of range (0..65535)", NULL);
+    expect_diags("server:\n  listen: [a]\n", "t.yaml:2:3: server.listen: expected a string",
+                 NULL);
+}
+
+Test(config, parse_listen_function)
+{
+    char host[64];
+    uint16_t port = 1;
+    cr_assert_eq(sy_config_parse_listen("[::1]:8080", host, sizeof(host), &port), 0);
+    cr_assert_str_eq(host, "::1");
+    cr_assert_eq(port, 8080);
+    cr_assert_eq(sy_config_parse_listen(":0", host, sizeof(host), &port), 0);
+    cr_assert_str_eq(host, "0.0.0.0");
+    cr_assert_eq(port, 0);
+    cr_assert_eq(sy_config_parse_listen("1.2.3.4:99999", host, sizeof(host), &port), -2);
+    cr_assert_eq(sy_config_parse_listen("1.2.3.4", host, sizeof(host), &port), -1);
+    cr_assert_eq(sy_config_parse_listen("[]:80", host, sizeof(host), &port), -1);
+    cr_assert_eq(sy_config_parse_listen("a b:80", host, sizeof(host), &port), -1);
+    cr_assert_eq(sy_config_parse_listen("127.0.0.1:80", host, 4, &port), -1);
+}
+
+Test(config, unknown_key_did_you_mean)
+{
+    expect_diags("server:\n  listn: \"127.0.0.1:1\"\n",
+                 "t.yaml:2:3: unknown key \"listn\" in server; did you mean \"listen\"?", NULL);
+}
+
+Test(config, unknown_key_prefix_suggestion)
+{
+    expect_diags("server:\n  max_body: 5\n",
+                 "t.yaml:2:3: unknown key \"max_body\" in server; did you mean \"max_body_bytes\"?",
+                 NULL);
+}
+
+Test(config, unknown_key_lists_allowed_keys)
+{
+    expect_diags("log:\n  colour: red\n",
+                 "t.yaml:2:3: unknown key \"colour\" in log; expected one of level, requests", NULL);
+}
+
+Test(config, unknown_key_top_level)
+{
+    expect_diags("servr: {}\n",
+                 "t.yaml:1:1: unknown key \"servr\" at the top level; did you mean \"server\"?",
+                 NULL);
+}
+
+Test(config, unknown_key_nested_levels)
+{
+    expect_diags("providers:\n"
+                 "  - name: p\n"
+                 "    type: openai\n"
+                 "    base_url: http://h\n"
+                 "    timeouts: { idle: 5 }\n"
+                 "    api_key: x\n"
+                 "models:\n"
+                 "  - name: m\n"
+                 "    deployments:\n"
+                 "      - { provider: p, model: x, wieght: 2 }\n",
+                 "t.yaml:5:17: unknown key \"idle\" in providers[0].timeouts; did you mean "
+                 "\"idle_ms\"?",
+                 "t.yaml:6:5: unknown key \"api_key\" in providers[0]; did you mean "
+                 "\"api_key_env\"?",
+                 "t.yaml:10:34: unknown key \"wieght\" in models[0].deployments[0]; did you mean "
+                 "\"weight\"?",
+                 NULL);
+}
+
+Test(config, wrong_type_enum)
+{
+    expect_diags("providers:\n"
+                 "  - name: p\n"
+                 "    type: openia\n"
+                 "    base_url: http://h\n",
+                 "t.yaml:3:11: providers[0].type: expected one of openai, ollama, anthropic", NULL);
+}
+
+Test(config, log_level_and_bool)
+{
+    expect_diags("log:\n  level: verbose\n  requests: yes\n",
+                 "t.yaml:2:10: log.level: expected one of debug, info, warn, error",
+                 "t.yaml:3:13: log.requests: expected true or false", NULL);
+    sy_config_t *c = load_ok("log: { level: debug, requests: False }\n");
+    cr_assert_eq(c->log.level, 0);
+    cr_assert_eq(c->log.requests, 0);
+    sy_config_free(c);
+    c = load_ok("log: { level: error }\n");
+    cr_assert_eq(c->log.level, 3);
+    sy_config_free(c);
+}
+
+Test(config, section_wrong_type)
+{
+    expect_diags("server: 5\n", "t.yaml:1:9: server: expected a mapping", NULL);
+    expect_diags("server:\n", "t.yaml:1:1: server: expected a mapping", NULL);
+    expect_diags("providers: { name: x }\n", "t.yaml:1:1: providers: expected a list", NULL);
+    expect_diags("models: nope\n", "t.yaml:1:9: models: expected a list", NULL);
+    expect_diags("providers:\n  - just-a-string\n",
+                 "t.yaml:2:5: providers[0]: expected a mapping", NULL);
+}
+
+Test(config, integers_negative_fraction_overflow)
+{
+    expect_diags("server:\n"
+                 "  max_body_bytes: -1\n"
+                 "  drain_timeout_ms: 1.5\n"
+                 "  stream_high_water_bytes: 99999999999999999999999\n"
+                 "  sse_keepalive_ms: 4294967296\n"
+                 "  max_connections: 0\n",
+                 "t.yaml:2:19: server.max_body_bytes: expected a positive integer, not a negative "
+                 "number",
+                 "t.yaml:3:21: server.drain_timeout_ms: expected a non-negative integer",
+                 "t.yaml:4:28: server.stream_high_water_bytes: out of range (1..4294967295)",
+                 "t.yaml:5:21: server.sse_keepalive_ms: out of range (0..4294967295)",
+                 "t.yaml:6:20: server.max_connections: expected a positive integer", NULL);
+}
+
+Test(config, integers_must_be_plain)
+{
+    expect_diags("server:\n  max_body_bytes: \"100\"\n",
+                 "t.yaml:2:19: server.max_body_bytes: expected a positive integer", NULL);
+    expect_diags("server:\n  max_body_bytes: 0x10\n",
+                 "t.yaml:2:19: server.max_body_bytes: expected a positive integer", NULL);
+}
+
+Test(config, zero_is_allowed_where_documented)
+{
+    sy_config_t *c = load_ok("server: { sse_keepalive_ms: 0, drain_timeout_ms: 0 }\n");
+    cr_assert_eq(c->server.sse_keepalive_ms, 0);
+    cr_assert_eq(c->server.drain_timeout_ms, 0);
+    sy_config_free(c);
+}
+
+Test(config, weight_range)
+{
+    expect_diags("providers: [ { name: p, type: openai, base_url: \"http://h\" } ]\n"
+                 "models:\n"
+                 "  - name: m\n"
+                 "    deployments:\n"
+                 "      - { provider: p, model: x, weight: 2000000 }\n"
+                 "      - { provider: p, model: y, weight: -3 }\n",
+                 "t.yaml:5:42: models[0].deployments[0].weight: out of range (0..1000000)",
+                 "t.yaml:6:42: models[0].deployments[1].weight: expected a non-negative integer, "
+                 "not a negative number",
+                 NULL);
+}
+
+Test(config, missing_required_provider_fields)
+{
+    expect_diags("providers:\n"
+                 "  - type: openai\n"
+                 "  - name: b\n",
+                 "t.yaml:2:5: providers[0]: missing required key \"name\"",
+                 "t.yaml:2:5: providers[0]: missing required key \"base_url\"",
+                 "t.yaml:3:5: providers[1]: missing required key \"type\"",
+                 "t.yaml:3:5: providers[1]: missing required key \"base_url\"", NULL);
+}
+
+Test(config, missing_required_model_and_deployment_fields)
+{
+    expect_diags("providers: [ { name: p, type: openai, base_url: \"http://h\" } ]\n"
+                 "models:\n"
+                 "  - deployments:\n"
+                 "      - { model: x }\n"
+                 "      - { provider: p }\n"
+                 "  - name: lonely\n",
+                 "t.yaml:3:5: models[0]: missing required key \"name\"",
+                 "t.yaml:4:11: models[0].deployments[0]: missing required key \"provider\"",
+                 "t.yaml:5:11: models[0].deployments[1]: missing required key \"model\"",
+                 "t.yaml:6:5: models[1]: missing required key \"deployments\"", NULL);
+}
+
+Test(config, empty_deployments)
+{
+    expect_diags("models:\n  - name: m\n    deployments: []\n",
+                 "t.yaml:3:5: models[0].deployments: expected at least one deployment", NULL);
+}
+
+Test(config, empty_strings_rejected)
+{
+    expect_diags("providers:\n  - { name: \"\", type: openai, base_url: \"http://h\" }\n",
+                 "t.yaml:2:13: providers[0].name: must not be empty", NULL);
+    expect_diags("providers:\n  - name: ~\n    type: openai\n    base_url: http://h\n",
+                 "t.yaml:2:11: providers[0].name: expected a string", NULL);
+}
+
+Test(config, duplicate_provider_names)
+{
+    expect_diags("providers:\n"
+                 "  - { name: a, type: openai, base_url: \"http://h\" }\n"
+                 "  - { name: a, type: ollama, base_url: \"http://h\" }\n",
+                 "t.yaml:3:13: providers[1].name: duplicate provider name \"a\" (first defined at "
+                 "line 2)",
+                 NULL);
+}
+
+Test(config, duplicate_model_names)
+{
+    expect_diags("providers: [ { name: p, type: openai, base_url: \"http://h\" } ]\n"
+                 "models:\n"
+                 "  - { name: m, deployments: [ { provider: p, model: x } ] }\n"
+                 "  - { name: m, deployments: [ { provider: p, model: y } ] }\n",
+                 "t.yaml:4:13: models[1].name: duplicate model name \"m\" (first defined at line 3)",
+                 NULL);
+}
+
+Test(config, unknown_provider_reference_did_you_mean)
+{
+    expect_diags("providers: [ { name: mock, type: openai, base_url: \"http://h\" } ]\n"
+                 "models:\n"
+                 "  - name: m\n"
+                 "    deployments:\n"
+                 "      - provider: mokc\n"
+                 "        model: x\n",
+                 "t.yaml:5:19: models[0].deployments[0].provider: unknown provider \"mokc\"; did "
+                 "you mean \"mock\"?",
+                 NULL);
+}
+
+Test(config, unknown_provider_reference_no_suggestion)
+{
+    expect_diags("providers: [ { name: mock, type: openai, base_url: \"http://h\" } ]\n"
+                 "models:\n"
+                 "  - { name: m, deployments: [ { provider: zzzzzz, model: x } ] }\n",
+                 "t.yaml:3:43: models[0].deployments[0].provider: unknown provider \"zzzzzz\"",
+                 NULL);
+}
+
+Test(config, providers_after_models_resolve)
+{
+    sy_config_t *c = load_ok("models:\n"
+                             "  - { name: m, deployments: [ { provider: b, model: x } ] }\n"
+                             "providers:\n"
+                             "  - { name: a, type: openai, base_url: \"http://h\" }\n"
+                             "  - { name: b, type: openai, base_url: \"http://h\" }\n");
+    cr_assert_eq(c->models[0].deployments[0].provider_index, 1);
+    sy_config_free(c);
+}
+
+Test(config, api_key_env_set)
+{
+    setenv("SY_TEST_KEY_A", "secret-a", 1);
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - { name: p, type: openai, base_url: \"http://h\", "
+                             "api_key_env: SY_TEST_KEY_A }\n");
+    cr_assert_str_eq(c->providers[0].api_key_env, "SY_TEST_KEY_A");
+    cr_assert_str_eq(c->providers[0].api_key, "secret-a");
+    sy_config_free(c);
+}
+
+Test(config, api_key_env_unset_or_empty)
+{
+    unsetenv("SY_TEST_KEY_B");
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - { name: p, type: openai, base_url: \"http://h\", "
+                             "api_key_env: SY_TEST_KEY_B }\n");
+    cr_assert_str_eq(c->providers[0].api_key_env, "SY_TEST_KEY_B");
+    cr_assert_null(c->providers[0].api_key);
+    sy_config_free(c);
+    setenv("SY_TEST_KEY_B", "", 1);
+    c = load_ok("providers:\n"
+                "  - { name: p, type: openai, base_url: \"http://h\", api_key_env: SY_TEST_KEY_B }\n");
+    cr_assert_null(c->providers[0].api_key);
+    sy_config_free(c);
+}
+
+Test(config, api_key_env_bad_name)
+{
+    expect_diags("providers:\n"
+                 "  - name: p\n"
+                 "    type: openai\n"
+                 "    base_url: http://h\n"
+                 "    api_key_env: \"MY KEY\"\n",
+                 "t.yaml:5:18: providers[0].api_key_env: expected an environment variable name "
+                 "(letters, digits, '_')",
+                 NULL);
+}
+
+Test(config, base_url_checks)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - { name: p, type: openai, base_url: \"HTTPS://h/v1///\" }\n");
+    cr_assert_str_eq(c->providers[0].base_url, "HTTPS://h/v1");
+    sy_config_free(c);
+    expect_diags("providers:\n  - { name: p, type: openai, base_url: \"ftp://h\" }\n",
+                 "t.yaml:2:40: providers[0].base_url: must start with http:// or https://", NULL);
+    expect_diags("providers:\n  - { name: p, type: openai, base_url: \"http:///\" }\n",
+                 "t.yaml:2:40: providers[0].base_url: missing host after the scheme", NULL);
+    expect_diags("providers:\n  - { name: p, type: openai, base_url: \"h:1\" }\n",
+                 "t.yaml:2:40: providers[0].base_url: must start with http:// or https://", NULL);
+}
+
+Test(config, headers_checks)
+{
+    expect_diags("providers:\n"
+                 "  - name: p\n"
+                 "    type: openai\n"
+                 "    base_url: http://h\n"
+                 "    headers:\n"
+                 "      Host: x\n"
+                 "      bad name: x\n"
+                 "      X-A: a\n"
+                 "      x-a: b\n"
+                 "      x-b: [1]\n"
+                 "      x-c: \"ok\"\n",
+                 "t.yaml:6:7: providers[0].headers: \"Host\" is set by switchyard and cannot be "
+                 "configured",
+                 "t.yaml:7:7: providers[0].headers: \"bad name\" is not a valid header name",
+                 "t.yaml:9:7: providers[0].headers: duplicate header \"x-a\"",
+                 "t.yaml:10:7: providers[0].headers.x-b: expected a string", NULL);
+    expect_diags("providers:\n"
+                 "  - { name: p, type: openai, base_url: \"http://h\", headers: [a] }\n",
+                 "t.yaml:2:52: providers[0].headers: expected a mapping", NULL);
+}
+
+Test(config, header_value_empty_allowed)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - { name: p, type: openai, base_url: \"http://h\", "
+                             "headers: { x-empty: \"\" } }\n");
+    cr_assert_eq(c->providers[0].n_headers, 1);
+    cr_assert_str_eq(c->providers[0].headers[0].value, "");
+    sy_config_free(c);
+}
+
+Test(config, empty_file, .init = cr_redirect_stderr)
+{
+    expect_diags("", "t.yaml:1:1: the configuration is empty", NULL);
+    expect_diags("# just a comment\n\n", "t.yaml:1:1: the configuration is empty", NULL);
+    expect_diags("---\n", "t.yaml:1:1: the configuration is empty", NULL);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("");
+}
+
+Test(config, top_level_not_mapping)
+{
+    expect_diags("- a\n- b\n",
+                 "t.yaml:1:1: expected a mapping at the top level (server, log, providers, models)",
+                 NULL);
+    expect_diags("\n  hello\n",
+                 "t.yaml:2:3: expected a mapping at the top level (server, log, providers, models)",
+                 NULL);
+}
+
+Test(config, yaml_syntax_error_nothing_on_stderr, .init = cr_redirect_stderr)
+{
+    expect_diags("server:\n  listen: [1, 2\nlog: {}\n",
+                 "t.yaml:4:1: flow sequence without a closing bracket", NULL);
+    expect_diags("a: \"open\n", "t.yaml:1:5: double-quoted scalar without closing quote", NULL);
+    expect_diags("log: {}\nlog: {}\n", "t.yaml:2:1: duplicate key", NULL);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("");
+}
+
+Test(config, undefined_alias_is_an_error, .init = cr_redirect_stderr)
+{
+    expect_diags("server: *nothing\n", "t.yaml:1:10: invalid alias", NULL);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("");
+}
+
+Test(config, anchors_and_merge_keys)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - &base { name: a, type: openai, base_url: \"http://h\" }\n"
+                             "  - <<: *base\n"
+                             "    name: b\n");
+    cr_assert_eq(c->n_providers, 2);
+    cr_assert_str_eq(c->providers[1].name, "b");
+    cr_assert_str_eq(c->providers[1].base_url, "http://h");
+    sy_config_free(c);
+}
+
+Test(config, multiple_documents_rejected)
+{
+    expect_diags("log: {}\n---\nlog: {}\n", "t.yaml:2:1: only one YAML document is allowed",
+                 NULL);
+}
+
+Test(config, invalid_utf8, .init = cr_redirect_stderr)
+{
+    expect_diags("log:\n  level: \xff\n",
+                 "t.yaml:2:10: invalid UTF-8 or NUL byte; the configuration must be UTF-8 text",
+                 NULL);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("");
+}
+
+Test(config, all_problems_reported_in_order)
+{
+    expect_diags("models:\n"
+                 "  - name: m\n"
+                 "    deployments: [ { provider: ghost, model: x } ]\n"
+                 "server:\n"
+                 "  listn: \":1\"\n"
+                 "  workers: lots\n"
+                 "providers:\n"
+                 "  - { name: p, type: nope, base_url: \"http://h\" }\n"
+                 "bogus: 1\n",
+                 "t.yaml:3:32: models[0].deployments[0].provider: unknown provider \"ghost\"",
+                 "t.yaml:5:3: unknown key \"listn\" in server; did you mean \"listen\"?",
+                 "t.yaml:6:12: server.workers: expected a positive integer or \"auto\"",
+                 "t.yaml:8:22: providers[0].type: expected one of openai, ollama, anthropic",
+                 "t.yaml:9:1: unknown key \"bogus\" at the top level; expected one of server, log, "
+                 "providers, models",
+                 NULL);
+}
+
+Test(config, too_many_problems_are_capped)
+{
+    char text[8192];
+    size_t o = (size_t)snprintf(text, sizeof(text), "server:\n");
+    for (int i = 0; i < 150; i++)
+        o += (size_t)snprintf(text + o, sizeof(text) - o, "  zz%03d: 1\n", i);
+    sy_diags_t d = {0};
+    cr_assert_null(load(text, &d));
+    cr_assert_eq(d.n, 101);
+    cr_assert_str_eq(d.items[100].message, "too many problems; 50 more not shown");
+    sy_diags_release(&d);
+}
+
+Test(config, diags_are_appended)
+{
+    sy_diags_t d = {0};
+    cr_assert_null(load("server: 1\n", &d));
+    cr_assert_null(load("log: 1\n", &d));
+    cr_assert_eq(d.n, 2);
+    cr_assert_str_eq(d.items[0].message, "server: expected a mapping");
+    cr_assert_str_eq(d.items[1].message, "log: expected a mapping");
+    sy_diags_release(&d);
+    cr_assert_eq(d.n, 0);
+    cr_assert_null(d.items);
+}
+
+Test(config, null_diags_allowed)
+{
+    cr_assert_null(sy_config_load_string("server: 1\n", 10, "x", NULL));
+    cr_assert_null(sy_config_load("/nonexistent/sy.yaml", NULL));
+    sy_config_t *c = sy_config_load_string("{}", 2, NULL, NULL);
+    cr_assert_not_null(c);
+    sy_config_free(c);
+    sy_config_free(NULL);
+    sy_diags_release(NULL);
+}
+
+Test(config, string_name_defaults)
+{
+    sy_diags_t d = {0};
+    cr_assert_null(sy_config_load_string("server: 1\n", 10, NULL, &d));
+    cr_assert_eq(d.n, 1);
+    cr_assert_str_eq(d.items[0].file, "<string>");
+    sy_diags_release(&d);
+}
+
+Test(config, load_file)
+{
+    char path[] = "/tmp/sy_config_test_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    const char *y = "server: { listen: \":9\" }\nlog: { level: debug }\n";
+    cr_assert_eq(write(fd, y, strlen(y)), (ssize_t)strlen(y));
+    close(fd);
+    sy_diags_t d = {0};
+    sy_config_t *c = sy_config_load(path, &d);
+    cr_assert_not_null(c);
+    cr_assert_eq(d.n, 0);
+    cr_assert_str_eq(c->path, path);
+    cr_assert_eq(c->server.port, 9);
+    cr_assert_eq(c->log.level, 0);
+    sy_config_free(c);
+
+    fd = open(path, O_WRONLY | O_TRUNC);
+    cr_assert_geq(fd, 0);
+    y = "server:\n  listen: 5\n";
+    cr_assert_eq(write(fd, y, strlen(y)), (ssize_t)strlen(y));
+    close(fd);
+    cr_assert_null(sy_config_load(path, &d));
+    cr_assert_eq(d.n, 1);
+    cr_assert_str_eq(d.items[0].file, path);
+    cr_assert_eq(d.items[0].line, 2);
+    cr_assert_eq(d.items[0].col, 11);
+    sy_diags_release(&d);
+    unlink(path);
+}
+
+Test(config, load_missing_file)
+{
+    sy_diags_t d = {0};
+    cr_assert_null(sy_config_load("/nonexistent/sy.yaml", &d));
+    cr_assert_eq(d.n, 1);
+    char buf[512];
+    cr_assert_str_eq(diag_str(&d, 0, buf, sizeof(buf)),
+                     "/nonexistent/sy.yaml:1:1: cannot read: No such file or directory");
+    sy_diags_release(&d);
+    cr_assert_null(sy_config_load("/tmp", &d));
+    cr_assert_str_eq(diag_str(&d, 0, buf, sizeof(buf)), "/tmp:1:1: cannot read: Is a directory");
+    sy_diags_release(&d);
+}
+
+Test(config, diags_print_format)
+{
+    sy_diags_t d = {0};
+    cr_assert_null(load("server:\n  listn: 1\nlog: 2\n", &d));
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    cr_assert_not_null(f);
+    sy_diags_print(f, &d);
+    fclose(f);
+    cr_assert_str_eq(out, "t.yaml:2:3: unknown key \"listn\" in server; did you mean \"listen\"?\n"
+                          "t.yaml:3:6: log: expected a mapping\n");
+    free(out);
+    sy_diags_release(&d);
+}
+
+Test(config, provider_type_names)
+{
+    cr_assert_str_eq(sy_provider_type_name(SY_PROVIDER_OPENAI), "openai");
+    cr_assert_str_eq(sy_provider_type_name(SY_PROVIDER_OLLAMA), "ollama");
+    cr_assert_str_eq(sy_provider_type_name(SY_PROVIDER_ANTHROPIC), "anthropic");
+    cr_assert_str_eq(sy_provider_type_name((sy_provider_type_t)42), "unknown");
+}
+
+Test(config, non_string_key)
+{
+    expect_diags("server:\n  [a]: 1\n", "t.yaml:2:4: server: keys must be strings", NULL);
+}
+
+Test(config, forward_headers_lowercased_and_prefixes)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - name: p\n"
+                             "    type: openai\n"
+                             "    base_url: http://127.0.0.1:1/v1\n"
+                             "    forward_headers: [X-Mock-*, OpenAI-Beta]\n");
+    cr_assert_eq(c->providers[0].n_forward_headers, 2);
+    cr_assert_str_eq(c->providers[0].forward_headers[0], "x-mock-*");
+    cr_assert_str_eq(c->providers[0].forward_headers[1], "openai-beta");
+    sy_config_free(c);
+}
+
+Test(config, forward_headers_default_none)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - {name: p, type: openai, base_url: \"http://127.0.0.1:1/v1\"}\n");
+    cr_assert_eq(c->providers[0].n_forward_headers, 0);
+    cr_assert_null(c->providers[0].forward_headers);
+    sy_config_free(c);
+}
+
+Test(config, forward_headers_bad_pattern)
+{
+    expect_diags("providers:\n"
+                 "  - name: p\n"
+                 "    type: openai\n"
+                 "    base_url: http://127.0.0.1:1/v1\n"
+                 "    forward_headers: [\"x-*-y\", 3]\n",
+                 "t.yaml:5:23: providers[0].forward_headers[0]: expected a header name, or a prefix "
+                 "ending in '*' (\"x-trace-*\")",
+                 NULL);
+}
