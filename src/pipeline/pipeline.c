@@ -161,16 +161,28 @@ static void on_drain(sy_req_t *r)
         sy_upreq_resume(rl->up); /* may deliver body right here */
 }
 
+/* The keep-alive timer sleeps until the upstream has been silent for the
+ * whole interval (re-armed lazily: events do not touch the timer). */
+static void keepalive_arm(relay_t *rl, uint64_t wait_ns)
+{
+    struct timeval tv = {(time_t)(wait_ns / 1000000000ull), (suseconds_t)((wait_ns % 1000000000ull) / 1000)};
+    event_add(rl->keepalive, &tv);
+}
+
 static void keepalive_tick(evutil_socket_t fd, short what, void *arg)
 {
     relay_t *rl = arg;
     (void)fd, (void)what;
     uint64_t now = sy_now_ns();
     uint64_t every = (uint64_t)rl->r->w->srv->cfg->server.sse_keepalive_ms * 1000000ull;
-    if (now - rl->last_event_ns + 1000000 >= every) {
+    uint64_t due = rl->last_event_ns + every;
+    if (now + 100000 >= due) {
         static const char ka[] = ": keep-alive\n\n";
         sy_req_stream_write(rl->r, ka, sizeof(ka) - 1);
         rl->last_event_ns = now;
+        keepalive_arm(rl, every);
+    } else {
+        keepalive_arm(rl, due - now);
     }
 }
 
@@ -184,10 +196,9 @@ static void start_client_stream(relay_t *rl)
     rl->last_event_ns = sy_now_ns();
     uint32_t ka = r->w->srv->cfg->server.sse_keepalive_ms;
     if (ka) {
-        rl->keepalive = event_new(r->w->base, -1, EV_PERSIST, keepalive_tick, rl);
-        struct timeval tv = {ka / 1000, (ka % 1000) * 1000};
+        rl->keepalive = evtimer_new(r->w->base, keepalive_tick, rl);
         if (rl->keepalive)
-            event_add(rl->keepalive, &tv);
+            keepalive_arm(rl, (uint64_t)ka * 1000000ull);
     }
 }
 
