@@ -2,33 +2,34 @@
  * openai.c - the OpenAI ingress: /v1/chat/completions, /v1/completions,
  * /v1/embeddings, /v1/models.
  *
- * A body is parsed once (json-c keeps NULs and 64-bit integers exact), its
- * fields' types are checked against a table per operation so a wrong type
- * is a 400 that names the field, and the call goes to the pipeline with the
- * client's own bytes. Fields the table does not name are carried through
+ * A body is validated once, in place (no objects are built), its fields'
+ * types are checked against a table per operation so a wrong type is a 400
+ * that names the field, and the call goes to the pipeline with the client's
+ * own bytes. Fields the table does not name are carried through
  * untouched: the upstream is the judge of what it supports.
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "core/jsonscan.h"
 #include "core/log.h"
 #include "pipeline/error.h"
 #include "pipeline/pipeline.h"
 
 /* type masks */
-#define T_NULL (1 << json_type_null)
-#define T_BOOL (1 << json_type_boolean)
-#define T_DOUBLE (1 << json_type_double)
-#define T_INT (1 << json_type_int)
-#define T_OBJ (1 << json_type_object)
-#define T_ARR (1 << json_type_array)
-#define T_STR (1 << json_type_string)
+#define T_NULL (1 << SY_JNULL)
+#define T_BOOL (1 << SY_JBOOL)
+#define T_DOUBLE (1 << SY_JDOUBLE)
+#define T_INT (1 << SY_JINT)
+#define T_OBJ (1 << SY_JOBJECT)
+#define T_ARR (1 << SY_JARRAY)
+#define T_STR (1 << SY_JSTRING)
 #define T_NUM (T_DOUBLE | T_INT)
+#define MAX_FIELDS 24
 
 typedef struct field {
     const char *name;
@@ -87,149 +88,152 @@ static const field_t embedding_fields[] = {
     {NULL, 0, 0, NULL},
 };
 
-/* Parse the body as one JSON object. On failure answers the request and
- * returns NULL. */
-static json_object *parse_body(sy_req_t *r, const char **text, size_t *len)
+/* Validate the body as one JSON object. On failure answers the request and
+ * returns -1. */
+static int parse_body(sy_req_t *r, sy_jval_t *doc)
 {
     struct evbuffer *b = sy_req_body(r);
-    size_t n = b ? evbuffer_get_length(b) : 0;
-    const char *s = n ? (const char *)evbuffer_pullup(b, -1) : "";
+    size_t n = b ? evbuffer_get_length(b) : 0, off;
+    const char *msg;
     if (n == 0) {
         sy_respond_errorf(r, SY_EBADJSON, NULL, "the request body is empty; expected a JSON object");
-        return NULL;
+        return -1;
     }
-    if (n > (size_t)INT32_MAX) {
-        sy_respond_errorf(r, SY_ETOOLARGE, NULL, NULL);
-        return NULL;
-    }
-    json_tokener *tok = json_tokener_new_ex(256);
-    if (!tok) {
+    const char *s = (const char *)evbuffer_pullup(b, -1);
+    if (!s) {
         sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
-        return NULL;
+        return -1;
     }
-    json_object *o = json_tokener_parse_ex(tok, s, (int)n);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
-    if (!o || jerr != json_tokener_success) {
-        json_object_put(o);
-        if (jerr == json_tokener_continue)
-            sy_respond_errorf(r, SY_EBADJSON, NULL, "malformed JSON at byte %zu: unexpected end of input", n);
-        else
-            sy_respond_errorf(r, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", end,
-                              json_tokener_error_desc(jerr));
-        return NULL;
+    if (sy_json_validate(s, n, &off, &msg) < 0) {
+        sy_respond_errorf(r, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", off, msg);
+        return -1;
     }
-    while (end < n && (s[end] == ' ' || s[end] == '\n' || s[end] == '\r' || s[end] == '\t'))
-        end++;
-    if (end != n) {
-        json_object_put(o);
-        sy_respond_errorf(r, SY_EBADJSON, NULL, "malformed JSON at byte %zu: unexpected data after the value",
-                          end);
-        return NULL;
-    }
-    if (!json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
+    *doc = sy_json_value(s, n);
+    if (doc->type != SY_JOBJECT) {
         sy_respond_errorf(r, SY_EBADREQ, NULL, "the request body must be a JSON object");
-        return NULL;
+        return -1;
     }
-    *text = s;
-    *len = n;
-    return o;
+    return 0;
 }
 
-/* Check every named field's type; answers the request and returns -1 on the
- * first problem. */
-static int check_fields(sy_req_t *r, json_object *o, const field_t *f)
+/* Check the type of every known field and that the required ones are there;
+ * answers the request and returns -1 on the first problem. Keeps the values
+ * of the known fields in vals (in table order). */
+static int check_fields(sy_req_t *r, const sy_jval_t *doc, const field_t *fields, sy_jval_t *vals)
 {
-    for (; f->name; f++) {
-        json_object *v;
-        if (!json_object_object_get_ex(o, f->name, &v)) {
-            if (f->required) {
-                sy_respond_errorf(r, SY_EMISSING, f->name, "missing required parameter: '%s'", f->name);
+    size_t pos = 0, nf = 0;
+    sy_jval_t k, v;
+    while (fields[nf].name)
+        nf++;
+    for (size_t i = 0; i < nf; i++)
+        vals[i].p = NULL;
+    while (sy_json_next_member(doc, &pos, &k, &v)) {
+        for (size_t i = 0; i < nf; i++) {
+            const field_t *f = &fields[i];
+            if (!sy_json_key_is(&k, f->name))
+                continue;
+            if (vals[i].p) {
+                /* parsers disagree on which duplicate wins: refuse to guess */
+                sy_respond_errorf(r, SY_EBADREQ, f->name, "duplicate field '%s'", f->name);
                 return -1;
             }
-            continue;
+            if (!(f->types & (1 << v.type))) {
+                sy_respond_errorf(r, SY_EBADFIELD, f->name, "invalid type for '%s': expected %s, got %s", f->name,
+                                  f->expect, sy_jtype_name(v.type));
+                return -1;
+            }
+            vals[i] = v;
+            break;
         }
-        if (!(f->types & (1 << json_object_get_type(v)))) {
-            sy_respond_errorf(r, SY_EBADFIELD, f->name, "invalid type for '%s': expected %s, got %s", f->name,
-                              f->expect, json_type_to_name(json_object_get_type(v)));
+    }
+    for (size_t i = 0; i < nf; i++) {
+        if (fields[i].required && !vals[i].p) {
+            sy_respond_errorf(r, SY_EMISSING, fields[i].name, "missing required parameter: '%s'", fields[i].name);
             return -1;
         }
     }
     return 0;
 }
 
-static int check_messages(sy_req_t *r, json_object *o)
+/* messages: a non-empty array of objects with a string role. */
+static int check_messages(sy_req_t *r, const sy_jval_t *msgs, const sy_jval_t *stream_options)
 {
-    json_object *msgs, *so, *iu;
-    json_object_object_get_ex(o, "messages", &msgs);
-    size_t n = json_object_array_length(msgs);
-    if (n == 0) {
-        sy_respond_errorf(r, SY_EBADREQ, "messages", "'messages' must contain at least one message");
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_object *m = json_object_array_get_idx(msgs, i), *role;
-        char param[48];
+    size_t pos = 0, i = 0;
+    sy_jval_t m, role, iu;
+    char param[48];
+    while (sy_json_next_element(msgs, &pos, &m)) {
         snprintf(param, sizeof(param), "messages[%zu]", i);
-        if (!json_object_is_type(m, json_type_object)) {
-            sy_respond_errorf(r, SY_EBADFIELD, param, "invalid type for '%s': expected an object", param);
+        if (m.type != SY_JOBJECT) {
+            sy_respond_errorf(r, SY_EBADFIELD, param, "invalid type for '%s': expected an object, got %s", param,
+                              sy_jtype_name(m.type));
             return -1;
         }
-        if (!json_object_object_get_ex(m, "role", &role) || !json_object_is_type(role, json_type_string)) {
+        if (!sy_json_get(&m, "role", &role) || role.type != SY_JSTRING) {
             snprintf(param, sizeof(param), "messages[%zu].role", i);
             sy_respond_errorf(r, SY_EBADFIELD, param, "'%s' must be a string", param);
             return -1;
         }
+        i++;
     }
-    if (json_object_object_get_ex(o, "stream_options", &so) && json_object_is_type(so, json_type_object) &&
-        json_object_object_get_ex(so, "include_usage", &iu) && !json_object_is_type(iu, json_type_boolean) &&
-        !json_object_is_type(iu, json_type_null)) {
+    if (i == 0) {
+        sy_respond_errorf(r, SY_EBADREQ, "messages", "'messages' must contain at least one message");
+        return -1;
+    }
+    if (stream_options->p && stream_options->type == SY_JOBJECT && sy_json_get(stream_options, "include_usage", &iu) &&
+        iu.type != SY_JBOOL && iu.type != SY_JNULL) {
         sy_respond_errorf(r, SY_EBADFIELD, "stream_options.include_usage",
-                          "invalid type for 'stream_options.include_usage': expected a boolean");
+                          "invalid type for 'stream_options.include_usage': expected a boolean, got %s",
+                          sy_jtype_name(iu.type));
         return -1;
     }
     return 0;
 }
 
-static void forward(sy_req_t *r, const field_t *fields, const char *upstream_path, int chat)
+/* Field order in every table: model first, then the required body field,
+ * then stream and stream_options where the operation streams. */
+enum { F_MODEL = 0, F_BODY = 1, F_STREAM = 2, F_STREAM_OPTIONS = 3 };
+
+static void forward(sy_req_t *r, const field_t *fields, const char *upstream_path, int chat, int streams)
 {
-    const char *text;
-    size_t len;
-    json_object *o = parse_body(r, &text, &len), *v;
-    if (!o)
+    sy_jval_t doc, vals[MAX_FIELDS];
+    char model[256];
+    if (parse_body(r, &doc) < 0 || check_fields(r, &doc, fields, vals) < 0)
         return;
-    if (check_fields(r, o, fields) < 0 || (chat && check_messages(r, o) < 0)) {
-        json_object_put(o);
+    if (chat && check_messages(r, &vals[F_BODY], &vals[F_STREAM_OPTIONS]) < 0)
+        return;
+    if (sy_json_string(&vals[F_MODEL], model, sizeof(model)) < 0) {
+        sy_respond_errorf(r, SY_EBADREQ, "model", "'model' is longer than %zu bytes", sizeof(model) - 1);
         return;
     }
     sy_call_t c = {
         .route = r->route,
         .upstream_path = upstream_path,
-        .body = text,
-        .body_len = len,
-        .json = o,
+        .model = model,
+        .stream = streams && vals[F_STREAM].p && sy_json_true(&vals[F_STREAM]),
+        .body = doc.p,
+        .body_len = doc.len,
+        .model_value = vals[F_MODEL],
     };
-    json_object_object_get_ex(o, "model", &v);
-    c.model = json_object_get_string(v);
-    c.stream = json_object_object_get_ex(o, "stream", &v) && json_object_get_boolean(v);
+    /* the body as received, whitespace around the object included */
+    struct evbuffer *b = sy_req_body(r);
+    c.body = (const char *)evbuffer_pullup(b, -1);
+    c.body_len = evbuffer_get_length(b);
     sy_pipeline_forward(r, &c);
 }
 
 void sy_api_openai_chat(sy_req_t *r)
 {
-    forward(r, chat_fields, "/chat/completions", 1);
+    forward(r, chat_fields, "/chat/completions", 1, 1);
 }
 
 void sy_api_openai_completions(sy_req_t *r)
 {
-    forward(r, completion_fields, "/completions", 0);
+    forward(r, completion_fields, "/completions", 0, 1);
 }
 
 void sy_api_openai_embeddings(sy_req_t *r)
 {
-    forward(r, embedding_fields, "/embeddings", 0);
+    forward(r, embedding_fields, "/embeddings", 0, 0);
 }
 
 static void model_object(struct evbuffer *b, const char *id, long created)

@@ -67,12 +67,13 @@ static const char *const server_keys[] = {"listen",
 static const char *const log_keys[] = {"level", "requests"};
 static const char *const provider_keys[] = {"name",        "type",     "base_url",
                                             "api_key_env", "timeouts", "headers",
-                                            "forward_headers"};
+                                            "forward_headers", "transport"};
 static const char *const timeout_keys[] = {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"};
 static const char *const model_keys[] = {"name", "deployments"};
 static const char *const deployment_keys[] = {"provider", "model", "weight"};
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const type_names[] = {"openai", "ollama", "anthropic"};
+static const char *const transport_names[] = {"auto", "curl"};
 /* Headers the HTTP client owns: overriding them would break the framing. */
 static const char *const reserved_headers[] = {"host", "content-length", "transfer-encoding",
                                                "connection"};
@@ -953,6 +954,12 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
         case 6:
             parse_forward_headers(ld, v, kp, path, pv);
             break;
+        case 7: {
+            int t;
+            if (get_enum(ld, v, kp, path, transport_names, NKEYS(transport_names), &t))
+                pv->transport = t;
+            break;
+        }
         }
     }
     for (size_t i = 0; i < 3; i++)

@@ -47,7 +47,12 @@ typedef struct sy_provider_conf {
     size_t n_headers;
     char **forward_headers; /* client headers passed upstream: lower-case names, a trailing '*' matches a prefix */
     size_t n_forward_headers; /* default none: nothing of the client's is forwarded */
+    int transport;            /* SY_TRANSPORT_AUTO (default) or SY_TRANSPORT_CURL */
 } sy_provider_conf_t;
+
+/* auto: the lean HTTP/1.1 client for plain http:// to an IP or localhost,
+ * libcurl otherwise; curl: always libcurl. */
+enum { SY_TRANSPORT_AUTO = 0, SY_TRANSPORT_CURL = 1 };
 
 typedef struct sy_deployment_conf {
     char *provider;        /* provider name as written */

@@ -2,6 +2,7 @@
  * err.c - the tables behind sy_err_t (see err.h).
  */
 #include "core/err.h"
+#include "core/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,8 +68,10 @@ void sy_error_set(sy_error_t *e, sy_err_t code, const char *param, const char *f
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        int n = vsnprintf(e->message, sizeof(e->message), fmt, ap);
         va_end(ap);
+        if (n >= (int)sizeof(e->message)) /* cut: do not leave half a character */
+            e->message[sy_utf8_trim(e->message, sizeof(e->message) - 1)] = '\0';
     } else {
         snprintf(e->message, sizeof(e->message), "%s", sy_strerror(code));
     }

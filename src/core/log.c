@@ -3,6 +3,7 @@
  */
 #include "core/log.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,18 @@ void sy_log_set_level(int level)
 int sy_log_enabled(int level)
 {
     return level >= min_level;
+}
+
+size_t sy_utf8_trim(const char *s, size_t len)
+{
+    size_t k = 0; /* continuation bytes at the end */
+    while (k < len && k < 3 && ((unsigned char)s[len - 1 - k] & 0xC0) == 0x80)
+        k++;
+    if (k == len)
+        return len;
+    unsigned char lead = (unsigned char)s[len - 1 - k];
+    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return (lead >= 0xC0 && k + 1 < want) ? len - 1 - k : len;
 }
 
 size_t sy_json_escape(char *dst, size_t cap, const char *s, size_t slen)
@@ -46,8 +59,10 @@ size_t sy_json_escape(char *dst, size_t cap, const char *s, size_t slen)
         } else {
             esc[0] = (char)c, n = 1;
         }
-        if (o + n >= cap)
+        if (o + n >= cap) {
+            o = sy_utf8_trim(dst, o); /* never end on half of a character */
             break;
+        }
         memcpy(dst + o, esc, n);
         o += n;
     }
@@ -55,6 +70,8 @@ size_t sy_json_escape(char *dst, size_t cap, const char *s, size_t slen)
     return o;
 }
 
+/* Append one whole field (or nothing): a line past its bound loses fields,
+ * never half of one, so it stays valid JSON. */
 static void put(sy_logline_t *l, const char *s, size_t n)
 {
     /* keep 2 bytes for "}\n" */
@@ -66,12 +83,18 @@ static void put(sy_logline_t *l, const char *s, size_t n)
     l->len += n;
 }
 
-static void put_key(sy_logline_t *l, const char *key)
+/* ,"key": into f; returns its length (0 if the key does not fit). */
+static size_t field_key(char *f, size_t cap, const char *key)
 {
-    char tmp[128];
-    int n = snprintf(tmp, sizeof(tmp), ",\"%s\":", key);
-    if (n > 0 && (size_t)n < sizeof(tmp))
-        put(l, tmp, (size_t)n);
+    size_t o = 0;
+    f[o++] = ',';
+    f[o++] = '"';
+    o += sy_json_escape(f + o, cap - o - 3, key, strlen(key));
+    if (o + 3 > cap)
+        return 0;
+    f[o++] = '"';
+    f[o++] = ':';
+    return o;
 }
 
 void sy_logline_begin(sy_logline_t *l, int level, const char *msg)
@@ -93,33 +116,42 @@ void sy_logline_begin(sy_logline_t *l, int level, const char *msg)
 
 void sy_logline_str(sy_logline_t *l, const char *key, const char *value)
 {
-    char esc[1024];
-    put_key(l, key);
-    if (!value) {
-        put(l, "null", 4);
+    char f[1400];
+    size_t o = field_key(f, sizeof(f) - 8, key);
+    if (!o)
         return;
+    if (!value) {
+        memcpy(f + o, "null", 4);
+        o += 4;
+    } else {
+        f[o++] = '"';
+        o += sy_json_escape(f + o, sizeof(f) - o - 1, value, strlen(value));
+        f[o++] = '"';
     }
-    size_t n = sy_json_escape(esc, sizeof(esc), value, strlen(value));
-    put(l, "\"", 1);
-    put(l, esc, n);
-    put(l, "\"", 1);
+    put(l, f, o);
 }
 
 void sy_logline_int(sy_logline_t *l, const char *key, int64_t v)
 {
-    char tmp[32];
-    put_key(l, key);
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-    put(l, tmp, (size_t)n);
+    char f[320];
+    size_t o = field_key(f, sizeof(f) - 24, key);
+    if (!o)
+        return;
+    o += (size_t)snprintf(f + o, sizeof(f) - o, "%lld", (long long)v);
+    put(l, f, o);
 }
 
 void sy_logline_ms(sy_logline_t *l, const char *key, double ms)
 {
-    char tmp[48];
-    put_key(l, key);
-    int n = snprintf(tmp, sizeof(tmp), "%.3f", ms);
-    if (n > 0 && (size_t)n < sizeof(tmp))
-        put(l, tmp, (size_t)n);
+    char f[360];
+    size_t o = field_key(f, sizeof(f) - 64, key);
+    if (!o)
+        return;
+    if (isfinite(ms) && ms < 1e15 && ms > -1e15)
+        o += (size_t)snprintf(f + o, sizeof(f) - o, "%.3f", ms);
+    else
+        memcpy(f + o, "null", 4), o += 4; /* JSON has no NaN or infinity */
+    put(l, f, o);
 }
 
 void sy_logline_end(sy_logline_t *l)

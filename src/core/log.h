@@ -39,8 +39,13 @@ void sy_logline_end(sy_logline_t *l);
 /* Shorthand for a line with only a message and optional printf detail in "detail". */
 void sy_log(int level, const char *msg, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The length of s[0..len) without an incomplete UTF-8 sequence at its end
+ * (what a byte-bounded cut may leave). */
+size_t sy_utf8_trim(const char *s, size_t len);
+
 /* Escape s as the inside of a JSON string into dst (cap bytes, always
- * NUL-terminated when cap > 0). Returns the length written. */
+ * NUL-terminated when cap > 0; cut on a character boundary when it does not
+ * fit). Returns the length written. */
 size_t sy_json_escape(char *dst, size_t cap, const char *s, size_t slen);
 
 #endif

@@ -284,7 +284,13 @@ sy_server_t *sy_server_new(const sy_config_t *cfg, sy_metrics_t *metrics, sy_han
         w->index = i;
         if (getrandom(w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || (w->rng[0] | w->rng[1]) == 0)
             w->rng[0] = 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)w, w->rng[1] = i + 1;
-        w->base = event_base_new();
+        /* batch each loop turn's interest changes into fewer epoll_ctl calls */
+        struct event_config *ec = event_config_new();
+        if (!ec)
+            goto nomem;
+        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        w->base = event_base_new_with_config(ec);
+        event_config_free(ec);
         if (!w->base)
             goto nomem;
         w->http = evhttp_new(w->base);

@@ -28,8 +28,11 @@ size_t sy_error_openai_json(const sy_error_t *e, char *buf, size_t cap)
     if ((size_t)n >= cap) { /* keep it valid JSON: drop the message */
         n = snprintf(buf, cap, "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
                      sy_strerror(e->code), sy_err_openai_type(e->code), sy_err_openai_code(e->code));
-        if (n < 0 || (size_t)n >= cap)
+        if (n < 0 || (size_t)n >= cap) {
             n = 0;
+            if (cap)
+                buf[0] = '\0';
+        }
     }
     return (size_t)n;
 }

@@ -14,8 +14,9 @@
 #include "http/request.h"
 
 /* Render e as OpenAI's {"error":{"message","type","param","code"}} into
- * buf (always NUL-terminated). Returns the length (truncated JSON never:
- * the message is shortened to fit). */
+ * buf (always NUL-terminated). Returns the length. Never truncated JSON:
+ * when the whole does not fit, the table's default message is used with a
+ * null param, and when even that does not fit, nothing (0, empty string). */
 size_t sy_error_openai_json(const sy_error_t *e, char *buf, size_t cap);
 
 /* Answer the request with e in the OpenAI shape and e's status (finishes r).

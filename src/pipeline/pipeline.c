@@ -11,7 +11,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,16 +48,16 @@ typedef struct relay {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-void sy_pipeline_take_usage(sy_req_t *r, struct json_object *obj)
+void sy_pipeline_take_usage(sy_req_t *r, const sy_jval_t *obj)
 {
-    struct json_object *u, *v;
-    if (!json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, "usage", &u) ||
-        !json_object_is_type(u, json_type_object))
+    sy_jval_t u, v;
+    int64_t n;
+    if (obj->type != SY_JOBJECT || !sy_json_get(obj, "usage", &u) || u.type != SY_JOBJECT)
         return;
-    if (json_object_object_get_ex(u, "prompt_tokens", &v) && json_object_is_type(v, json_type_int))
-        r->prompt_tokens = json_object_get_int64(v);
-    if (json_object_object_get_ex(u, "completion_tokens", &v) && json_object_is_type(v, json_type_int))
-        r->completion_tokens = json_object_get_int64(v);
+    if (sy_json_get(&u, "prompt_tokens", &v) && sy_json_int(&v, &n) == 0)
+        r->prompt_tokens = n;
+    if (sy_json_get(&u, "completion_tokens", &v) && sy_json_int(&v, &n) == 0)
+        r->completion_tokens = n;
 }
 
 static const char *error_kind(const sy_error_t *e)
@@ -192,6 +191,7 @@ static void start_client_stream(relay_t *rl)
 {
     sy_req_t *r = rl->r;
     rl->streaming = 1;
+    rl->out = evbuffer_new();
     sy_req_stream_start(r, 200, "text/event-stream");
     rl->last_event_ns = sy_now_ns();
     uint32_t ka = r->w->srv->cfg->server.sse_keepalive_ms;
@@ -225,16 +225,10 @@ static int sse_event(void *ud, const sy_sse_event_t *ev)
         return 0;
     if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
         rl->saw_done = 1;
-    } else if (memmem(ev->data, ev->data_len, "\"usage\"", 7)) {
-        json_tokener *tok = json_tokener_new_ex(256);
-        if (tok) {
-            json_object *o = json_tokener_parse_ex(tok, ev->data, (int)ev->data_len);
-            if (o) {
-                sy_pipeline_take_usage(rl->r, o);
-                json_object_put(o);
-            }
-            json_tokener_free(tok);
-        }
+    } else if (memmem(ev->data, ev->data_len, "\"usage\"", 7) &&
+               sy_json_validate(ev->data, ev->data_len, NULL, NULL) == 0) {
+        sy_jval_t o = sy_json_value(ev->data, ev->data_len);
+        sy_pipeline_take_usage(rl->r, &o);
     }
     return 0;
 }
@@ -245,7 +239,7 @@ static int up_body(void *ud, const char *data, size_t len)
     if (rl->client_behind)
         return SY_UPSTREAM_PAUSE; /* keep it upstream until the client catches up */
     rl->in_cb = 1;
-    if (rl->streaming) {
+    if (rl->streaming && rl->out) {
         int rc = sy_sse_feed(&rl->sse, data, len, sse_event, rl);
         size_t n = evbuffer_get_length(rl->out);
         if (n) {
@@ -285,32 +279,27 @@ static int up_body(void *ud, const char *data, size_t len)
  * provider named. */
 static void upstream_status_error(relay_t *rl, sy_error_t *e)
 {
-    const char *msg = NULL;
-    json_object *o = NULL, *err, *m;
+    char msg[400] = "";
     size_t n = rl->body ? evbuffer_get_length(rl->body) : 0;
-    if (n) {
-        const char *s = (const char *)evbuffer_pullup(rl->body, -1);
-        json_tokener *tok = json_tokener_new_ex(64);
-        if (tok) {
-            o = json_tokener_parse_ex(tok, s, (int)n);
-            json_tokener_free(tok);
-        }
-        if (o && json_object_object_get_ex(o, "error", &err)) {
-            if (json_object_is_type(err, json_type_string))
-                msg = json_object_get_string(err);
-            else if (json_object_object_get_ex(err, "message", &m) && json_object_is_type(m, json_type_string))
-                msg = json_object_get_string(m);
-        } else if (o && json_object_object_get_ex(o, "message", &m) && json_object_is_type(m, json_type_string)) {
-            msg = json_object_get_string(m);
+    const char *s = n ? (const char *)evbuffer_pullup(rl->body, -1) : NULL;
+    if (s && sy_json_validate(s, n, NULL, NULL) == 0) {
+        /* {"error":{"message":..}}, {"error":"..."} (Ollama) or {"message":..} */
+        sy_jval_t o = sy_json_value(s, n), err, m;
+        if (sy_json_get(&o, "error", &err)) {
+            if (err.type == SY_JSTRING)
+                sy_json_string(&err, msg, sizeof(msg));
+            else if (sy_json_get(&err, "message", &m) && m.type == SY_JSTRING)
+                sy_json_string(&m, msg, sizeof(msg));
+        } else if (sy_json_get(&o, "message", &m) && m.type == SY_JSTRING) {
+            sy_json_string(&m, msg, sizeof(msg));
         }
     }
-    if (msg)
-        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%s\" returned HTTP %d: %s", rl->provider->name,
+    if (msg[0])
+        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%.60s\" returned HTTP %d: %s", rl->provider->name,
                      rl->status, msg);
     else
-        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%s\" returned HTTP %d", rl->provider->name, rl->status);
+        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%.60s\" returned HTTP %d", rl->provider->name, rl->status);
     e->status = rl->status;
-    json_object_put(o);
 }
 
 static void finish_whole(relay_t *rl, const sy_error_t *err)
@@ -335,19 +324,16 @@ static void finish_whole(relay_t *rl, const sy_error_t *err)
         goto fail;
     }
     size_t n = evbuffer_get_length(rl->body);
-    const char *s = (const char *)evbuffer_pullup(rl->body, -1);
-    json_tokener *tok = json_tokener_new_ex(256);
-    json_object *o = tok ? json_tokener_parse_ex(tok, s ? s : "", (int)n) : NULL;
-    int whole = tok && o && json_tokener_get_parse_end(tok) == n;
-    json_tokener_free(tok);
-    if (!whole || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        sy_error_set(&e, SY_EUPPROTO, NULL, "provider \"%s\" sent a response that is not a JSON object",
+    const char *s = n ? (const char *)evbuffer_pullup(rl->body, -1) : "";
+    sy_jval_t o = {NULL, 0, SY_JNULL};
+    if (s && sy_json_validate(s, n, NULL, NULL) == 0)
+        o = sy_json_value(s, n);
+    if (o.type != SY_JOBJECT) {
+        sy_error_set(&e, SY_EUPPROTO, NULL, "provider \"%.60s\" sent a response that is not a JSON object",
                      rl->provider->name);
         goto fail;
     }
-    sy_pipeline_take_usage(r, o);
-    json_object_put(o);
+    sy_pipeline_take_usage(r, &o);
     r->ctx = NULL;
     sy_req_reply_buf(r, rl->status, "application/json", rl->body);
     relay_free(rl);
@@ -368,7 +354,7 @@ static void up_done(void *ud, const sy_error_t *err)
         finish_whole(rl, err);
         return;
     }
-    if (!err && sy_sse_pending(&rl->sse) && !rl->saw_done) {
+    if (!err && rl->out && sy_sse_pending(&rl->sse) && !rl->saw_done) {
         /* the upstream ended without a blank line after its last event */
         static const char tail[] = "\n\n";
         sy_sse_feed(&rl->sse, tail, 2, sse_event, rl);
@@ -399,35 +385,28 @@ static const sy_upreq_cbs_t upstream_cbs = {up_head, up_body, up_done};
  * name, every other byte kept. */
 static char *rewrite_model(const sy_call_t *c, const char *model, size_t *len)
 {
-    size_t vs, ve;
     char esc[600];
     size_t elen = sy_json_escape(esc, sizeof(esc), model, strlen(model));
-    if (sy_jsonscan_top(c->body, c->body_len, "model", &vs, &ve) == 0) {
-        size_t n = vs + 2 + elen + (c->body_len - ve);
-        char *b = malloc(n + 1);
-        if (!b)
-            return NULL;
-        memcpy(b, c->body, vs);
-        b[vs] = '"';
-        memcpy(b + vs + 1, esc, elen);
-        b[vs + 1 + elen] = '"';
-        memcpy(b + vs + 2 + elen, c->body + ve, c->body_len - ve);
-        b[n] = '\0';
-        *len = n;
-        return b;
-    }
-    /* the key was spelt with escapes: re-serialise instead */
-    json_object_object_add(c->json, "model", json_object_new_string(model));
-    const char *s = json_object_to_json_string_ext(c->json, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    *len = strlen(s);
-    return strdup(s);
+    size_t vs = (size_t)(c->model_value.p - c->body), ve = vs + c->model_value.len;
+    size_t n = vs + 2 + elen + (c->body_len - ve);
+    char *b = malloc(n + 1);
+    if (!b)
+        return NULL;
+    memcpy(b, c->body, vs);
+    b[vs] = '"';
+    memcpy(b + vs + 1, esc, elen);
+    b[vs + 1 + elen] = '"';
+    memcpy(b + vs + 2 + elen, c->body + ve, c->body_len - ve);
+    b[n] = '\0';
+    *len = n;
+    return b;
 }
 
 void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
 {
     sy_error_t err;
     sy_route_t route;
-    sy_egress_t *eg = NULL;
+    sy_egress_t eg; /* ~18 KiB: lives only until the transfer has copied it */
     relay_t *rl = NULL;
     const sy_config_t *cfg = r->w->srv->cfg;
 
@@ -438,49 +417,38 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
     snprintf(r->deployment, sizeof(r->deployment), "%s", route.upstream_model);
     snprintf(r->provider, sizeof(r->provider), "%s", route.provider->name);
 
-    eg = malloc(sizeof(*eg));
     rl = calloc(1, sizeof(*rl));
-    if (!eg || !rl) {
+    if (!rl) {
         sy_error_set(&err, SY_ENOMEM, NULL, NULL);
         goto fail;
     }
-    if (sy_provider_prepare(route.provider, c->upstream_path, r, c->stream, eg, &err) != SY_OK)
+    if (sy_provider_prepare(route.provider, c->upstream_path, r, c->stream, &eg, &err) != SY_OK)
         goto fail;
 
     sy_upreq_opts_t o = {
         .method = "POST",
-        .url = eg->url,
-        .headers = eg->headers,
-        .n_headers = eg->n_headers,
+        .url = eg.url,
+        .headers = eg.headers,
+        .n_headers = eg.n_headers,
         .timeouts = route.provider->timeouts,
+        .force_curl = route.provider->transport == SY_TRANSPORT_CURL,
     };
     o.body = rewrite_model(c, route.upstream_model, &o.body_len);
     if (!o.body) {
         sy_error_set(&err, SY_ENOMEM, NULL, NULL);
         goto fail;
     }
-    json_object_put(c->json);
-    c->json = NULL;
-
     rl->r = r;
     rl->provider = route.provider;
     rl->want_stream = c->stream;
     rl->retry_after = -1;
-    rl->out = evbuffer_new();
     sy_sse_init(&rl->sse, MAX_SSE_EVENT);
-    if (!rl->out) {
-        free(o.body);
-        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
-        goto fail;
-    }
     sy_req_set_header(r, "x-switchyard-provider", route.provider->name);
     sy_req_set_header(r, "x-switchyard-model", route.upstream_model);
     r->ctx = rl;
     r->on_gone = on_gone;
     r->on_drain = on_drain;
     rl->up = sy_upstream_start(r->w->upstream, &o, &upstream_cbs, rl, &err);
-    free(eg);
-    eg = NULL;
     if (!rl->up) {
         count_upstream_error(rl, &err);
         r->ctx = NULL;
@@ -489,10 +457,7 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
     return;
 
 fail:
-    free(eg);
     if (rl)
         relay_free(rl);
-    json_object_put(c->json);
-    c->json = NULL;
     sy_respond_error(r, &err, -1);
 }

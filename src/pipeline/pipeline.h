@@ -15,9 +15,8 @@
 
 #include <stddef.h>
 
+#include "core/jsonscan.h"
 #include "http/request.h"
-
-struct json_object;
 
 /* What an ingress adapter decoded from the client. */
 typedef struct sy_call {
@@ -27,14 +26,14 @@ typedef struct sy_call {
     int stream;                /* client asked for an event stream */
     const char *body;          /* the client's JSON text (contiguous, valid while r lives) */
     size_t body_len;
-    struct json_object *json;  /* the parsed body; the pipeline takes ownership */
+    sy_jval_t model_value;     /* the "model" value's bytes inside body */
 } sy_call_t;
 
 /* Run the call to its end; always finishes r (directly or later). */
 void sy_pipeline_forward(sy_req_t *r, sy_call_t *call);
 
 /* Read usage.prompt_tokens / completion_tokens of an OpenAI response or
- * chunk object into r (fields absent or null are left alone). */
-void sy_pipeline_take_usage(sy_req_t *r, struct json_object *obj);
+ * chunk (validated JSON text) into r; fields absent or null are left alone. */
+void sy_pipeline_take_usage(sy_req_t *r, const sy_jval_t *obj);
 
 #endif

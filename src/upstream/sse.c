@@ -27,7 +27,9 @@ void sy_sse_release(sy_sse_t *p)
 
 /* Find the end of the line starting at s[i]: returns the index of the
  * terminator and sets *next to the first byte after it, or returns -1 when
- * the line is not complete yet (a trailing \r may still be followed by \n). */
+ * the line is not complete yet (a trailing \r may still be followed by \n:
+ * an event ended by a bare \r is delivered when the next byte arrives, or
+ * by the caller at the end of the stream - it keeps relayed bytes exact). */
 static long line_end(const char *s, size_t n, size_t i, size_t *next)
 {
     for (size_t j = i; j < n; j++) {
@@ -127,6 +129,10 @@ static int split(sy_sse_t *p, const char *s, size_t n, size_t *consumed, sy_sse_
             break;
         if ((size_t)e == i) { /* blank line: event complete */
             if (i > ev_start) { /* a stray blank line is not an event */
+                if (next - ev_start > p->max_event) {
+                    *consumed = next;
+                    return SY_ETOOLARGE;
+                }
                 int rc = emit(p, s + ev_start, next - ev_start, cb, ud);
                 if (rc) {
                     *consumed = next;

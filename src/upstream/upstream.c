@@ -24,19 +24,21 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "upstream/h1.h"
 
 #define EASY_POOL_MAX 64
 
 struct sy_upreq {
     sy_upstream_t *up;
-    CURL *easy;
+    CURL *easy;       /* libcurl transport, or */
+    sy_h1req_t *h1;   /* the lean plain-HTTP one */
     struct curl_slist *headers;
     char *body;
     sy_upreq_cbs_t cbs;
     void *ud;
     struct event *deadline;
     uint64_t start_ns, first_byte_ns, last_data_ns;
-    uint32_t first_byte_ms, idle_ms;
+    uint32_t first_byte_ms, idle_ms, total_ms;
     int status;
     int retry_after;
     char content_type[128];
@@ -52,6 +54,8 @@ struct sy_upstream {
     struct event *reaper;
     sy_upreq_t *reap_list;
     sy_upreq_t *live;
+    sy_h1_t *h1;
+    int proxy_env; /* a proxy is configured in the environment: libcurl applies it */
     CURL *pool[EASY_POOL_MAX];
     unsigned npool;
     unsigned active;
@@ -216,18 +220,27 @@ static void check_done(sy_upstream_t *up)
     }
 }
 
+/* When the request is due to time out, or 0 for never. */
+static uint64_t due_at(const sy_upreq_t *rq)
+{
+    uint64_t due = 0;
+    if (!rq->first_byte_ns && rq->first_byte_ms)
+        due = rq->start_ns + (uint64_t)rq->first_byte_ms * 1000000ull;
+    else if (rq->first_byte_ns && rq->idle_ms)
+        due = rq->last_data_ns + (uint64_t)rq->idle_ms * 1000000ull;
+    if (rq->total_ms) {
+        uint64_t t = rq->start_ns + (uint64_t)rq->total_ms * 1000000ull;
+        if (!due || t < due)
+            due = t;
+    }
+    return due;
+}
+
 static void arm_deadline(sy_upreq_t *rq, uint64_t now)
 {
-    uint64_t due;
-    if (!rq->first_byte_ns) {
-        if (!rq->first_byte_ms)
-            return;
-        due = rq->start_ns + (uint64_t)rq->first_byte_ms * 1000000ull;
-    } else {
-        if (!rq->idle_ms)
-            return;
-        due = rq->last_data_ns + (uint64_t)rq->idle_ms * 1000000ull;
-    }
+    uint64_t due = due_at(rq);
+    if (!due)
+        return;
     uint64_t wait = due > now ? due - now : 0;
     struct timeval tv = {(time_t)(wait / 1000000000ull), (suseconds_t)((wait % 1000000000ull) / 1000)};
     evtimer_add(rq->deadline, &tv);
@@ -240,20 +253,20 @@ static void deadline_event(evutil_socket_t fd, short events, void *arg)
     (void)fd, (void)events;
     if (rq->finished)
         return;
-    if (rq->paused) { /* the client is slow, not the upstream */
+    int total = rq->total_ms && now + 500000 >= rq->start_ns + (uint64_t)rq->total_ms * 1000000ull;
+    if (rq->paused && !total) { /* the client is slow, not the upstream */
         rq->last_data_ns = now;
         arm_deadline(rq, now);
         return;
     }
-    uint64_t limit = rq->first_byte_ns ? (uint64_t)rq->idle_ms * 1000000ull
-                                       : (uint64_t)rq->first_byte_ms * 1000000ull;
-    uint64_t since = rq->first_byte_ns ? rq->last_data_ns : rq->start_ns;
-    if (now - since + 500000 < limit) { /* data came meanwhile: sleep again */
+    if (!total && now + 500000 < due_at(rq)) { /* data came meanwhile: sleep again */
         arm_deadline(rq, now);
         return;
     }
     sy_error_t err;
-    if (rq->first_byte_ns)
+    if (total)
+        sy_error_set(&err, SY_EUPTIMEOUT, NULL, "upstream transfer exceeded %u ms", rq->total_ms);
+    else if (rq->first_byte_ns)
         sy_error_set(&err, SY_EUPTIMEOUT, NULL, "upstream sent nothing for %u ms mid-response",
                      rq->idle_ms);
     else
@@ -341,6 +354,61 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* ---- the lean plain-HTTP transport's callbacks --------------------------- */
+
+static void h1_head(void *ud, int status, const char *content_type, int retry_after)
+{
+    sy_upreq_t *rq = ud;
+    rq->status = status;
+    rq->head_done = 1;
+    rq->retry_after = retry_after;
+    snprintf(rq->content_type, sizeof(rq->content_type), "%s", content_type);
+    if (!rq->first_byte_ns)
+        rq->first_byte_ns = rq->last_data_ns = sy_now_ns();
+    if (!rq->cancelled && rq->cbs.on_head) {
+        rq->in_cb = 1;
+        rq->cbs.on_head(rq->ud, status, rq->content_type);
+        rq->in_cb = 0;
+    }
+}
+
+static int h1_body(void *ud, const char *data, size_t len)
+{
+    sy_upreq_t *rq = ud;
+    if (rq->cancelled)
+        return 1;
+    rq->last_data_ns = sy_now_ns();
+    if (!rq->cbs.on_body)
+        return 0;
+    rq->in_cb = 1;
+    int r = rq->cbs.on_body(rq->ud, data, len);
+    rq->in_cb = 0;
+    if (rq->cancelled)
+        return 1;
+    if (r == SY_UPSTREAM_PAUSE) {
+        rq->paused = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static void h1_done(void *ud, sy_err_t code, const char *detail)
+{
+    sy_upreq_t *rq = ud;
+    rq->h1 = NULL; /* it frees itself after this */
+    if (rq->finished)
+        return;
+    if (code == SY_OK) {
+        finish(rq, NULL);
+    } else {
+        sy_error_t err;
+        sy_error_set(&err, code, NULL, "%s", detail ? detail : sy_strerror(code));
+        finish(rq, &err);
+    }
+}
+
+static const sy_h1_cbs_t h1_cbs = {h1_head, h1_body, h1_done};
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 static void reap_event(evutil_socket_t fd, short events, void *arg)
@@ -357,6 +425,10 @@ static void reap_event(evutil_socket_t fd, short events, void *arg)
 static void release(sy_upreq_t *rq)
 {
     sy_upstream_t *up = rq->up;
+    if (rq->h1) {
+        sy__h1_cancel(rq->h1);
+        rq->h1 = NULL;
+    }
     if (rq->easy) {
         curl_multi_remove_handle(up->multi, rq->easy);
         if (up->npool < EASY_POOL_MAX) {
@@ -389,7 +461,9 @@ sy_upstream_t *sy_upstream_new(struct event_base *base, unsigned max_connections
     up->multi = curl_multi_init();
     up->timer = evtimer_new(base, timer_event, up);
     up->reaper = event_new(base, -1, 0, reap_event, up);
-    if (!up->multi || !up->timer || !up->reaper) {
+    up->h1 = sy__h1_new(base, max_connections);
+    up->proxy_env = getenv("http_proxy") || getenv("all_proxy") || getenv("ALL_PROXY");
+    if (!up->multi || !up->timer || !up->reaper || !up->h1) {
         sy_upstream_free(up);
         return NULL;
     }
@@ -412,6 +486,7 @@ void sy_upstream_free(sy_upstream_t *up)
         up->live->cancelled = 1;
         release(up->live);
     }
+    sy__h1_free(up->h1);
     for (unsigned i = 0; i < up->npool; i++)
         curl_easy_cleanup(up->pool[i]);
     if (up->multi)
@@ -449,9 +524,26 @@ sy_upreq_t *sy_upstream_start(sy_upstream_t *up, sy_upreq_opts_t *o, const sy_up
     rq->retry_after = -1;
     rq->body = o->body;
     o->body = NULL;
-    rq->easy = up->npool ? up->pool[--up->npool] : curl_easy_init();
     rq->deadline = evtimer_new(up->base, deadline_event, rq);
-    if (!rq->easy || !rq->deadline)
+    if (!rq->deadline)
+        goto nomem;
+    rq->first_byte_ms = o->timeouts.first_byte_ms;
+    rq->idle_ms = o->timeouts.idle_ms;
+    rq->total_ms = o->timeouts.total_ms;
+
+    sy_h1_target_t target;
+    if (!o->force_curl && !up->proxy_env && sy__h1_target(o->url, &target) == 0) {
+        rq->start_ns = sy_now_ns();
+        rq->h1 = sy__h1_start(up->h1, &target, o->method ? o->method : "GET", o->headers, o->n_headers,
+                              rq->body, o->body_len, o->timeouts.connect_ms, &h1_cbs, rq);
+        if (!rq->h1)
+            goto nomem;
+        arm_deadline(rq, rq->start_ns);
+        return rq;
+    }
+
+    rq->easy = up->npool ? up->pool[--up->npool] : curl_easy_init();
+    if (!rq->easy)
         goto nomem;
 
     for (size_t i = 0; i < o->n_headers; i++) {
@@ -488,8 +580,6 @@ sy_upreq_t *sy_upstream_start(sy_upstream_t *up, sy_upreq_opts_t *o, const sy_up
     } else {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
-    rq->first_byte_ms = o->timeouts.first_byte_ms;
-    rq->idle_ms = o->timeouts.idle_ms;
     rq->start_ns = sy_now_ns();
     arm_deadline(rq, rq->start_ns);
 
@@ -520,7 +610,10 @@ void sy_upreq_resume(sy_upreq_t *rq)
         return;
     rq->paused = 0;
     rq->last_data_ns = sy_now_ns();
-    curl_easy_pause(rq->easy, CURLPAUSE_CONT);
+    if (rq->h1)
+        sy__h1_resume(rq->h1);
+    else
+        curl_easy_pause(rq->easy, CURLPAUSE_CONT);
 }
 
 void sy_upreq_cancel(sy_upreq_t *rq)

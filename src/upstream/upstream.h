@@ -1,6 +1,10 @@
 /*
  * upstream.h - the HTTP client every provider adapter sends through.
  *
+ * Two transports sit behind it: a lean HTTP/1.1 client (h1.c) for plain-HTTP
+ * upstreams addressed by IP or localhost - the local model servers - and
+ * libcurl for everything else (TLS, proxies from the environment, host names).
+ *
  * One sy_upstream_t per worker thread drives libcurl's multi-socket API from
  * that worker's libevent loop: curl's sockets become events, curl's timer an
  * evtimer, and connections are pooled per worker and reused. A request
@@ -48,6 +52,7 @@ typedef struct sy_upreq_opts {
     char *body; /* malloc'd; ownership passes to the request (freed at the end) */
     size_t body_len;
     sy_timeouts_t timeouts;
+    int force_curl; /* use libcurl even where the lean plain-HTTP transport could serve */
 } sy_upreq_opts_t;
 
 /* Create the client for one worker's loop. NULL on failure. */

@@ -886,3 +886,13 @@ Test(config, forward_headers_bad_pattern)
                  "ending in '*' (\"x-trace-*\")",
                  NULL);
 }
+
+Test(config, transport_auto_default_and_curl)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - {name: a, type: openai, base_url: \"http://127.0.0.1:1/v1\"}\n"
+                             "  - {name: b, type: openai, base_url: \"http://127.0.0.1:1/v1\", transport: curl}\n");
+    cr_assert_eq(c->providers[0].transport, SY_TRANSPORT_AUTO);
+    cr_assert_eq(c->providers[1].transport, SY_TRANSPORT_CURL);
+    sy_config_free(c);
+}
