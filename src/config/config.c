@@ -62,8 +62,7 @@ static const char *const server_keys[] = {"listen",
                                           "max_body_bytes",
                                           "drain_timeout_ms",
                                           "stream_high_water_bytes",
-                                          "sse_keepalive_ms",
-                                          "max_connections"};
+                                          "sse_keepalive_ms"};
 static const char *const log_keys[] = {"level", "requests"};
 static const char *const provider_keys[] = {"name",        "type",     "base_url",
                                             "api_key_env", "timeouts", "headers",
@@ -671,10 +670,6 @@ static void parse_server(loader_t *ld, struct fy_node *map, pos_t mpos)
         case 5:
             if (get_uint(ld, v, kp, path, 0, UINT32_MAX, &u))
                 sv->sse_keepalive_ms = (uint32_t)u;
-            break;
-        case 6:
-            if (get_uint(ld, v, kp, path, 1, 1000000, &u))
-                sv->max_connections = (unsigned)u;
             break;
         }
     }
@@ -1324,7 +1319,6 @@ static sy_config_t *config_defaults(const char *path)
     cfg->server.drain_timeout_ms = 10000;
     cfg->server.stream_high_water_bytes = 262144;
     cfg->server.sse_keepalive_ms = 15000;
-    cfg->server.max_connections = 10000;
     cfg->log.level = 1;
     cfg->log.requests = 1;
     if (!cfg->path || !cfg->server.listen || !cfg->server.host) {

@@ -76,7 +76,6 @@ typedef struct sy_server_conf {
     uint32_t drain_timeout_ms;        /* graceful shutdown bound; default 10000 */
     size_t stream_high_water_bytes;   /* per-stream client buffer before pausing upstream; default 262144 */
     uint32_t sse_keepalive_ms;        /* SSE ": keep-alive" comment after this much silence; default 15000 */
-    unsigned max_connections;         /* per worker; default 10000 */
 } sy_server_conf_t;
 
 typedef struct sy_log_conf {

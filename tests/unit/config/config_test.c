@@ -72,7 +72,6 @@ static const char *full_yaml =
     "  drain_timeout_ms: 2500\n"
     "  stream_high_water_bytes: 65536\n"
     "  sse_keepalive_ms: 500\n"
-    "  max_connections: 77\n"
     "log: { level: warn, requests: false }\n"
     "providers:\n"
     "  - name: mock\n"
@@ -108,7 +107,6 @@ Test(config, full_config_every_field)
     cr_assert_eq(c->server.drain_timeout_ms, 2500);
     cr_assert_eq(c->server.stream_high_water_bytes, 65536);
     cr_assert_eq(c->server.sse_keepalive_ms, 500);
-    cr_assert_eq(c->server.max_connections, 77);
     cr_assert_eq(c->log.level, 2);
     cr_assert_eq(c->log.requests, 0);
 
@@ -207,7 +205,6 @@ Test(config, defaults_for_empty_mapping)
     cr_assert_eq(c->server.drain_timeout_ms, 10000);
     cr_assert_eq(c->server.stream_high_water_bytes, 262144);
     cr_assert_eq(c->server.sse_keepalive_ms, 15000);
-    cr_assert_eq(c->server.max_connections, 10000);
     cr_assert_eq(c->log.level, 1);
     cr_assert_eq(c->log.requests, 1);
     cr_assert_eq(c->n_providers, 0);
@@ -432,14 +429,12 @@ Test(config, integers_negative_fraction_overflow)
                  "  max_body_bytes: -1\n"
                  "  drain_timeout_ms: 1.5\n"
                  "  stream_high_water_bytes: 99999999999999999999999\n"
-                 "  sse_keepalive_ms: 4294967296\n"
-                 "  max_connections: 0\n",
+                 "  sse_keepalive_ms: 4294967296\n",
                  "t.yaml:2:19: server.max_body_bytes: expected a positive integer, not a negative "
                  "number",
                  "t.yaml:3:21: server.drain_timeout_ms: expected a non-negative integer",
                  "t.yaml:4:28: server.stream_high_water_bytes: out of range (1..4294967295)",
-                 "t.yaml:5:21: server.sse_keepalive_ms: out of range (0..4294967295)",
-                 "t.yaml:6:20: server.max_connections: expected a positive integer", NULL);
+                 "t.yaml:5:21: server.sse_keepalive_ms: out of range (0..4294967295)", NULL);
 }
 
 Test(config, integers_must_be_plain)
