@@ -29,6 +29,12 @@ static const route_t routes[] = {
 void sy_api_dispatch(sy_req_t *r)
 {
     const route_t *found = NULL;
+    /* draining: requests in flight finish, new ones (on connections that were
+     * already open) are turned away - except the probes that report it */
+    if (r->w->draining && strncmp(r->path, "/health/", 8) != 0) {
+        sy_respond_errorf(r, SY_EDRAINING, NULL, NULL);
+        return;
+    }
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const route_t *rt = &routes[i];
         size_t n = strlen(rt->path);

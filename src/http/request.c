@@ -23,6 +23,17 @@
 
 static void on_close(struct evhttp_connection *conn, void *arg);
 
+/* A response has left the process (evhttp wrote its last byte). Draining
+ * waits for these too, or a worker could exit with a reply still queued. */
+static void on_sent(struct evhttp_request *ev, void *arg)
+{
+    sy_worker_t *w = arg;
+    (void)ev;
+    w->flushing--;
+    if (w->draining && w->inflight == 0 && w->flushing == 0)
+        event_active(w->wake, 0, 0);
+}
+
 static int valid_request_id(const char *s)
 {
     size_t n = 0;
@@ -58,6 +69,7 @@ sy_req_t *sy__req_new(sy_worker_t *w, struct evhttp_request *ev)
         snprintf(r->id, sizeof(r->id), "req_%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
     }
     evhttp_add_header(evhttp_request_get_output_headers(ev), "x-request-id", r->id);
+    evhttp_request_set_on_complete_cb(ev, on_sent, w);
 
     struct evhttp_connection *conn = evhttp_request_get_connection(ev);
     evhttp_connection_set_closecb(conn, on_close, r);
@@ -152,7 +164,7 @@ static void finish(sy_req_t *r)
 
     free(r);
     w->inflight--;
-    if (w->draining && w->inflight == 0)
+    if (w->draining && w->inflight == 0 && w->flushing == 0)
         event_active(w->wake, 0, 0);
 }
 
@@ -201,6 +213,7 @@ void sy_req_reply_buf(sy_req_t *r, int status, const char *content_type, struct 
         struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
         if (content_type)
             evhttp_add_header(h, "Content-Type", content_type);
+        r->w->flushing++;
         evhttp_send_reply(r->ev, status, NULL, body);
     }
     finish(r);
@@ -253,8 +266,10 @@ int sy_req_stream_write(sy_req_t *r, const char *data, size_t len)
 
 void sy_req_stream_end(sy_req_t *r)
 {
-    if (r->ev && !r->client_gone)
+    if (r->ev && !r->client_gone) {
+        r->w->flushing++;
         evhttp_send_reply_end(r->ev);
+    }
     else if (r->ev && r->orphan) {
         evhttp_send_reply_end(r->ev); /* frees a detached request */
         r->ev = NULL;

@@ -52,20 +52,39 @@ uint64_t sy_worker_rand(sy_worker_t *w)
 
 /* ---- evhttp's HTML error pages become JSON ----------------------------- */
 
+static int rewrite_page(sy_worker_t *w, struct evbuffer *buf, const struct evbuffer_cb_info *info);
+
 static void rewrite_error_page(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     static const char marker[] = "<HTML><HEAD>\n<TITLE>";
     char head[sizeof(marker) - 1];
-    char tail[1024];
     sy_worker_t *w = arg;
     if (info->n_added < sizeof(head) || info->orig_size + info->n_added > evbuffer_get_length(buf))
         return;
+    /* a socket bufferevent may keep its output's start frozen (only its
+     * writer drains it): then thaw it for the rewrite and freeze it again */
+    if (rewrite_page(w, buf, info) == -2) {
+        evbuffer_unfreeze(buf, 1);
+        rewrite_page(w, buf, info);
+        evbuffer_freeze(buf, 1);
+    }
+}
+
+/* Returns 0 when done or not an error page, -2 when the buffer's start is
+ * frozen. */
+static int rewrite_page(sy_worker_t *w, struct evbuffer *buf, const struct evbuffer_cb_info *info)
+{
+    static const char marker[] = "<HTML><HEAD>\n<TITLE>";
+    char head[sizeof(marker) - 1];
+    char tail[1024];
     struct evbuffer_ptr at;
     if (evbuffer_ptr_set(buf, &at, info->orig_size, EVBUFFER_PTR_SET) < 0)
-        return;
-    if (evbuffer_copyout_from(buf, &at, head, sizeof(head)) != (ev_ssize_t)sizeof(head) ||
-        memcmp(head, marker, sizeof(head)) != 0)
-        return;
+        return 0;
+    ev_ssize_t got = evbuffer_copyout_from(buf, &at, head, sizeof(head));
+    if (got < 0)
+        return -2;
+    if (got != (ev_ssize_t)sizeof(head) || memcmp(head, marker, sizeof(head)) != 0)
+        return 0;
 
     /* find where this response's status line starts */
     size_t from = info->orig_size > sizeof(tail) ? info->orig_size - sizeof(tail) : 0;
@@ -73,7 +92,7 @@ static void rewrite_error_page(struct evbuffer *buf, const struct evbuffer_cb_in
     struct evbuffer_ptr p;
     evbuffer_ptr_set(buf, &p, from, EVBUFFER_PTR_SET);
     if (evbuffer_copyout_from(buf, &p, tail, n) != (ev_ssize_t)n)
-        return;
+        return 0;
     long start = -1;
     for (long i = (long)n - 9; i >= 0; i--) {
         if (memcmp(tail + i, "HTTP/1.", 7) == 0 && (i == 0 || tail[i - 1] == '\n')) {
@@ -82,7 +101,7 @@ static void rewrite_error_page(struct evbuffer *buf, const struct evbuffer_cb_in
         }
     }
     if (start < 0 || (size_t)start + 12 > n)
-        return;
+        return 0;
     int status = (int)strtol(tail + start + 9, NULL, 10);
     sy_err_t code = status == 413 ? SY_ETOOLARGE : status == 405 || status == 501 ? SY_EMETHOD : SY_EBADREQ;
     const char *msg = status == 413 ? "request body too large" : sy_strerror(code);
@@ -98,10 +117,10 @@ static void rewrite_error_page(struct evbuffer *buf, const struct evbuffer_cb_in
                         "x-request-id: %s\r\nConnection: close\r\n\r\n%s",
                         status, status == 413 ? "Payload Too Large" : "Bad Request", blen, rid, body);
     if (blen < 0 || olen < 0 || (size_t)olen >= sizeof(out))
-        return;
+        return 0;
     struct evbuffer *keep = evbuffer_new();
     if (!keep)
-        return;
+        return 0;
     evbuffer_remove_buffer(buf, keep, from + (size_t)start);
     evbuffer_drain(buf, evbuffer_get_length(buf));
     evbuffer_add_buffer(buf, keep);
@@ -122,6 +141,7 @@ static void rewrite_error_page(struct evbuffer *buf, const struct evbuffer_cb_in
         sy_logline_str(&l, "error", sy_err_openai_code(code));
         sy_logline_end(&l);
     }
+    return 0;
 }
 
 static struct bufferevent *make_bev(struct event_base *base, void *arg)
@@ -218,8 +238,16 @@ static void worker_wake(evutil_socket_t fd, short what, void *arg)
             w->bound = NULL;
         }
     }
-    if (w->inflight == 0)
+    if (w->inflight == 0) {
+        /* replies still being written: give them up to ~2 s (a client that
+         * vanished never completes its write, so do not wait for ever) */
+        if (w->flushing && w->flush_waits++ < 100) {
+            struct timeval tv = {0, 20000};
+            evtimer_add(w->recheck, &tv);
+            return;
+        }
         event_base_loopbreak(w->base);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -296,7 +324,8 @@ sy_server_t *sy_server_new(const sy_config_t *cfg, sy_metrics_t *metrics, sy_han
         w->http = evhttp_new(w->base);
         w->upstream = sy_upstream_new(w->base, 256);
         w->wake = event_new(w->base, -1, 0, worker_wake, w);
-        if (!w->http || !w->upstream || !w->wake)
+        w->recheck = evtimer_new(w->base, worker_wake, w);
+        if (!w->http || !w->upstream || !w->wake || !w->recheck)
             goto nomem;
         evhttp_set_gencb(w->http, on_request, w);
         evhttp_set_bevcb(w->http, make_bev, w);
@@ -416,6 +445,8 @@ void sy_server_free(sy_server_t *srv)
         sy_upstream_free(w->upstream);
         if (w->wake)
             event_free(w->wake);
+        if (w->recheck)
+            event_free(w->recheck);
         if (w->base)
             event_base_free(w->base);
     }

@@ -52,6 +52,9 @@ struct sy_worker {
     struct event *wake; /* activated from the main thread to start draining */
     pthread_t thread;
     unsigned inflight;
+    unsigned flushing; /* responses finished but not yet written out */
+    unsigned flush_waits; /* drain: turns spent waiting for flushing to reach 0 */
+    struct event *recheck; /* drain: polls flushing (a connection that died leaves it high) */
     int draining;
     uint64_t rng[2]; /* xorshift128+ state: request ids, weighted picks */
 };

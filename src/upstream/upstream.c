@@ -291,8 +291,10 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
         if (st >= 200 && !rq->head_done) {
             rq->status = (int)st;
             rq->head_done = 1;
-            if (!rq->first_byte_ns)
+            if (!rq->first_byte_ns) {
                 rq->first_byte_ns = rq->last_data_ns = sy_now_ns();
+                arm_deadline(rq, rq->first_byte_ns); /* from first-byte to idle timing */
+            }
             if (!rq->cancelled && rq->cbs.on_head) {
                 rq->in_cb = 1;
                 rq->cbs.on_head(rq->ud, rq->status, rq->content_type);
@@ -337,9 +339,11 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
     if (rq->cancelled)
         return 0; /* makes curl stop this transfer */
     uint64_t now = sy_now_ns();
-    if (!rq->first_byte_ns)
-        rq->first_byte_ns = now;
     rq->last_data_ns = now;
+    if (!rq->first_byte_ns) {
+        rq->first_byte_ns = now;
+        arm_deadline(rq, now);
+    }
     if (!rq->cbs.on_body || len == 0)
         return len;
     rq->in_cb = 1;
@@ -363,8 +367,10 @@ static void h1_head(void *ud, int status, const char *content_type, int retry_af
     rq->head_done = 1;
     rq->retry_after = retry_after;
     snprintf(rq->content_type, sizeof(rq->content_type), "%s", content_type);
-    if (!rq->first_byte_ns)
+    if (!rq->first_byte_ns) {
         rq->first_byte_ns = rq->last_data_ns = sy_now_ns();
+        arm_deadline(rq, rq->first_byte_ns); /* from first-byte to idle timing */
+    }
     if (!rq->cancelled && rq->cbs.on_head) {
         rq->in_cb = 1;
         rq->cbs.on_head(rq->ud, status, rq->content_type);
