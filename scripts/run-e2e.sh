@@ -36,11 +36,18 @@ case "$BUILD" in *asan*)
   ;;
 esac
 
-node --test --test-concurrency=2 --test-reporter=tap "$E2E/"
-rc=$?
-if [ $rc -ne 0 ]; then
-  echo "e2e: FAILED ($BUILD); the processes' stderr is in $BUILD/e2e-logs/"
-else
-  echo "e2e: passed ($BUILD)"
-fi
+# The whole suite runs once per upstream transport: the lean HTTP/1.1 client
+# (auto, for the mock on 127.0.0.1) and libcurl. Both must pass the same tests.
+rc=0
+for transport in ${SY_TRANSPORTS:-auto curl}; do
+  echo "e2e: transport $transport ($BUILD)"
+  SY_TRANSPORT=$transport node --test --test-concurrency=2 --test-reporter=tap "$E2E/"
+  r=$?
+  if [ $r -ne 0 ]; then
+    echo "e2e: FAILED ($BUILD, transport $transport); the processes' stderr is in $BUILD/e2e-logs/"
+    rc=1
+  else
+    echo "e2e: passed ($BUILD, transport $transport)"
+  fi
+done
 exit $rc

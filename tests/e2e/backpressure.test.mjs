@@ -41,20 +41,29 @@ test('slow client: upstream paused while the client does not read, resumed after
     res.once('error', reject);
   });
 
+  /* The gateway stops reading the upstream once its own buffer for this
+   * client is over the high-water mark; the kernel's socket buffers (which
+   * autotune upwards for a while) may still take some bytes. So: the count
+   * must settle - two samples 500 ms apart equal - and stay far from the end. */
   await sleep(ms(1000));
-  const a = await openStream(mock);
+  let a = await openStream(mock);
   const rssA = await rssKb(gw.pid);
-  await sleep(ms(1000));
-  const b = await openStream(mock);
+  let b = a;
+  let settled = false;
+  for (let i = 0; i < 8 && !settled; i++) {
+    await sleep(ms(500));
+    b = await openStream(mock);
+    settled = Boolean(a.s && b.s && b.s.tokens_sent === a.s.tokens_sent);
+    if (!settled) a = b;
+  }
   const rssB = await rssKb(gw.pid);
-  t.diagnostic(`paused: tokens_sent ${a.s?.tokens_sent} -> ${b.s?.tokens_sent} of ${b.s?.tokens_total ?? TOKENS}; ` +
+  t.diagnostic(`paused: tokens_sent settled at ${b.s?.tokens_sent} of ${b.s?.tokens_total ?? TOKENS}; ` +
     `switchyard RSS ${rss0} -> ${rssA} -> ${rssB} kB`);
 
   assert.ok(a.s && b.s, `the mock's stream is still open while the client does not read ` +
     `(completed ${b.st.streams_completed - before.streams_completed}): the gateway read the whole upstream`);
   assert.equal(b.s.tokens_total, TOKENS);
-  const grew = b.s.tokens_sent - a.s.tokens_sent;
-  assert.ok(grew <= a.s.tokens_sent * 0.01, `tokens_sent kept growing while paused: +${grew} from ${a.s.tokens_sent}`);
+  assert.ok(settled, `tokens_sent kept growing while the client did not read (last ${b.s.tokens_sent})`);
   assert.ok(b.s.tokens_sent < TOKENS / 2, `tokens_sent ${b.s.tokens_sent} is far below ${TOKENS}`);
   const rssMax = Math.max(rssA, rssB);
   if (ASAN) {

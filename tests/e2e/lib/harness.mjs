@@ -362,6 +362,8 @@ export function mockProvider(name, mockUrl, { headers = {}, timeouts = {}, baseU
     api_key_env: 'MOCK_KEY',
     timeouts: { ...DEFAULT_TIMEOUTS, ...timeouts },
     headers: { [EXTRA_HEADER[0]]: EXTRA_HEADER[1], ...headers },
+    // the suite runs once per upstream transport (scripts/run-e2e.sh)
+    transport: process.env.SY_TRANSPORT || 'auto',
   };
 }
 
