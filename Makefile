@@ -72,6 +72,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit e2e
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 all unit e2e
+	@bash scripts/fuzz.sh regress
 
 unit: $(UNIT_BIN)
 	@bash scripts/run-unit.sh $(UNIT_BIN)
@@ -84,6 +85,10 @@ check-style:
 
 bench: deps all
 	@bash bench/run.sh
+
+# Fuzz every parser of untrusted bytes for FUZZ_SECONDS each (libFuzzer).
+fuzz:
+	@bash scripts/fuzz.sh run $(or $(FUZZ_SECONDS),60)
 
 clean:
 	rm -rf build build-asan
