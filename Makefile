@@ -17,7 +17,9 @@ LDSAN        = -fsanitize=address,undefined
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is opened at run time when a provider needs it (src/upstream/curl_dl.c),
+# and OpenSSL is not used yet: neither is linked, to keep idle memory small
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl openssl,$(PKGS)) 2>/dev/null) -ldl
 CFLAGS  += $(CFLAGS_BASE) $(PKG_CFLAGS)
 LDLIBS  += $(LDSAN) $(PKG_LIBS) -lm -pthread
 

@@ -7,7 +7,6 @@
  *
  * Unknown commands and flags are errors (exit 2), never ignored.
  */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,8 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "telemetry/metrics.h"
+#include "upstream/curl_dl.h"
+#include "upstream/upstream.h"
 
 #ifndef SY_VERSION
 #define SY_VERSION "0.0.0"
@@ -88,9 +89,17 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     sy_log_set_level(cfg->log.level);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        sy_log(SY_LOG_ERROR, "cannot initialise libcurl", NULL);
-        goto out;
+    /* libcurl only when a provider needs it: it costs ~7 MB of resident
+     * shared libraries that local plain-HTTP upstreams never use */
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const sy_provider_conf_t *p = &cfg->providers[i];
+        if (sy_upstream_needs_curl(p->base_url, p->transport == SY_TRANSPORT_CURL)) {
+            if (sy_curl_load(&err) != SY_OK) {
+                sy_log(SY_LOG_ERROR, "cannot start", "provider \"%s\": %s", p->name, err.message);
+                goto out;
+            }
+            break;
+        }
     }
     /* one shard per worker, and one for other threads */
     metrics = sy_metrics_new(cfg->server.workers + 1, 0);
@@ -114,7 +123,7 @@ out:
     sy_metrics_free(metrics);
     sy_config_free(cfg);
     sy_diags_release(&d);
-    curl_global_cleanup();
+    sy_curl_unload();
     return rc;
 }
 

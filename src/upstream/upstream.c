@@ -24,7 +24,31 @@
 #include <strings.h>
 
 #include "core/clock.h"
+#include "upstream/curl_dl.h"
 #include "upstream/h1.h"
+
+/* libcurl is called through the table of curl_dl.c (loaded on demand);
+ * curl.h's type-checking macros give way to it */
+#undef curl_easy_getinfo
+#undef curl_easy_setopt
+#undef curl_multi_setopt
+#define curl_easy_cleanup (sy_curl()->easy_cleanup)
+#define curl_easy_getinfo (sy_curl()->easy_getinfo)
+#define curl_easy_init (sy_curl()->easy_init)
+#define curl_easy_pause (sy_curl()->easy_pause)
+#define curl_easy_reset (sy_curl()->easy_reset)
+#define curl_easy_setopt (sy_curl()->easy_setopt)
+#define curl_easy_strerror (sy_curl()->easy_strerror)
+#define curl_multi_add_handle (sy_curl()->multi_add_handle)
+#define curl_multi_assign (sy_curl()->multi_assign)
+#define curl_multi_cleanup (sy_curl()->multi_cleanup)
+#define curl_multi_info_read (sy_curl()->multi_info_read)
+#define curl_multi_init (sy_curl()->multi_init)
+#define curl_multi_remove_handle (sy_curl()->multi_remove_handle)
+#define curl_multi_setopt (sy_curl()->multi_setopt)
+#define curl_multi_socket_action (sy_curl()->multi_socket_action)
+#define curl_slist_append (sy_curl()->slist_append)
+#define curl_slist_free_all (sy_curl()->slist_free_all)
 
 #define EASY_POOL_MAX 64
 
@@ -446,7 +470,8 @@ static void release(sy_upreq_t *rq)
     }
     if (rq->deadline)
         event_free(rq->deadline);
-    curl_slist_free_all(rq->headers);
+    if (rq->headers)
+        curl_slist_free_all(rq->headers);
     free(rq->body);
     if (rq->prev)
         rq->prev->next = rq->next;
@@ -464,12 +489,18 @@ sy_upstream_t *sy_upstream_new(struct event_base *base, unsigned max_connections
     if (!up)
         return NULL;
     up->base = base;
-    up->multi = curl_multi_init();
     up->timer = evtimer_new(base, timer_event, up);
     up->reaper = event_new(base, -1, 0, reap_event, up);
     up->h1 = sy__h1_new(base, max_connections);
-    up->proxy_env = getenv("http_proxy") || getenv("all_proxy") || getenv("ALL_PROXY");
-    if (!up->multi || !up->timer || !up->reaper || !up->h1) {
+    up->proxy_env = sy_upstream_proxy_env();
+    if (!up->timer || !up->reaper || !up->h1) {
+        sy_upstream_free(up);
+        return NULL;
+    }
+    if (!sy_curl())
+        return up; /* nothing configured needs libcurl: the lean transport only */
+    up->multi = curl_multi_init();
+    if (!up->multi) {
         sy_upstream_free(up);
         return NULL;
     }
@@ -502,6 +533,17 @@ void sy_upstream_free(sy_upstream_t *up)
     if (up->reaper)
         event_free(up->reaper);
     free(up);
+}
+
+int sy_upstream_proxy_env(void)
+{
+    return getenv("http_proxy") || getenv("all_proxy") || getenv("ALL_PROXY");
+}
+
+int sy_upstream_needs_curl(const char *base_url, int force_curl)
+{
+    sy_h1_target_t t;
+    return force_curl || sy_upstream_proxy_env() || sy__h1_target(base_url, &t) != 0;
 }
 
 unsigned sy_upstream_active(const sy_upstream_t *up)
@@ -548,6 +590,12 @@ sy_upreq_t *sy_upstream_start(sy_upstream_t *up, sy_upreq_opts_t *o, const sy_up
         return rq;
     }
 
+    if (!up->multi) { /* sy_upstream_needs_curl said no for every provider */
+        sy_error_set(err, SY_EUNSUPPORTED, NULL, "%s needs libcurl, which is not loaded", o->url);
+        rq->cancelled = 1;
+        release(rq);
+        return NULL;
+    }
     rq->easy = up->npool ? up->pool[--up->npool] : curl_easy_init();
     if (!rq->easy)
         goto nomem;

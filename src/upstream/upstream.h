@@ -55,7 +55,15 @@ typedef struct sy_upreq_opts {
     int force_curl; /* use libcurl even where the lean plain-HTTP transport could serve */
 } sy_upreq_opts_t;
 
-/* Create the client for one worker's loop. NULL on failure. */
+/* Whether requests to base_url go through libcurl (TLS, host names, a proxy
+ * in the environment, or transport: curl). The caller loads libcurl
+ * (curl_dl.h) before creating clients when any provider needs it. */
+int sy_upstream_needs_curl(const char *base_url, int force_curl);
+/* A proxy for plain HTTP is set in the environment (http_proxy, all_proxy). */
+int sy_upstream_proxy_env(void);
+
+/* Create the client for one worker's loop. NULL on failure. Without libcurl
+ * loaded, only the lean transport is available. */
 sy_upstream_t *sy_upstream_new(struct event_base *base, unsigned max_connections);
 /* Cancel every request still running (no callbacks) and free. NULL ok. */
 void sy_upstream_free(sy_upstream_t *up);
