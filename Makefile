@@ -36,7 +36,7 @@ DEPS      := $(LIB_OBJ:.o=.d) $(MOCK_OBJ:.o=.d) $(BUILD)/obj/src/main.d
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GITREV  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
-.PHONY: all deps run test unit e2e asan check-style bench fuzz clean
+.PHONY: all deps run test unit e2e asan check-style bench fuzz clean FORCE
 all: $(BUILD)/switchyard $(BUILD)/sy-mock $(BENCH_BIN)
 
 deps:
@@ -49,6 +49,10 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/libsy.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# main.o carries the git revision: rebuild it every time (it is small)
+$(BUILD)/obj/src/main.o: FORCE
+FORCE:
 
 $(BUILD)/switchyard: $(BUILD)/obj/src/main.o $(BUILD)/libsy.a
 	$(CC) -o $@ $^ $(LDLIBS)

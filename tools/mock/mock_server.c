@@ -829,6 +829,9 @@ sy_mock_worker_t *sy_mock_worker_new(int index, const sy_mock_config_t *cfg, int
     if (ecfg == NULL)
         goto fail;
     event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    /* token timing is what the mock simulates: without this libevent uses a
+     * coarse clock (4 ms steps here), and a 2 ms inter-token delay becomes 4 */
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
     w->base = event_base_new_with_config(ecfg);
     event_config_free(ecfg);
     if (w->base == NULL || (w->http = evhttp_new(w->base)) == NULL ||
