@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "core/jsonscan.h"
@@ -130,8 +131,16 @@ static int check_fields(sy_req_t *r, const sy_jval_t *doc, const field_t *fields
     while (sy_json_next_member(doc, &pos, &k, &v)) {
         for (size_t i = 0; i < nf; i++) {
             const field_t *f = &fields[i];
-            if (!sy_json_key_is(&k, f->name))
+            if (!sy_json_key_is(&k, f->name)) {
+                /* some upstreams (Go's encoding/json) match keys ignoring
+                 * case: "Model" would route past what we checked */
+                if (k.len == strlen(f->name) && strncasecmp(k.p, f->name, k.len) == 0) {
+                    sy_respond_errorf(r, SY_EBADREQ, f->name, "field '%.*s' differs from '%s' only in case",
+                                      (int)k.len, k.p, f->name);
+                    return -1;
+                }
                 continue;
+            }
             if (vals[i].p) {
                 /* parsers disagree on which duplicate wins: refuse to guess */
                 sy_respond_errorf(r, SY_EBADREQ, f->name, "duplicate field '%s'", f->name);

@@ -385,6 +385,46 @@ static bool get_string(loader_t *ld, struct fy_node *n, pos_t key, const char *p
  * Read a plain decimal integer in [min, max]. Negative numbers, fractions,
  * quoted strings and overflow are all rejected with a message naming path.
  */
+/* Leading decimal digits of s[0..len) (the text is not NUL-terminated). */
+#define MAX_EXPANDED_NODES 100000
+
+/* Nodes under n with every alias expanded; stops counting past limit, so
+ * the walk costs at most ~limit steps whatever the aliases do. */
+static size_t expanded_nodes(struct fy_node *n, int depth, size_t limit)
+{
+    if (!n)
+        return 0;
+    if (depth > 256)
+        return limit + 1;
+    if (fy_node_is_alias(n)) {
+        struct fy_node *t = fy_node_resolve_alias(n);
+        return t ? expanded_nodes(t, depth + 1, limit) : 1;
+    }
+    size_t total = 1;
+    void *it = NULL;
+    if (fy_node_is_sequence(n)) {
+        struct fy_node *item;
+        while (total <= limit && (item = fy_node_sequence_iterate(n, &it)) != NULL)
+            total += expanded_nodes(item, depth + 1, limit - total + 1);
+    } else if (fy_node_is_mapping(n)) {
+        struct fy_node_pair *pr;
+        while (total <= limit && (pr = fy_node_mapping_iterate(n, &it)) != NULL) {
+            total += expanded_nodes(fy_node_pair_key(pr), depth + 1, limit - total + 1);
+            if (total <= limit)
+                total += expanded_nodes(fy_node_pair_value(pr), depth + 1, limit - total + 1);
+        }
+    }
+    return total;
+}
+
+static size_t count_digits(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        i++;
+    return i;
+}
+
 static bool get_uint(loader_t *ld, struct fy_node *n, pos_t key, const char *path, uint64_t min,
                      uint64_t max, uint64_t *out)
 {
@@ -398,8 +438,7 @@ static bool get_uint(loader_t *ld, struct fy_node *n, pos_t key, const char *pat
     if (!digits) {
         if (s && len > 0 && len < 64 && s[0] == '-' && fy_node_get_style(n) == FYNS_PLAIN)
             report(ld, p, "%s: expected %s, not a negative number", path, what);
-        else if (s && fy_node_get_style(n) == FYNS_PLAIN && len > 20 &&
-                 strspn(s, "0123456789") == len)
+        else if (s && fy_node_get_style(n) == FYNS_PLAIN && len > 20 && count_digits(s, len) == len)
             report(ld, p, "%s: out of range (%llu..%llu)", path, (unsigned long long)min,
                    (unsigned long long)max);
         else
@@ -645,9 +684,12 @@ static void parse_server(loader_t *ld, struct fy_node *map, pos_t mpos)
                 sv->workers = n < 1 ? 1u : n > SY_CONF_MAX_WORKERS ? SY_CONF_MAX_WORKERS : (unsigned)n;
                 break;
             }
-            bool digits = s && len > 0 && fy_node_get_style(v) == FYNS_PLAIN &&
-                          strspn(s, "0123456789") == len;
-            if (digits && strspn(s, "0") != len) {
+            /* libfyaml's scalar text is not NUL-terminated: count within len */
+            size_t nd = s ? count_digits(s, len) : 0, nz = 0;
+            while (s && nz < len && s[nz] == '0')
+                nz++;
+            bool digits = s && len > 0 && fy_node_get_style(v) == FYNS_PLAIN && nd == len;
+            if (digits && nz != len) {
                 if (get_uint(ld, v, kp, path, 1, SY_CONF_MAX_WORKERS, &u))
                     sv->workers = (unsigned)u;
                 break;
@@ -1366,7 +1408,8 @@ static sy_config_t *load_text(const char *text, size_t len, const char *file, co
     fy_diag_set_collect_errors(diag, true);
 
     struct fy_parse_cfg pcfg = {
-        .flags = FYPCF_QUIET | FYPCF_RESOLVE_DOCUMENT,
+        /* aliases are resolved below, after their expansion is bounded */
+        .flags = FYPCF_QUIET,
         .diag = diag,
     };
     fyp = fy_parser_create(&pcfg);
@@ -1382,6 +1425,18 @@ static sy_config_t *load_text(const char *text, size_t len, const char *file, co
             else
                 report(&ld, origin, "invalid YAML");
         }
+        goto out;
+    }
+    /* A few nested aliases expand exponentially (a "billion laughs"):
+     * count the expanded nodes first, stopping at the bound, then resolve. */
+    if (expanded_nodes(fy_document_root(doc), 0, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES) {
+        report(&ld, origin, "the configuration expands to more than %d nodes through aliases",
+               MAX_EXPANDED_NODES);
+        goto out;
+    }
+    if (fy_document_resolve(doc) != 0) {
+        if (report_yaml_errors(&ld, diag) == 0)
+            report(&ld, origin, "cannot resolve the configuration's anchors and aliases");
         goto out;
     }
     extra = fy_parse_load_document(fyp);

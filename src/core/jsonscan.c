@@ -51,6 +51,11 @@ static int v_string(vctx_t *c)
 {
     c->i++; /* opening quote */
     while (c->i < c->n) {
+        /* the common case: a run of ordinary bytes */
+        while (c->i < c->n && (unsigned char)c->s[c->i] >= 0x20 && c->s[c->i] != '"' && c->s[c->i] != '\\')
+            c->i++;
+        if (c->i >= c->n)
+            break;
         unsigned char ch = (unsigned char)c->s[c->i];
         if (ch == '"') {
             c->i++;
@@ -228,13 +233,21 @@ static size_t skip_ws(const char *s, size_t n, size_t i)
     return i;
 }
 
+/* s[i] is an opening quote of valid text: the index after its closing
+ * quote. memchr finds candidates fast; a quote preceded by an odd number of
+ * backslashes is escaped. */
 static size_t skip_string(const char *s, size_t n, size_t i)
 {
-    for (i++; i < n; i++) {
-        if (s[i] == '\\')
-            i++;
-        else if (s[i] == '"')
-            return i + 1;
+    for (i++; i < n;) {
+        const char *q = memchr(s + i, '"', n - i);
+        if (!q)
+            return n;
+        size_t at = (size_t)(q - s), bs = 0;
+        while (at - bs > i && s[at - bs - 1] == '\\')
+            bs++;
+        if (!(bs & 1))
+            return at + 1;
+        i = at + 1;
     }
     return n;
 }
@@ -445,9 +458,8 @@ int sy_jsonscan_top(const char *s, size_t n, const char *key, size_t *vstart, si
     sy_jval_t doc = sy_json_value(s, n), k, v;
     size_t pos = 0;
     int found = -1;
-    size_t kl = strlen(key);
     while (sy_json_next_member(&doc, &pos, &k, &v)) {
-        if (k.len == kl && memcmp(k.p, key, kl) == 0) {
+        if (sy_json_key_is(&k, key)) {
             *vstart = (size_t)(v.p - s);
             *vend = *vstart + v.len;
             found = 0;

@@ -71,8 +71,9 @@ int sy_json_int(const sy_jval_t *v, int64_t *out);
 /* true for the literal true. */
 int sy_json_true(const sy_jval_t *v);
 
-/* Back-compat helper: the value span of top-level member key in an object
- * text (exact spelling); returns 0 and sets [*vstart, *vend), or -1. */
+/* The value span of top-level member key (escapes in keys decoded; the last
+ * occurrence wins) in an object text; validates the text first. Returns 0
+ * and sets [*vstart, *vend), or -1. */
 int sy_jsonscan_top(const char *s, size_t n, const char *key, size_t *vstart, size_t *vend);
 
 #endif

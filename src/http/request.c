@@ -65,8 +65,14 @@ sy_req_t *sy__req_new(sy_worker_t *w, struct evhttp_request *ev)
     if (rid && valid_request_id(rid)) {
         snprintf(r->id, sizeof(r->id), "%s", rid);
     } else {
+        static const char hex[] = "0123456789abcdef";
         uint64_t a = sy_worker_rand(w), b = sy_worker_rand(w);
-        snprintf(r->id, sizeof(r->id), "req_%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+        memcpy(r->id, "req_", 4);
+        for (int i = 0; i < 16; i++) {
+            r->id[4 + i] = hex[(a >> (60 - 4 * i)) & 15];
+            r->id[20 + i] = hex[(b >> (60 - 4 * i)) & 15];
+        }
+        r->id[36] = '\0';
     }
     evhttp_add_header(evhttp_request_get_output_headers(ev), "x-request-id", r->id);
     evhttp_request_set_on_complete_cb(ev, on_sent, w);

@@ -5,7 +5,6 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -36,23 +35,32 @@ int sy_provider_forwards(const sy_provider_conf_t *p, const char *name)
     return 0;
 }
 
-static int add(sy_egress_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int add(sy_egress_t *o, const char *fmt, ...)
+/* Add the header line "name: value" (value may be split in two parts,
+ * joined). Fails when the store is full or a part holds a line break: a
+ * header value must not smuggle another header upstream. */
+static int add2(sy_egress_t *o, const char *name, const char *v1, const char *v2)
 {
-    if (o->n_headers >= SY_EGRESS_MAX_HEADERS)
+    size_t nl = strlen(name), l1 = strlen(v1), l2 = v2 ? strlen(v2) : 0;
+    size_t need = nl + 2 + l1 + l2 + 1;
+    if (o->n_headers >= SY_EGRESS_MAX_HEADERS || need > sizeof(o->store) - o->used)
         return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->store + o->used, sizeof(o->store) - o->used, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(o->store) - o->used)
+    if (strpbrk(name, "\r\n:") || strpbrk(v1, "\r\n") || (v2 && strpbrk(v2, "\r\n")))
         return -1;
-    /* a header value must not smuggle a line break upstream */
-    if (strpbrk(o->store + o->used, "\r\n"))
-        return -1;
-    o->headers[o->n_headers++] = o->store + o->used;
-    o->used += (size_t)n + 1;
+    char *d = o->store + o->used;
+    memcpy(d, name, nl);
+    memcpy(d + nl, ": ", 2);
+    memcpy(d + nl + 2, v1, l1);
+    if (l2)
+        memcpy(d + nl + 2 + l1, v2, l2);
+    d[need - 1] = '\0';
+    o->headers[o->n_headers++] = d;
+    o->used += need;
     return 0;
+}
+
+static int add(sy_egress_t *o, const char *name, const char *value)
+{
+    return add2(o, name, value, NULL);
 }
 
 sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, const sy_req_t *r,
@@ -66,18 +74,20 @@ sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, co
                      sy_provider_type_name(p->type));
         return SY_EUNSUPPORTED;
     }
-    int n = snprintf(out->url, sizeof(out->url), "%s%s", p->base_url, suffix);
-    if (n < 0 || (size_t)n >= sizeof(out->url)) {
+    size_t bl = strlen(p->base_url), sl = strlen(suffix);
+    if (bl + sl >= sizeof(out->url)) {
         sy_error_set(err, SY_EINTERNAL, NULL, "upstream URL too long");
         return SY_EINTERNAL;
     }
-    int bad = add(out, "Content-Type: application/json");
-    bad |= add(out, "Accept: %s", stream ? "text/event-stream" : "application/json");
-    bad |= add(out, "x-request-id: %s", r->id);
+    memcpy(out->url, p->base_url, bl);
+    memcpy(out->url + bl, suffix, sl + 1);
+    int bad = add(out, "Content-Type", "application/json");
+    bad |= add(out, "Accept", stream ? "text/event-stream" : "application/json");
+    bad |= add(out, "x-request-id", r->id);
     if (p->api_key)
-        bad |= add(out, "Authorization: Bearer %s", p->api_key);
+        bad |= add2(out, "Authorization", "Bearer ", p->api_key);
     for (size_t i = 0; i < p->n_headers; i++)
-        bad |= add(out, "%s: %s", p->headers[i].name, p->headers[i].value);
+        bad |= add(out, p->headers[i].name, p->headers[i].value);
     if (bad) {
         sy_error_set(err, SY_EINTERNAL, NULL, "provider \"%s\": configured headers do not fit", p->name);
         return SY_EINTERNAL;
@@ -87,7 +97,7 @@ sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, co
         for (struct evkeyval *h = in->tqh_first; h; h = h->next.tqe_next) {
             if (!sy_provider_forwards(p, h->key))
                 continue;
-            if (add(out, "%s: %s", h->key, h->value)) {
+            if (add(out, h->key, h->value)) {
                 sy_error_set(err, SY_EBADREQ, NULL, "too many or too large headers to forward upstream");
                 return SY_EBADREQ;
             }

@@ -26,6 +26,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -576,12 +577,26 @@ static void connect_timeout(evutil_socket_t fd, short what, void *arg)
 
 static int attach(sy_h1req_t *rq, conn_t *c)
 {
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t sent = 0;
     rq->c = c;
     c->rq = rq;
     rq->st = ST_STATUS;
     rq->got_bytes = 0;
     rq->head_bytes = 0;
-    if (evbuffer_add_reference(bufferevent_get_output(c->bev), rq->wire, rq->wire_len, NULL, NULL) < 0)
+    if (c->connected && evbuffer_get_length(out) == 0) {
+        /* a pooled connection: write now, without a round through the loop
+         * (and the two epoll_ctl calls of arming and disarming EPOLLOUT) */
+        ssize_t w = send(bufferevent_getfd(c->bev), rq->wire, rq->wire_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0)
+            sent = (size_t)w;
+        if (sent == rq->wire_len) {
+            bufferevent_enable(c->bev, EV_READ);
+            return 0;
+        }
+        /* the rest (or an error, which the bufferevent reports) goes the usual way */
+    }
+    if (evbuffer_add_reference(out, rq->wire + sent, rq->wire_len - sent, NULL, NULL) < 0)
         return -1;
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     return 0;
@@ -647,9 +662,25 @@ sy_h1req_t *sy__h1_start(sy_h1_t *h, const sy_h1_target_t *t, const char *method
         free(rq);
         return NULL;
     }
-    int n = snprintf(rq->wire, need, "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n", method, t->path,
-                     t->hostport, body_len);
-    size_t o = (size_t)n;
+    size_t o = 0;
+#define PUT(str, len) (memcpy(rq->wire + o, (str), (len)), o += (len))
+    PUT(method, strlen(method));
+    PUT(" ", 1);
+    PUT(t->path, strlen(t->path));
+    PUT(" HTTP/1.1\r\nHost: ", 17);
+    PUT(t->hostport, strlen(t->hostport));
+    PUT("\r\nContent-Length: ", 18);
+    {
+        char num[24];
+        int k = (int)sizeof(num);
+        size_t v = body_len;
+        do
+            num[--k] = (char)('0' + v % 10);
+        while ((v /= 10) && k > 0);
+        PUT(num + k, sizeof(num) - (size_t)k);
+    }
+    PUT("\r\n", 2);
+#undef PUT
     for (size_t i = 0; i < n_headers; i++) {
         size_t l = strlen(headers[i]);
         if (l && headers[i][l - 1] == ':')

@@ -72,8 +72,8 @@ static int emit(sy_sse_t *p, const char *s, size_t n, sy_sse_cb cb, void *ud)
 
     while (i < n) {
         long e = line_end(s, n, i, &next);
-        if (e < 0)
-            e = (long)n, next = n;
+        if (e < 0) /* the event is complete: a last '\r' ends its line */
+            e = (long)(s[n - 1] == '\r' ? n - 1 : n), next = n;
         size_t ll = (size_t)e - i;
         const char *line = s + i;
         i = next;

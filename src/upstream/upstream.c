@@ -60,7 +60,7 @@ struct sy_upreq {
     char *body;
     sy_upreq_cbs_t cbs;
     void *ud;
-    struct event *deadline;
+    struct event deadline; /* embedded: one allocation less per request */
     uint64_t start_ns, first_byte_ns, last_data_ns;
     uint32_t first_byte_ms, idle_ms, total_ms;
     int status;
@@ -267,7 +267,7 @@ static void arm_deadline(sy_upreq_t *rq, uint64_t now)
         return;
     uint64_t wait = due > now ? due - now : 0;
     struct timeval tv = {(time_t)(wait / 1000000000ull), (suseconds_t)((wait % 1000000000ull) / 1000)};
-    evtimer_add(rq->deadline, &tv);
+    evtimer_add(&rq->deadline, &tv);
 }
 
 static void deadline_event(evutil_socket_t fd, short events, void *arg)
@@ -468,8 +468,8 @@ static void release(sy_upreq_t *rq)
             curl_easy_cleanup(rq->easy);
         }
     }
-    if (rq->deadline)
-        event_free(rq->deadline);
+    if (event_initialized(&rq->deadline))
+        event_del(&rq->deadline);
     if (rq->headers)
         curl_slist_free_all(rq->headers);
     free(rq->body);
@@ -572,9 +572,7 @@ sy_upreq_t *sy_upstream_start(sy_upstream_t *up, sy_upreq_opts_t *o, const sy_up
     rq->retry_after = -1;
     rq->body = o->body;
     o->body = NULL;
-    rq->deadline = evtimer_new(up->base, deadline_event, rq);
-    if (!rq->deadline)
-        goto nomem;
+    evtimer_assign(&rq->deadline, up->base, deadline_event, rq);
     rq->first_byte_ms = o->timeouts.first_byte_ms;
     rq->idle_ms = o->timeouts.idle_ms;
     rq->total_ms = o->timeouts.total_ms;
@@ -675,7 +673,7 @@ void sy_upreq_cancel(sy_upreq_t *rq)
     if (rq->cancelled || rq->finished)
         return;
     rq->cancelled = 1;
-    evtimer_del(rq->deadline);
+    evtimer_del(&rq->deadline);
     if (rq->in_cb) {
         /* inside one of curl's callbacks: remove on the next loop turn */
         rq->finished = 1;

@@ -70,6 +70,24 @@ test('by default nothing of the client is forwarded', T, async () => {
   assert.equal(up.headers['x-request-id'], 'rid-fwd-1', 'the request id always travels');
 });
 
+test('a key that differs from a known field only in case is refused', T, async () => {
+  const { mock, gw } = await stack.get();
+  await mock.reset();
+  /* Go's encoding/json (Ollama's /v1) would read "Model" as the model and
+   * route around the deployment Switchyard chose */
+  for (const extra of [{ Model: 'mock-large' }, { STREAM: true }]) {
+    const r = await request(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      body: { model: 'fast', ...body, ...extra },
+    });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'invalid_request');
+    assert.match(r.json.error.message, /only in case/);
+  }
+  const st = await mock.stats();
+  assert.equal(st.requests, 0, 'nothing went upstream');
+});
+
 test('teardown: switchyard exits cleanly', T, async () => {
   await stack.stop();
 });

@@ -891,3 +891,29 @@ Test(config, transport_auto_default_and_curl)
     cr_assert_eq(c->providers[1].transport, SY_TRANSPORT_CURL);
     sy_config_free(c);
 }
+
+/* Nested aliases expand exponentially: refused quickly, not expanded. */
+Test(config, alias_bomb_refused, .timeout = 5)
+{
+    expect_diags("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                 "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                 "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                 "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                 "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                 "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+                 "t.yaml:1:1: the configuration expands to more than 100000 nodes through aliases", NULL);
+}
+
+/* A number that ends the text (no newline after it) is read within its bounds. */
+Test(config, number_at_end_of_text)
+{
+    sy_config_t *c = load_ok("server:\n  workers: 12");
+    cr_assert_eq(c->server.workers, 12);
+    sy_config_free(c);
+    sy_diags_t d = {0};
+    const char *t = "server:\n  max_body_bytes: 123456789012345678901234";
+    cr_assert_null(sy_config_load_string(t, strlen(t), "t.yaml", &d));
+    cr_assert_eq(d.n, 1);
+    cr_assert(strstr(d.items[0].message, "out of range"), "%s", d.items[0].message);
+    sy_diags_release(&d);
+}
