@@ -192,6 +192,25 @@ static void on_close(struct evhttp_connection *conn, void *arg)
         finish(r);
 }
 
+/* Write what evhttp queued for the client now, instead of on the loop's
+ * next turn when the socket reports writable: one turn less between the
+ * upstream's answer and the client's. evhttp still learns of the write
+ * through its write event, which finds the buffer empty and completes the
+ * response as usual. A socket bufferevent keeps its output's start frozen
+ * for its own writer: thaw it for this write. Errors are left for the
+ * bufferevent to meet on its own next write. */
+static void flush_now(struct evhttp_connection *conn)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd < 0 || evbuffer_get_length(out) == 0)
+        return;
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, fd);
+    evbuffer_freeze(out, 1);
+}
+
 static int first_bytes(sy_req_t *r, int status)
 {
     if (!r->first_byte_ns)
@@ -219,8 +238,10 @@ void sy_req_reply_buf(sy_req_t *r, int status, const char *content_type, struct 
         struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
         if (content_type)
             evhttp_add_header(h, "Content-Type", content_type);
+        struct evhttp_connection *conn = evhttp_request_get_connection(r->ev);
         r->w->flushing++;
         evhttp_send_reply(r->ev, status, NULL, body);
+        flush_now(conn);
     }
     finish(r);
 }
@@ -249,25 +270,34 @@ void sy_req_stream_start(sy_req_t *r, int status, const char *content_type)
     evhttp_send_reply_start(r->ev, status, NULL);
 }
 
-int sy_req_stream_write(sy_req_t *r, const char *data, size_t len)
+int sy_req_stream_write_buf(sy_req_t *r, struct evbuffer *data)
 {
-    if (!r->ev || r->client_gone)
+    if (!r->ev || r->client_gone) {
+        evbuffer_drain(data, evbuffer_get_length(data));
         return 0;
+    }
     if (!r->first_byte_ns)
         r->first_byte_ns = sy_now_ns();
     struct evhttp_connection *conn = evhttp_request_get_connection(r->ev);
     struct evbuffer *out = bufferevent_get_output(evhttp_connection_get_bufferevent(conn));
-    struct evbuffer *chunk = evbuffer_new();
-    if (!chunk)
-        return 0;
-    evbuffer_add(chunk, data, len);
-    evhttp_send_reply_chunk_with_cb(r->ev, chunk, drained, r);
-    evbuffer_free(chunk);
+    evhttp_send_reply_chunk_with_cb(r->ev, data, drained, r); /* moves data's bytes */
+    flush_now(conn);
     if (evbuffer_get_length(out) > r->w->srv->cfg->server.stream_high_water_bytes) {
         r->waiting_drain = 1;
         return 1;
     }
     return 0;
+}
+
+int sy_req_stream_write(sy_req_t *r, const char *data, size_t len)
+{
+    struct evbuffer *chunk = evbuffer_new();
+    if (!chunk)
+        return 0;
+    evbuffer_add(chunk, data, len); /* a copy: data may live on the caller's stack */
+    int rc = sy_req_stream_write_buf(r, chunk);
+    evbuffer_free(chunk);
+    return rc;
 }
 
 void sy_req_stream_end(sy_req_t *r)

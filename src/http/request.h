@@ -72,6 +72,8 @@ void sy_req_reply_buf(sy_req_t *r, int status, const char *content_type, struct 
  * end finishes the request. */
 void sy_req_stream_start(sy_req_t *r, int status, const char *content_type);
 int sy_req_stream_write(sy_req_t *r, const char *data, size_t len);
+/* The same from an evbuffer, whose bytes are moved out (no copy). */
+int sy_req_stream_write_buf(sy_req_t *r, struct evbuffer *data);
 void sy_req_stream_end(sy_req_t *r);
 
 /* Finish without writing anything more (the client is gone). */

@@ -241,12 +241,10 @@ static int up_body(void *ud, const char *data, size_t len)
     rl->in_cb = 1;
     if (rl->streaming && rl->out) {
         int rc = sy_sse_feed(&rl->sse, data, len, sse_event, rl);
-        size_t n = evbuffer_get_length(rl->out);
-        if (n) {
+        if (evbuffer_get_length(rl->out)) {
             rl->last_event_ns = sy_now_ns();
-            if (sy_req_stream_write(rl->r, (const char *)evbuffer_pullup(rl->out, -1), n))
+            if (sy_req_stream_write_buf(rl->r, rl->out))
                 rl->client_behind = 1;
-            evbuffer_drain(rl->out, n);
         }
         if (rc) { /* an event too large to relay: end the attempt */
             sy_upreq_cancel(rl->up);
@@ -358,9 +356,8 @@ static void up_done(void *ud, const sy_error_t *err)
         /* the upstream ended without a blank line after its last event */
         static const char tail[] = "\n\n";
         sy_sse_feed(&rl->sse, tail, 2, sse_event, rl);
-        size_t n = evbuffer_get_length(rl->out);
-        if (n)
-            sy_req_stream_write(rl->r, (const char *)evbuffer_pullup(rl->out, -1), n);
+        if (evbuffer_get_length(rl->out))
+            sy_req_stream_write_buf(rl->r, rl->out);
     }
     if (err) {
         sy_error_t e = *err;
