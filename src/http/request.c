@@ -193,22 +193,46 @@ static void on_close(struct evhttp_connection *conn, void *arg)
 }
 
 /* Write what evhttp queued for the client now, instead of on the loop's
- * next turn when the socket reports writable: one turn less between the
- * upstream's answer and the client's. evhttp still learns of the write
- * through its write event, which finds the buffer empty and completes the
- * response as usual. A socket bufferevent keeps its output's start frozen
- * for its own writer: thaw it for this write. Errors are left for the
- * bufferevent to meet on its own next write. */
-static void flush_now(struct evhttp_connection *conn)
+ * next turn when the socket reports writable: one epoll round less between
+ * the upstream's answer and the client's. A socket bufferevent keeps its
+ * output's start frozen for its own writer: thaw it for this write. Errors
+ * are left for the bufferevent to meet on its own next write.
+ *
+ * When everything left: for a finished response (complete), run evhttp's
+ * write callback now - it completes the response and stops watching for
+ * EPOLLOUT in the same turn that started it, so no epoll_ctl is issued at
+ * all; the connection may be freed inside (Connection: close), so nothing
+ * may touch it afterwards. For a stream chunk, stop watching for EPOLLOUT. */
+static void flush_now(struct evhttp_connection *conn, int complete)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
     struct evbuffer *out = bufferevent_get_output(bev);
     evutil_socket_t fd = bufferevent_getfd(bev);
-    if (fd < 0 || evbuffer_get_length(out) == 0)
+    if (fd < 0)
         return;
-    evbuffer_unfreeze(out, 1);
-    evbuffer_write(out, fd);
-    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out)) {
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, fd);
+        evbuffer_freeze(out, 1);
+    }
+    if (evbuffer_get_length(out))
+        return;
+    if (complete)
+        bufferevent_trigger(bev, EV_WRITE, 0);
+    else
+        bufferevent_disable(bev, EV_WRITE);
+}
+
+/* Hand the evhttp request back for good: stop hearing about its connection
+ * closing and forget it. Returns the connection. */
+static struct evhttp_connection *detach(sy_req_t *r, struct evhttp_request **ev)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(r->ev);
+    if (conn)
+        evhttp_connection_set_closecb(conn, NULL, NULL);
+    *ev = r->ev;
+    r->ev = NULL;
+    return conn;
 }
 
 static int first_bytes(sy_req_t *r, int status)
@@ -238,10 +262,12 @@ void sy_req_reply_buf(sy_req_t *r, int status, const char *content_type, struct 
         struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
         if (content_type)
             evhttp_add_header(h, "Content-Type", content_type);
-        struct evhttp_connection *conn = evhttp_request_get_connection(r->ev);
+        struct evhttp_request *ev;
+        struct evhttp_connection *conn = detach(r, &ev);
         r->w->flushing++;
-        evhttp_send_reply(r->ev, status, NULL, body);
-        flush_now(conn);
+        evhttp_send_reply(ev, status, NULL, body);
+        if (conn)
+            flush_now(conn, 1);
     }
     finish(r);
 }
@@ -281,7 +307,7 @@ int sy_req_stream_write_buf(sy_req_t *r, struct evbuffer *data)
     struct evhttp_connection *conn = evhttp_request_get_connection(r->ev);
     struct evbuffer *out = bufferevent_get_output(evhttp_connection_get_bufferevent(conn));
     evhttp_send_reply_chunk_with_cb(r->ev, data, drained, r); /* moves data's bytes */
-    flush_now(conn);
+    flush_now(conn, 0);
     if (evbuffer_get_length(out) > r->w->srv->cfg->server.stream_high_water_bytes) {
         r->waiting_drain = 1;
         return 1;
@@ -303,8 +329,15 @@ int sy_req_stream_write(sy_req_t *r, const char *data, size_t len)
 void sy_req_stream_end(sy_req_t *r)
 {
     if (r->ev && !r->client_gone) {
-        r->w->flushing++;
-        evhttp_send_reply_end(r->ev);
+        struct evhttp_request *ev;
+        struct evhttp_connection *conn = detach(r, &ev);
+        unsigned pending = ++r->w->flushing;
+        /* without chunked framing (an HTTP/1.0 client) and nothing queued,
+         * evhttp completes - and may free the connection - right here:
+         * on_sent has then already counted it */
+        evhttp_send_reply_end(ev);
+        if (conn && r->w->flushing == pending)
+            flush_now(conn, 1);
     }
     else if (r->ev && r->orphan) {
         evhttp_send_reply_end(r->ev); /* frees a detached request */
