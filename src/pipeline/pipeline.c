@@ -93,6 +93,18 @@ static void count_upstream_error(relay_t *rl, const sy_error_t *e)
     rl->r->error_code = sy_err_openai_code(e->code);
 }
 
+/* End a started stream the OpenAI way: one data event carrying the error
+ * object (the SDKs raise it), and no [DONE]. */
+static void send_error_event(relay_t *rl, const sy_error_t *e)
+{
+    char ev[1500];
+    count_upstream_error(rl, e);
+    size_t m = sy_error_openai_json(e, ev + 6, sizeof(ev) - 8);
+    memcpy(ev, "data: ", 6);
+    memcpy(ev + 6 + m, "\n\n", 2);
+    sy_req_stream_write(rl->r, ev, m + 8);
+}
+
 static void relay_free(relay_t *rl)
 {
     if (rl->keepalive)
@@ -251,12 +263,7 @@ static int up_body(void *ud, const char *data, size_t len)
             rl->up = NULL;
             sy_error_t e;
             sy_error_set(&e, SY_EUPPROTO, NULL, "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
-            count_upstream_error(rl, &e);
-            char ev[1500];
-            size_t m = sy_error_openai_json(&e, ev + 6, sizeof(ev) - 8);
-            memcpy(ev, "data: ", 6);
-            memcpy(ev + 6 + m, "\n\n", 2);
-            sy_req_stream_write(rl->r, ev, m + 8);
+            send_error_event(rl, &e);
             if (!left_during_cb(rl))
                 relay_end_stream(rl);
             return 0;
@@ -360,16 +367,11 @@ static void up_done(void *ud, const sy_error_t *err)
             sy_req_stream_write_buf(rl->r, rl->out);
     }
     if (err) {
-        sy_error_t e = *err;
-        name_provider(rl, &e);
-        count_upstream_error(rl, &e);
-        char ev[1500];
-        size_t m = sy_error_openai_json(&e, ev + 6, sizeof(ev) - 8);
-        memcpy(ev, "data: ", 6);
-        memcpy(ev + 6 + m, "\n\n", 2);
         /* whatever partial event the upstream left is dropped: the client
          * must see whole events only */
-        sy_req_stream_write(rl->r, ev, m + 8);
+        sy_error_t e = *err;
+        name_provider(rl, &e);
+        send_error_event(rl, &e);
     }
     relay_end_stream(rl);
 }
