@@ -616,6 +616,11 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "|---|---|---|---|"
     for row in "${TARGET_ROWS[@]}"; do echo "$row"; done
     echo
+    # what the profiles say: written by hand, kept beside this script
+    if [ -f "$ROOT/bench/analysis.md" ]; then
+        cat "$ROOT/bench/analysis.md"
+        echo
+    fi
     for c in "${CONNS[@]}"; do
         echo "## Non-streaming chat, $c connections"
         echo

@@ -56,10 +56,10 @@ static int rewrite_page(sy_worker_t *w, struct evbuffer *buf, const struct evbuf
 
 static void rewrite_error_page(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-    static const char marker[] = "<HTML><HEAD>\n<TITLE>";
-    char head[sizeof(marker) - 1];
     sy_worker_t *w = arg;
-    if (info->n_added < sizeof(head) || info->orig_size + info->n_added > evbuffer_get_length(buf))
+    /* evhttp's page is one add of 70..160 bytes ("<HTML><HEAD>..." with the
+     * status and its reason twice): most adds are ruled out by size alone */
+    if (info->n_added < 70 || info->n_added > 160 || info->orig_size + info->n_added > evbuffer_get_length(buf))
         return;
     /* a socket bufferevent may keep its output's start frozen (only its
      * writer drains it): then thaw it for the rewrite and freeze it again */
