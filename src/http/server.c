@@ -115,7 +115,8 @@ static int rewrite_page(sy_worker_t *w, struct evbuffer *buf, const struct evbuf
     int olen = snprintf(out, sizeof(out),
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
                         "x-request-id: %s\r\nConnection: close\r\n\r\n%s",
-                        status, status == 413 ? "Payload Too Large" : "Bad Request", blen, rid, body);
+                        status, status == 413 ? "Payload Too Large" : status == 501 ? "Not Implemented" : "Bad Request", blen, rid,
+                        body);
     if (blen < 0 || olen < 0 || (size_t)olen >= sizeof(out))
         return 0;
     struct evbuffer *keep = evbuffer_new();
