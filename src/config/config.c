@@ -1004,27 +1004,35 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
             report(ld, ipos, "%s: missing required key \"%s\"", where, provider_keys[i]);
 }
 
-static void parse_providers(loader_t *ld, struct fy_node *seq, pos_t kpos)
+typedef void (*parse_item_fn)(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos, pos_t *name_pos);
+
+/* A top-level list (providers, models): allocate an array for every item,
+ * store it in the config field at field (a pointer to the field's pointer;
+ * written with memcpy, as the field is not a void *), then parse each item
+ * with fn. name_pos lets fn point duplicate names at the first. */
+static void parse_list(loader_t *ld, struct fy_node *seq, pos_t kpos, const char *what, int max, size_t elem,
+                       void *field, size_t *count, parse_item_fn fn)
 {
-    if (!expect_sequence(ld, seq, kpos, "providers", SY_CONF_MAX_PROVIDERS))
+    if (!expect_sequence(ld, seq, kpos, what, max))
         return;
     size_t n = (size_t)fy_node_sequence_item_count(seq);
     if (n == 0)
         return;
-    sy_config_t *cfg = ld->cfg;
     pos_t *name_pos = calloc(n, sizeof(*name_pos));
-    cfg->providers = calloc(n, sizeof(*cfg->providers));
-    if (!name_pos || !cfg->providers) {
+    void *arr = calloc(n, elem);
+    if (!name_pos || !arr) {
         free(name_pos);
+        free(arr);
         ld->oom = true;
         return;
     }
-    cfg->n_providers = n;
+    memcpy(field, &arr, sizeof(arr));
+    *count = n;
     void *it = NULL;
     struct fy_node *item;
     size_t i = 0;
     while ((item = fy_node_sequence_iterate(seq, &it)) != NULL && i < n) {
-        parse_provider(ld, item, i, item_pos(item, kpos), name_pos);
+        fn(ld, item, i, item_pos(item, kpos), name_pos);
         i++;
     }
     free(name_pos);
@@ -1152,31 +1160,6 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
             report(ld, ipos, "%s: missing required key \"%s\"", where, model_keys[i]);
 }
 
-static void parse_models(loader_t *ld, struct fy_node *seq, pos_t kpos)
-{
-    if (!expect_sequence(ld, seq, kpos, "models", SY_CONF_MAX_MODELS))
-        return;
-    size_t n = (size_t)fy_node_sequence_item_count(seq);
-    if (n == 0)
-        return;
-    sy_config_t *cfg = ld->cfg;
-    pos_t *name_pos = calloc(n, sizeof(*name_pos));
-    cfg->models = calloc(n, sizeof(*cfg->models));
-    if (!name_pos || !cfg->models) {
-        free(name_pos);
-        ld->oom = true;
-        return;
-    }
-    cfg->n_models = n;
-    void *it = NULL;
-    struct fy_node *item;
-    size_t i = 0;
-    while ((item = fy_node_sequence_iterate(seq, &it)) != NULL && i < n) {
-        parse_model(ld, item, i, item_pos(item, kpos), name_pos);
-        i++;
-    }
-    free(name_pos);
-}
 
 /*
  * Walk the top level. Providers are read before models whatever the file's
@@ -1196,7 +1179,8 @@ static void parse_root(loader_t *ld, struct fy_node *root)
                 size_t len;
                 const char *s = scalar_text(k, &len);
                 if (s && len == 6 && !memcmp(s, "models", 6))
-                    parse_models(ld, v, item_pos(k, origin));
+                    parse_list(ld, v, item_pos(k, origin), "models", SY_CONF_MAX_MODELS,
+                               sizeof(*ld->cfg->models), &ld->cfg->models, &ld->cfg->n_models, parse_model);
                 continue;
             }
             switch (match_key(ld, k, NULL, top_keys, NKEYS(top_keys), &kp, origin)) {
@@ -1207,7 +1191,8 @@ static void parse_root(loader_t *ld, struct fy_node *root)
                 parse_log(ld, v, kp);
                 break;
             case 2:
-                parse_providers(ld, v, kp);
+                parse_list(ld, v, kp, "providers", SY_CONF_MAX_PROVIDERS, sizeof(*ld->cfg->providers),
+                           &ld->cfg->providers, &ld->cfg->n_providers, parse_provider);
                 break;
             default: /* models (second pass) or unknown (reported) */
                 break;
