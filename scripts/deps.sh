@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential pkg-config clang
+  build-essential pkg-config clang libclang-rt-14-dev
   libevent-dev libcurl4-openssl-dev libjson-c-dev libfyaml-dev libssl-dev
   libsqlite3-dev libcriterion-dev
   nodejs npm wrk nginx-light curl
