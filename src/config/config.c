@@ -910,6 +910,25 @@ static bool check_base_url(loader_t *ld, char *url, pos_t p, const char *path)
     return true;
 }
 
+/* Report item idx of a list (providers, models) when an earlier item has
+ * its name. items is the array, stride its element size, name_off where the
+ * name pointer sits in an element. */
+static void report_duplicate(loader_t *ld, const char *kind, const char *path, const void *items, size_t stride,
+                             size_t name_off, size_t idx, const pos_t *name_pos)
+{
+    const char *name, *other;
+    memcpy(&name, (const char *)items + idx * stride + name_off, sizeof(name));
+    for (size_t j = 0; name && j < idx; j++) {
+        memcpy(&other, (const char *)items + j * stride + name_off, sizeof(other));
+        if (other && strcmp(other, name) == 0) {
+            char shown[80];
+            report(ld, name_pos[idx], "%s: duplicate %s name \"%s\" (first defined at line %d)", path, kind,
+                   show(shown, sizeof(shown), name, strlen(name)), name_pos[j].line);
+            return;
+        }
+    }
+}
+
 static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos,
                            pos_t *name_pos)
 {
@@ -941,16 +960,8 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
             if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &pv->name))
                 break;
             name_pos[idx] = value_pos(v, kp);
-            for (size_t j = 0; j < idx; j++) {
-                if (ld->cfg->providers[j].name && !strcmp(ld->cfg->providers[j].name, pv->name)) {
-                    char shown[80];
-                    report(ld, name_pos[idx],
-                           "%s: duplicate provider name \"%s\" (first defined at line %d)", path,
-                           show(shown, sizeof(shown), pv->name, strlen(pv->name)),
-                           name_pos[j].line);
-                    break;
-                }
-            }
+            report_duplicate(ld, "provider", path, ld->cfg->providers, sizeof(*pv),
+                             offsetof(sy_provider_conf_t, name), idx, name_pos);
             break;
         case 1: { /* type */
             int t;
@@ -1120,16 +1131,8 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
             if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &m->name))
                 continue;
             name_pos[idx] = value_pos(v, kp);
-            for (size_t j = 0; j < idx; j++) {
-                if (ld->cfg->models[j].name && !strcmp(ld->cfg->models[j].name, m->name)) {
-                    char shown[80];
-                    report(ld, name_pos[idx],
-                           "%s: duplicate model name \"%s\" (first defined at line %d)", path,
-                           show(shown, sizeof(shown), m->name, strlen(m->name)),
-                           name_pos[j].line);
-                    break;
-                }
-            }
+            report_duplicate(ld, "model", path, ld->cfg->models, sizeof(*m), offsetof(sy_model_conf_t, name), idx,
+                             name_pos);
             continue;
         }
         if (!expect_sequence(ld, v, kp, path, SY_CONF_MAX_DEPLOYMENTS))
