@@ -10,6 +10,7 @@
 #define SY_API_API_H
 
 #include "http/request.h"
+#include "pipeline/pipeline.h"
 
 void sy_api_dispatch(sy_req_t *r);
 
@@ -19,6 +20,35 @@ void sy_api_openai_completions(sy_req_t *r);
 void sy_api_openai_embeddings(sy_req_t *r);
 void sy_api_openai_models(sy_req_t *r);
 void sy_api_openai_model(sy_req_t *r);
+
+/* OpenAI (openai.c): the decoder used when the upstream is another kind,
+ * and the encoder of canonical events as OpenAI chunks and objects. */
+sy_err_t sy_api_openai_decode(const char *body, size_t len, sy_op_t op, sy_arena_t *a, sy_creq_t *q,
+                              unsigned *enc_flags, sy_error_t *err);
+extern const sy_ingress_t sy_ingress_openai;
+
+/* Ollama (ollama.c). */
+void sy_api_ollama_chat(sy_req_t *r);       /* POST /api/chat */
+void sy_api_ollama_generate(sy_req_t *r);   /* POST /api/generate */
+void sy_api_ollama_embed(sy_req_t *r);      /* POST /api/embed */
+void sy_api_ollama_embeddings(sy_req_t *r); /* POST /api/embeddings (legacy) */
+void sy_api_ollama_tags(sy_req_t *r);       /* GET /api/tags */
+void sy_api_ollama_show(sy_req_t *r);       /* POST /api/show */
+void sy_api_ollama_ps(sy_req_t *r);         /* GET /api/ps */
+void sy_api_ollama_version(sy_req_t *r);    /* GET /api/version */
+void sy_api_ollama_root(sy_req_t *r);       /* GET|HEAD / */
+/* Decode an Ollama body of operation op (SY_OP_EMBED with SY_ENC_LEGACY_EMB
+ * in *enc_flags for /api/embeddings) into q. */
+sy_err_t sy_api_ollama_decode(const char *body, size_t len, sy_op_t op, sy_arena_t *a, sy_creq_t *q,
+                              unsigned *enc_flags, sy_error_t *err);
+extern const sy_ingress_t sy_ingress_ollama;
+
+/* Anthropic (anthropic.c). */
+void sy_api_anthropic_messages(sy_req_t *r);     /* POST /v1/messages */
+void sy_api_anthropic_count_tokens(sy_req_t *r); /* POST /v1/messages/count_tokens */
+sy_err_t sy_api_anthropic_decode(const char *body, size_t len, sy_arena_t *a, sy_creq_t *q, sy_error_t *err);
+extern const sy_ingress_t sy_ingress_anthropic;
+
 void sy_api_health_live(sy_req_t *r);
 void sy_api_health_ready(sy_req_t *r);
 void sy_api_metrics(sy_req_t *r);

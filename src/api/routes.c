@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "pipeline/canon.h"
 #include "pipeline/error.h"
 
 typedef struct route {
@@ -13,22 +14,52 @@ typedef struct route {
     int methods;
     void (*handler)(sy_req_t *r);
     const char *name; /* the route label in logs and metrics */
+    int proto;        /* sy_proto_t: the shape of the route's errors */
 } route_t;
 
+#define GET_HEAD (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
+#define OAI SY_PROTO_OPENAI
+#define OLL SY_PROTO_OLLAMA
+#define ANT SY_PROTO_ANTHROPIC
+
 static const route_t routes[] = {
-    {"/v1/chat/completions", 0, EVHTTP_REQ_POST, sy_api_openai_chat, "/v1/chat/completions"},
-    {"/v1/completions", 0, EVHTTP_REQ_POST, sy_api_openai_completions, "/v1/completions"},
-    {"/v1/embeddings", 0, EVHTTP_REQ_POST, sy_api_openai_embeddings, "/v1/embeddings"},
-    {"/v1/models", 0, EVHTTP_REQ_GET, sy_api_openai_models, "/v1/models"},
-    {"/v1/models/", 1, EVHTTP_REQ_GET, sy_api_openai_model, "/v1/models/{id}"},
-    {"/health/live", 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, sy_api_health_live, "/health/live"},
-    {"/health/ready", 0, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, sy_api_health_ready, "/health/ready"},
-    {"/metrics", 0, EVHTTP_REQ_GET, sy_api_metrics, "/metrics"},
+    {"/v1/chat/completions", 0, EVHTTP_REQ_POST, sy_api_openai_chat, "/v1/chat/completions", OAI},
+    {"/v1/completions", 0, EVHTTP_REQ_POST, sy_api_openai_completions, "/v1/completions", OAI},
+    {"/v1/embeddings", 0, EVHTTP_REQ_POST, sy_api_openai_embeddings, "/v1/embeddings", OAI},
+    {"/v1/messages", 0, EVHTTP_REQ_POST, sy_api_anthropic_messages, "/v1/messages", ANT},
+    {"/v1/messages/count_tokens", 0, EVHTTP_REQ_POST, sy_api_anthropic_count_tokens,
+     "/v1/messages/count_tokens", ANT},
+    {"/v1/models", 0, EVHTTP_REQ_GET, sy_api_openai_models, "/v1/models", OAI},
+    {"/v1/models/", 1, EVHTTP_REQ_GET, sy_api_openai_model, "/v1/models/{id}", OAI},
+    {"/api/chat", 0, EVHTTP_REQ_POST, sy_api_ollama_chat, "/api/chat", OLL},
+    {"/api/generate", 0, EVHTTP_REQ_POST, sy_api_ollama_generate, "/api/generate", OLL},
+    {"/api/embed", 0, EVHTTP_REQ_POST, sy_api_ollama_embed, "/api/embed", OLL},
+    {"/api/embeddings", 0, EVHTTP_REQ_POST, sy_api_ollama_embeddings, "/api/embeddings", OLL},
+    {"/api/tags", 0, GET_HEAD, sy_api_ollama_tags, "/api/tags", OLL},
+    {"/api/show", 0, EVHTTP_REQ_POST, sy_api_ollama_show, "/api/show", OLL},
+    {"/api/ps", 0, GET_HEAD, sy_api_ollama_ps, "/api/ps", OLL},
+    {"/api/version", 0, GET_HEAD, sy_api_ollama_version, "/api/version", OLL},
+    {"/", 0, GET_HEAD, sy_api_ollama_root, "/", OLL},
+    {"/health/live", 0, GET_HEAD, sy_api_health_live, "/health/live", OAI},
+    {"/health/ready", 0, GET_HEAD, sy_api_health_ready, "/health/ready", OAI},
+    {"/metrics", 0, EVHTTP_REQ_GET, sy_api_metrics, "/metrics", OAI},
 };
+
+/* The error shape for a path no route matched: Ollama's under /api/,
+ * Anthropic's under /v1/messages, OpenAI's elsewhere. */
+static int path_proto(const char *path)
+{
+    if (strncmp(path, "/api/", 5) == 0)
+        return SY_PROTO_OLLAMA;
+    if (strncmp(path, "/v1/messages", 12) == 0)
+        return SY_PROTO_ANTHROPIC;
+    return SY_PROTO_OPENAI;
+}
 
 void sy_api_dispatch(sy_req_t *r)
 {
     const route_t *found = NULL;
+    r->proto = path_proto(r->path);
     /* draining: requests in flight finish, new ones (on connections that were
      * already open) are turned away - except the probes that report it */
     if (r->w->draining && strncmp(r->path, "/health/", 8) != 0) {
@@ -40,6 +71,7 @@ void sy_api_dispatch(sy_req_t *r)
         size_t n = strlen(rt->path);
         if (rt->prefix ? strncmp(r->path, rt->path, n) == 0 && r->path[n] : strcmp(r->path, rt->path) == 0) {
             found = rt;
+            r->proto = rt->proto;
             if (rt->methods & r->method) {
                 r->route = rt->name;
                 rt->handler(r);

@@ -936,6 +936,7 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
     char where[48];
     snprintf(where, sizeof(where), "providers[%zu]", idx);
     pv->timeouts.connect_ms = 5000;
+    pv->default_max_tokens = 4096;
     pv->timeouts.first_byte_ms = 120000;
     pv->timeouts.idle_ms = 60000;
     pv->timeouts.total_ms = 600000;

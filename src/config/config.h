@@ -48,6 +48,7 @@ typedef struct sy_provider_conf {
     char **forward_headers; /* client headers passed upstream: lower-case names, a trailing '*' matches a prefix */
     size_t n_forward_headers; /* default none: nothing of the client's is forwarded */
     int transport;            /* SY_TRANSPORT_AUTO (default) or SY_TRANSPORT_CURL */
+    int64_t default_max_tokens; /* Anthropic: max_tokens sent when the client gave none; default 4096 */
 } sy_provider_conf_t;
 
 /* auto: the lean HTTP/1.1 client for plain http:// to an IP or localhost,

@@ -52,6 +52,7 @@ sy_req_t *sy__req_new(sy_worker_t *w, struct evhttp_request *ev)
     if (!r)
         return NULL;
     r->w = w;
+    sy_arena_init(&r->arena, (size_t)w->srv->cfg->server.max_body_bytes * 4 + (1u << 20));
     r->ev = ev;
     r->start_ns = sy_now_ns();
     r->method = evhttp_request_get_command(ev);
@@ -168,6 +169,7 @@ static void finish(sy_req_t *r)
         sy_logline_end(&l);
     }
 
+    sy_arena_release(&r->arena);
     free(r);
     w->inflight--;
     if (w->draining && w->inflight == 0 && w->flushing == 0)

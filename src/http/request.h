@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/err.h"
 #include "http/server.h"
 
@@ -51,6 +52,8 @@ struct sy_req {
     void (*on_gone)(sy_req_t *r);
     void (*on_drain)(sy_req_t *r);
     void *ctx; /* the handler's state */
+    int proto;  /* sy_proto_t of the route: the shape of its errors */
+    sy_arena_t arena; /* request-scoped memory (a translated call's canonical form) */
 };
 
 /* Called by the server for each new request (server.c). */

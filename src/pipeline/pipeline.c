@@ -460,3 +460,9 @@ fail:
         relay_free(rl);
     sy_respond_error(r, &err, -1);
 }
+
+void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned enc_flags)
+{
+    (void)q, (void)in, (void)enc_flags;
+    sy_respond_errorf(r, SY_EUNSUPPORTED, NULL, "not yet");
+}
