@@ -335,6 +335,21 @@ int sy_canon_data_url(sy_str_t url, sy_str_t *media, sy_str_t *data)
     return 1;
 }
 
+const char *sy_canon_image_media(sy_str_t data)
+{
+    static const struct {
+        const char *b64, *media;
+    } sig[] = {
+        {"iVBORw0KGgo", "image/png"}, {"/9j/", "image/jpeg"}, {"R0lGOD", "image/gif"}, {"UklGR", "image/webp"},
+    };
+    for (size_t i = 0; i < sizeof(sig) / sizeof(sig[0]); i++) {
+        size_t n = strlen(sig[i].b64);
+        if (data.len >= n && memcmp(data.p, sig[i].b64, n) == 0)
+            return sig[i].media;
+    }
+    return "image/png";
+}
+
 int64_t sy_canon_estimate_tokens(size_t bytes)
 {
     return bytes ? (int64_t)((bytes + 3) / 4) : 0;

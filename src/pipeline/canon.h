@@ -289,6 +289,10 @@ int sy_canon_dup(sy_arena_t *a, const char *p, size_t n, sy_str_t *out);
 /* Split an OpenAI-style "data:<media>;base64,<data>" URL. Returns 1 and sets
  * media and data (pointing into url), or 0 when url is not such a URL. */
 int sy_canon_data_url(sy_str_t url, sy_str_t *media, sy_str_t *data);
+/* The media type of base64 image bytes from their first bytes' signature
+ * ("image/png", "image/jpeg", "image/gif", "image/webp"), for images that
+ * came without one (Ollama's); "image/png" when unknown. */
+const char *sy_canon_image_media(sy_str_t data);
 /* A rough token estimate of a text (bytes / 4, rounded up, at least 1 for a
  * non-empty text), used where a count is needed and no tokenizer is. */
 int64_t sy_canon_estimate_tokens(size_t bytes);
