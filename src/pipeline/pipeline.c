@@ -14,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/jsonscan.h"
 #include "core/log.h"
 #include "pipeline/error.h"
+#include "providers/egress.h"
 #include "providers/provider.h"
 #include "router/router.h"
 #include "upstream/sse.h"
@@ -44,6 +46,14 @@ typedef struct relay {
     sy_sse_t sse;
     struct event *keepalive;
     uint64_t last_event_ns;
+
+    /* a translated call (in != NULL): the upstream's answer is parsed into
+     * canonical events and written in the client's protocol */
+    const sy_ingress_t *in;
+    const sy_creq_t *q;
+    int parse_stream; /* the upstream streams: parse as it arrives */
+    sy_enc_t enc;
+    sy_eparse_t ep;
 } relay_t;
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -107,6 +117,8 @@ static void send_error_event(relay_t *rl, const sy_error_t *e)
 
 static void relay_free(relay_t *rl)
 {
+    if (rl->in)
+        sy_eparse_release(&rl->ep);
     if (rl->keepalive)
         event_free(rl->keepalive);
     if (rl->body)
@@ -203,15 +215,148 @@ static void start_client_stream(relay_t *rl)
 {
     sy_req_t *r = rl->r;
     rl->streaming = 1;
-    rl->out = evbuffer_new();
-    sy_req_stream_start(r, 200, "text/event-stream");
+    if (!rl->out)
+        rl->out = evbuffer_new();
+    sy_req_stream_start(r, 200, rl->in ? rl->in->stream_type : "text/event-stream");
     rl->last_event_ns = sy_now_ns();
-    uint32_t ka = r->w->srv->cfg->server.sse_keepalive_ms;
+    uint32_t ka = rl->in && !rl->in->keepalive ? 0 : r->w->srv->cfg->server.sse_keepalive_ms;
     if (ka) {
         rl->keepalive = evtimer_new(r->w->base, keepalive_tick, rl);
         if (rl->keepalive)
             keepalive_arm(rl, (uint64_t)ka * 1000000ull);
     }
+}
+
+
+/* ---- translated answers -------------------------------------------------- */
+
+/* A canonical event from the upstream's stream: counted, then written for
+ * the client. The client's stream starts with the first one. */
+static int stream_event(void *ud, const sy_ev_t *ev)
+{
+    relay_t *rl = ud;
+    if (ev->kind == SY_EV_USAGE) {
+        if (ev->usage.input_tokens >= 0)
+            rl->r->prompt_tokens = ev->usage.input_tokens;
+        if (ev->usage.output_tokens >= 0)
+            rl->r->completion_tokens = ev->usage.output_tokens;
+    }
+    if (!rl->streaming)
+        start_client_stream(rl);
+    rl->in->event(&rl->enc, ev, rl->out);
+    return 0;
+}
+
+/* Write what the encoder produced; note a client that fell behind. */
+static void flush_out(relay_t *rl)
+{
+    if (rl->streaming && evbuffer_get_length(rl->out)) {
+        rl->last_event_ns = sy_now_ns();
+        if (sy_req_stream_write_buf(rl->r, rl->out))
+            rl->client_behind = 1;
+    }
+}
+
+/* The translated stream failed: before the client's stream started this is
+ * a plain error response; after, the protocol's error event ends it. Frees
+ * the relay and finishes the request. */
+static void translate_fail(relay_t *rl, const sy_error_t *e)
+{
+    sy_req_t *r = rl->r;
+    count_upstream_error(rl, e);
+    if (!rl->streaming) {
+        r->ctx = NULL;
+        relay_free(rl);
+        sy_respond_error(r, e, -1);
+        return;
+    }
+    rl->in->error(&rl->enc, e, rl->out);
+    flush_out(rl);
+    relay_end_stream(rl);
+}
+
+/* A piece of a translated stream, inside the upstream's on_body: parse,
+ * write, and end everything when the parser reports an error. */
+static void translate_body(relay_t *rl, const char *data, size_t len)
+{
+    int rc = sy_eparse_feed(&rl->ep, data, len);
+    flush_out(rl);
+    if (left_during_cb(rl) || rc >= 0)
+        return;
+    sy_upreq_cancel(rl->up);
+    rl->up = NULL;
+    sy_error_t e = rl->ep.err;
+    name_provider(rl, &e);
+    translate_fail(rl, &e);
+}
+
+static void translate_done(relay_t *rl, const sy_error_t *err)
+{
+    sy_error_t e;
+    if (err) {
+        e = *err;
+        name_provider(rl, &e);
+        translate_fail(rl, &e);
+        return;
+    }
+    if (sy_eparse_end(&rl->ep) < 0) {
+        e = rl->ep.err;
+        name_provider(rl, &e);
+        translate_fail(rl, &e);
+        return;
+    }
+    if (!rl->streaming)
+        start_client_stream(rl); /* an empty answer still gets its stream */
+    rl->in->end(&rl->enc, rl->out);
+    flush_out(rl);
+    relay_end_stream(rl);
+}
+
+static int whole_event(void *ud, const sy_ev_t *ev)
+{
+    sy_cresp_t *c = ud;
+    return sy_cresp_add(c, ev) ? 1 : 0;
+}
+
+/* A whole translated answer: parse it into the canonical response (or the
+ * embeddings), encode it for the client. Returns 0, or -1 with *e set. */
+static int translate_whole(relay_t *rl, const char *s, size_t n, struct evbuffer *out, sy_error_t *e)
+{
+    sy_req_t *r = rl->r;
+    if (rl->q->op == SY_OP_EMBED) {
+        sy_embed_t m;
+        if (sy_egress_parse_embed(rl->provider->type, s, n, rl->q->n_inputs, &r->arena, &m, e) != SY_OK)
+            return -1;
+        if (m.prompt_tokens >= 0)
+            r->prompt_tokens = m.prompt_tokens;
+        rl->in->embed(&rl->enc, &m, out);
+        return 0;
+    }
+    sy_cresp_t *c = malloc(sizeof(*c));
+    if (!c) {
+        sy_error_set(e, SY_ENOMEM, NULL, NULL);
+        return -1;
+    }
+    sy_cresp_init(c, MAX_RESPONSE_BYTES);
+    sy_eparse_release(&rl->ep);
+    sy_eparse_init(&rl->ep, rl->provider->type, rl->q->op, 0, whole_event, c);
+    int rc = sy_eparse_whole(&rl->ep, s, n);
+    if (rc < 0) {
+        *e = rl->ep.err;
+    } else if (rc > 0) {
+        sy_error_set(e, SY_EUPPROTO, NULL, "provider \"%.60s\": answer larger than %u bytes", rl->provider->name,
+                     MAX_RESPONSE_BYTES);
+        rc = -1;
+    } else {
+        if (c->usage.input_tokens >= 0)
+            r->prompt_tokens = c->usage.input_tokens;
+        if (c->usage.output_tokens >= 0)
+            r->completion_tokens = c->usage.output_tokens;
+        rl->in->whole(&rl->enc, c, out);
+    }
+    sy_cresp_release(c);
+    free(c);
+    return rc < 0 ? -1 : 0;
 }
 
 static void up_head(void *ud, int status, const char *content_type)
@@ -220,7 +365,16 @@ static void up_head(void *ud, int status, const char *content_type)
     rl->in_cb = 1;
     rl->status = status;
     rl->retry_after = sy_upreq_retry_after(rl->up);
-    if (rl->want_stream && status >= 200 && status < 300 &&
+    if (rl->in) {
+        /* the client's stream starts with the first event parsed, so an
+         * error the upstream reports before any still gets its own status */
+        if (rl->want_stream && status >= 200 && status < 300) {
+            rl->parse_stream = 1;
+            rl->out = evbuffer_new();
+        } else {
+            rl->body = evbuffer_new();
+        }
+    } else if (rl->want_stream && status >= 200 && status < 300 &&
         strncmp(content_type, "text/event-stream", 17) == 0) {
         start_client_stream(rl);
     } else {
@@ -251,6 +405,10 @@ static int up_body(void *ud, const char *data, size_t len)
     if (rl->client_behind)
         return SY_UPSTREAM_PAUSE; /* keep it upstream until the client catches up */
     rl->in_cb = 1;
+    if (rl->parse_stream) {
+        translate_body(rl, data, len); /* may free rl */
+        return 0;
+    }
     if (rl->streaming && rl->out) {
         int rc = sy_sse_feed(&rl->sse, data, len, sse_event, rl);
         if (evbuffer_get_length(rl->out)) {
@@ -330,6 +488,23 @@ static void finish_whole(relay_t *rl, const sy_error_t *err)
     }
     size_t n = evbuffer_get_length(rl->body);
     const char *s = n ? (const char *)evbuffer_pullup(rl->body, -1) : "";
+    if (rl->in) {
+        struct evbuffer *out = evbuffer_new();
+        if (!out) {
+            sy_error_set(&e, SY_ENOMEM, NULL, NULL);
+            goto fail;
+        }
+        if (translate_whole(rl, s, n, out, &e) < 0) {
+            evbuffer_free(out);
+            name_provider(rl, &e);
+            goto fail;
+        }
+        r->ctx = NULL;
+        sy_req_reply_buf(r, 200, "application/json", out);
+        evbuffer_free(out);
+        relay_free(rl);
+        return;
+    }
     sy_jval_t o = {NULL, 0, SY_JNULL};
     if (s && sy_json_validate(s, n, NULL, NULL) == 0)
         o = sy_json_value(s, n);
@@ -355,6 +530,10 @@ static void up_done(void *ud, const sy_error_t *err)
 {
     relay_t *rl = ud;
     rl->up = NULL; /* gone after this callback */
+    if (rl->parse_stream) {
+        translate_done(rl, err);
+        return;
+    }
     if (!rl->streaming) {
         finish_whole(rl, err);
         return;
@@ -401,49 +580,36 @@ static char *rewrite_model(const sy_call_t *c, const char *model, size_t *len)
     return b;
 }
 
-void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
+/* Send body (malloc'd; ownership passes here) to the route's provider at
+ * path and relay the answer through rl. On failure answers the client and
+ * frees rl. */
+static void launch(sy_req_t *r, relay_t *rl, const sy_route_t *route, const char *path, int stream, char *body,
+                   size_t body_len)
 {
     sy_error_t err;
-    sy_route_t route;
     sy_egress_t eg; /* ~18 KiB: lives only until the transfer has copied it */
-    relay_t *rl = NULL;
-    const sy_config_t *cfg = r->w->srv->cfg;
 
-    r->route = c->route;
-    snprintf(r->model, sizeof(r->model), "%s", c->model);
-    if (sy_router_resolve(cfg, c->model, sy_worker_rand(r->w), &route, &err) != SY_OK)
-        goto fail;
-    snprintf(r->deployment, sizeof(r->deployment), "%s", route.upstream_model);
-    snprintf(r->provider, sizeof(r->provider), "%s", route.provider->name);
-
-    rl = calloc(1, sizeof(*rl));
-    if (!rl) {
-        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+    if (sy_provider_prepare(route->provider, path, r, stream, &eg, &err) != SY_OK) {
+        free(body);
         goto fail;
     }
-    if (sy_provider_prepare(route.provider, c->upstream_path, r, c->stream, &eg, &err) != SY_OK)
-        goto fail;
-
     sy_upreq_opts_t o = {
         .method = "POST",
         .url = eg.url,
         .headers = eg.headers,
         .n_headers = eg.n_headers,
-        .timeouts = route.provider->timeouts,
-        .force_curl = route.provider->transport == SY_TRANSPORT_CURL,
+        .body = body,
+        .body_len = body_len,
+        .timeouts = route->provider->timeouts,
+        .force_curl = route->provider->transport == SY_TRANSPORT_CURL,
     };
-    o.body = rewrite_model(c, route.upstream_model, &o.body_len);
-    if (!o.body) {
-        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
-        goto fail;
-    }
     rl->r = r;
-    rl->provider = route.provider;
-    rl->want_stream = c->stream;
+    rl->provider = route->provider;
+    rl->want_stream = stream;
     rl->retry_after = -1;
     sy_sse_init(&rl->sse, MAX_SSE_EVENT);
-    sy_req_set_header(r, "x-switchyard-provider", route.provider->name);
-    sy_req_set_header(r, "x-switchyard-model", route.upstream_model);
+    sy_req_set_header(r, "x-switchyard-provider", route->provider->name);
+    sy_req_set_header(r, "x-switchyard-model", route->upstream_model);
     r->ctx = rl;
     r->on_gone = on_gone;
     r->on_drain = on_drain;
@@ -456,13 +622,131 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
     return;
 
 fail:
-    if (rl)
-        relay_free(rl);
+    relay_free(rl);
+    sy_respond_error(r, &err, -1);
+}
+
+/* Encode q for the routed provider and launch it. */
+static void translate_routed(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned enc_flags,
+                             const sy_route_t *route)
+{
+    sy_error_t err;
+    const char *path = NULL;
+    char *body = NULL;
+    size_t n = 0;
+    relay_t *rl = calloc(1, sizeof(*rl));
+    struct evbuffer *b = evbuffer_new();
+    if (!rl || !b) {
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        goto fail;
+    }
+    if (sy_egress_encode(route->provider->type, q, route->upstream_model, route->provider->default_max_tokens, b,
+                         &path, &err) != SY_OK)
+        goto fail;
+    n = evbuffer_get_length(b);
+    body = malloc(n + 1);
+    if (!body) {
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        goto fail;
+    }
+    evbuffer_remove(b, body, n);
+    body[n] = '\0';
+    evbuffer_free(b);
+
+    int stream = q->op != SY_OP_EMBED && q->stream;
+    rl->in = in;
+    rl->q = q;
+    rl->enc.q = q;
+    rl->enc.model = sy_arena_strndup(&r->arena, q->model.p, q->model.len);
+    if (!rl->enc.model) {
+        free(body);
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        b = NULL;
+        goto fail;
+    }
+    rl->enc.id = r->id;
+    rl->enc.created = (int64_t)time(NULL);
+    rl->enc.start_ns = r->start_ns;
+    rl->enc.flags = enc_flags;
+    rl->enc.open_block = -1;
+    sy_usage_init(&rl->enc.usage);
+    if (stream)
+        sy_eparse_init(&rl->ep, route->provider->type, q->op, 1, stream_event, rl);
+    launch(r, rl, route, path, stream, body, n);
+    return;
+
+fail:
+    if (b)
+        evbuffer_free(b);
+    free(rl);
+    sy_respond_error(r, &err, -1);
+}
+
+/* Route name for r: sets what the log line says. */
+static sy_err_t route_request(sy_req_t *r, const char *name, sy_route_t *route, sy_error_t *err)
+{
+    snprintf(r->model, sizeof(r->model), "%s", name);
+    if (sy_router_resolve(r->w->srv->cfg, name, sy_worker_rand(r->w), route, err) != SY_OK)
+        return err->code;
+    snprintf(r->deployment, sizeof(r->deployment), "%s", route->upstream_model);
+    snprintf(r->provider, sizeof(r->provider), "%s", route->provider->name);
+    return SY_OK;
+}
+
+void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
+{
+    sy_error_t err;
+    sy_route_t route;
+    relay_t *rl = NULL;
+
+    r->route = c->route;
+    if (route_request(r, c->model, &route, &err) != SY_OK)
+        goto fail;
+    if (route.provider->type != SY_PROVIDER_OPENAI && c->decode) {
+        unsigned flags = 0;
+        sy_creq_t *q = sy_arena_alloc(&r->arena, sizeof(*q));
+        if (!q) {
+            sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+            goto fail;
+        }
+        if (c->decode(c->body, c->body_len, c->op, &r->arena, q, &flags, &err) != SY_OK)
+            goto fail;
+        translate_routed(r, q, c->ingress, flags, &route);
+        return;
+    }
+    rl = calloc(1, sizeof(*rl));
+    size_t n = 0;
+    char *body = rl ? rewrite_model(c, route.upstream_model, &n) : NULL;
+    if (!body) {
+        free(rl);
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        goto fail;
+    }
+    launch(r, rl, &route, c->upstream_path, c->stream, body, n);
+    return;
+
+fail:
     sy_respond_error(r, &err, -1);
 }
 
 void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned enc_flags)
 {
-    (void)q, (void)in, (void)enc_flags;
-    sy_respond_errorf(r, SY_EUNSUPPORTED, NULL, "not yet");
+    sy_error_t err;
+    sy_route_t route;
+    char name[256];
+
+    if (q->model.len >= sizeof(name) || memchr(q->model.p, '\0', q->model.len)) {
+        sy_error_set(&err, SY_EBADREQ, "model", "'model' must be a string of at most %zu bytes without NUL",
+                     sizeof(name) - 1);
+        goto fail;
+    }
+    memcpy(name, q->model.p, q->model.len);
+    name[q->model.len] = '\0';
+    if (route_request(r, name, &route, &err) != SY_OK)
+        goto fail;
+    translate_routed(r, q, in, enc_flags, &route);
+    return;
+
+fail:
+    sy_respond_error(r, &err, -1);
 }
