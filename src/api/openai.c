@@ -202,13 +202,13 @@ static int check_messages(sy_req_t *r, const sy_jval_t *msgs, const sy_jval_t *s
  * then stream and stream_options where the operation streams. */
 enum { F_MODEL = 0, F_BODY = 1, F_STREAM = 2, F_STREAM_OPTIONS = 3 };
 
-static void forward(sy_req_t *r, const field_t *fields, const char *upstream_path, int chat, int streams)
+static void forward(sy_req_t *r, const field_t *fields, const char *upstream_path, sy_op_t op, int streams)
 {
     sy_jval_t doc, vals[MAX_FIELDS];
     char model[256];
     if (parse_body(r, &doc) < 0 || check_fields(r, &doc, fields, vals) < 0)
         return;
-    if (chat && check_messages(r, &vals[F_BODY], &vals[F_STREAM_OPTIONS]) < 0)
+    if (op == SY_OP_CHAT && check_messages(r, &vals[F_BODY], &vals[F_STREAM_OPTIONS]) < 0)
         return;
     if (sy_json_string(&vals[F_MODEL], model, sizeof(model)) < 0) {
         sy_respond_errorf(r, SY_EBADREQ, "model", "'model' is longer than %zu bytes", sizeof(model) - 1);
@@ -222,6 +222,10 @@ static void forward(sy_req_t *r, const field_t *fields, const char *upstream_pat
         .body = doc.p,
         .body_len = doc.len,
         .model_value = vals[F_MODEL],
+        /* for an upstream of another kind: decoded and translated */
+        .op = op,
+        .decode = sy_api_openai_decode,
+        .ingress = &sy_ingress_openai,
     };
     /* the body as received, whitespace around the object included */
     struct evbuffer *b = sy_req_body(r);
@@ -232,17 +236,17 @@ static void forward(sy_req_t *r, const field_t *fields, const char *upstream_pat
 
 void sy_api_openai_chat(sy_req_t *r)
 {
-    forward(r, chat_fields, "/chat/completions", 1, 1);
+    forward(r, chat_fields, "/chat/completions", SY_OP_CHAT, 1);
 }
 
 void sy_api_openai_completions(sy_req_t *r)
 {
-    forward(r, completion_fields, "/completions", 0, 1);
+    forward(r, completion_fields, "/completions", SY_OP_GENERATE, 1);
 }
 
 void sy_api_openai_embeddings(sy_req_t *r)
 {
-    forward(r, embedding_fields, "/embeddings", 0, 0);
+    forward(r, embedding_fields, "/embeddings", SY_OP_EMBED, 0);
 }
 
 static void model_object(struct evbuffer *b, const char *id, long created)
