@@ -44,6 +44,11 @@ typedef struct sy_enc {
     char stop_sequence[256];
     sy_usage_t usage;        /* merged from every USAGE event */
     uint64_t first_token_ns; /* monotonic, first TEXT/TOOL_CALL */
+    /* More state an encoder needs (Ollama: tool calls buffered until they
+     * are whole): one malloc'd block or NULL. The encoder frees it in end()
+     * and error() and sets it NULL; whatever is left when a call ends any
+     * other way (the client left) the pipeline releases with free(). */
+    void *own;
 } sy_enc_t;
 
 /* enc flags set by the ingress decoders */
