@@ -1181,7 +1181,9 @@ static void oai_whole(sy_enc_t *e, const sy_cresp_t *c, struct evbuffer *out)
         SY_JW_LIT(out, ",\"tool_calls\":[");
         for (size_t i = 0; i < c->n_calls; i++) {
             const sy_cresp_call_t *k = &c->calls[i];
-            SY_JW_LIT(out, i ? ",{\"id\":" : "{\"id\":");
+            if (i)
+                SY_JW_LIT(out, ",");
+            SY_JW_LIT(out, "{\"id\":");
             call_id(e, (int)i, k->id, k->id ? strlen(k->id) : 0, out);
             SY_JW_LIT(out, ",\"type\":\"function\",\"function\":{\"name\":");
             sy_jw_cstr(out, k->name ? k->name : "");
@@ -1260,7 +1262,9 @@ static void oai_embed(sy_enc_t *e, const sy_embed_t *m, struct evbuffer *out)
     int64_t pt = m->prompt_tokens > 0 ? m->prompt_tokens : 0;
     SY_JW_LIT(out, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < m->n_vecs; i++) {
-        SY_JW_LIT(out, i ? ",{\"object\":\"embedding\",\"index\":" : "{\"object\":\"embedding\",\"index\":");
+        if (i)
+            SY_JW_LIT(out, ",");
+        SY_JW_LIT(out, "{\"object\":\"embedding\",\"index\":");
         sy_jw_int(out, (int64_t)i);
         SY_JW_LIT(out, ",\"embedding\":");
         if (e->flags & SY_ENC_BASE64)
