@@ -1,5 +1,11 @@
 /*
  * provider.c - upstream addressing and headers (see provider.h).
+ *
+ * Each provider kind authenticates its own way (a Bearer key, Anthropic's
+ * x-api-key with its API version) and streams in its own format (SSE or
+ * NDJSON, which the Accept header asks for); everything else - the request
+ * id, the configured extra headers, the allowed client headers - is the
+ * same for all kinds.
  */
 #include "providers/provider.h"
 
@@ -63,17 +69,35 @@ static int add(sy_egress_t *o, const char *name, const char *value)
     return add2(o, name, value, NULL);
 }
 
+/* The version of the Messages API whose shapes anthropic.c reads and writes. */
+#define ANTHROPIC_VERSION "2023-06-01"
+
+/* Whether one of p's configured extra headers is named name (any case). */
+static int configured(const sy_provider_conf_t *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_headers; i++)
+        if (strcasecmp(p->headers[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * The header lines every upstream request carries, then the kind's own:
+ *   OpenAI-compatible: Authorization: Bearer <key> when a key is set.
+ *   Ollama: the same Bearer key when one is set (Ollama itself has no
+ *     authentication; a key means it sits behind an authenticating proxy),
+ *     and a stream accepts application/x-ndjson, what Ollama streams.
+ *   Anthropic: x-api-key: <key> and anthropic-version, never
+ *     Authorization. The version fixes the shapes anthropic.c parses, so a
+ *     client's anthropic-version is not forwarded; a provider may still
+ *     configure its own in its extra headers, which then replaces ours.
+ * Then the provider's extra headers and the forwarded client headers.
+ */
 sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, const sy_req_t *r,
                              int stream, sy_egress_t *out, sy_error_t *err)
 {
     out->n_headers = 0;
     out->used = 0;
-    if (p->type != SY_PROVIDER_OPENAI) {
-        sy_error_set(err, SY_EUNSUPPORTED, NULL,
-                     "provider \"%s\" is of type %s, whose adapter is not available in this version", p->name,
-                     sy_provider_type_name(p->type));
-        return SY_EUNSUPPORTED;
-    }
     size_t bl = strlen(p->base_url), sl = strlen(suffix);
     if (bl + sl >= sizeof(out->url)) {
         sy_error_set(err, SY_EINTERNAL, NULL, "upstream URL too long");
@@ -81,11 +105,20 @@ sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, co
     }
     memcpy(out->url, p->base_url, bl);
     memcpy(out->url + bl, suffix, sl + 1);
+    const char *accept = !stream                        ? "application/json"
+                         : p->type == SY_PROVIDER_OLLAMA ? "application/x-ndjson"
+                                                         : "text/event-stream";
     int bad = add(out, "Content-Type", "application/json");
-    bad |= add(out, "Accept", stream ? "text/event-stream" : "application/json");
+    bad |= add(out, "Accept", accept);
     bad |= add(out, "x-request-id", r->id);
-    if (p->api_key)
+    if (p->type == SY_PROVIDER_ANTHROPIC) {
+        if (p->api_key)
+            bad |= add(out, "x-api-key", p->api_key);
+        if (!configured(p, "anthropic-version"))
+            bad |= add(out, "anthropic-version", ANTHROPIC_VERSION);
+    } else if (p->api_key) {
         bad |= add2(out, "Authorization", "Bearer ", p->api_key);
+    }
     for (size_t i = 0; i < p->n_headers; i++)
         bad |= add(out, p->headers[i].name, p->headers[i].value);
     if (bad) {
@@ -96,6 +129,8 @@ sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, co
         struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
         for (struct evkeyval *h = in->tqh_first; h; h = h->next.tqe_next) {
             if (!sy_provider_forwards(p, h->key))
+                continue;
+            if (p->type == SY_PROVIDER_ANTHROPIC && strcasecmp(h->key, "anthropic-version") == 0)
                 continue;
             if (add(out, h->key, h->value)) {
                 sy_error_set(err, SY_EBADREQ, NULL, "too many or too large headers to forward upstream");

@@ -5,7 +5,9 @@
  * upstream request an OpenAI-compatible provider gets: URL, Content-Type,
  * Accept, x-request-id, the provider's own key, extra headers, forwarded
  * client headers, and refusal of any header value holding a line break.
- * Ollama and Anthropic providers answer SY_EUNSUPPORTED for now.
+ * Ollama providers get the same Bearer key and accept NDJSON streams;
+ * Anthropic providers get x-api-key and anthropic-version, never
+ * Authorization, and a client's anthropic-version is not forwarded.
  */
 #include "providers/provider.h"
 
@@ -343,25 +345,141 @@ Test(provider_prepare, overlong_url_fails)
     cr_assert_lt(strlen(o.url), sizeof(o.url));
 }
 
-Test(provider_prepare, ollama_and_anthropic_unsupported)
+static sy_provider_conf_t other_provider(sy_provider_type_t type)
 {
-    const sy_provider_type_t types[] = {SY_PROVIDER_OLLAMA, SY_PROVIDER_ANTHROPIC};
-    const char *names[] = {"ollama", "anthropic"};
-    for (size_t i = 0; i < 2; i++) {
-        sy_provider_conf_t p = openai_provider();
-        p.name = "other";
-        p.type = types[i];
-        sy_req_t r = request("id-9");
-        sy_egress_t o;
-        sy_error_t e;
-        memset(&e, 0, sizeof(e));
-        cr_assert_eq(sy_provider_prepare(&p, "/chat/completions", &r, 1, &o, &e), SY_EUNSUPPORTED, "%s", names[i]);
-        cr_assert_eq(e.code, SY_EUNSUPPORTED);
-        cr_assert_eq(sy_error_status(&e), 501);
-        cr_assert_not_null(strstr(e.message, "other"), "message does not name the provider: %s", e.message);
-        cr_assert_not_null(strstr(e.message, names[i]), "message does not name the type: %s", e.message);
-        cr_assert_eq(o.n_headers, 0);
-    }
+    sy_provider_conf_t p = openai_provider();
+    p.name = "other";
+    p.type = type;
+    p.base_url = type == SY_PROVIDER_OLLAMA ? "http://127.0.0.1:11434" : "https://api.anthropic.com";
+    return p;
+}
+
+Test(provider_prepare, ollama_stream_accepts_ndjson)
+{
+    sy_provider_conf_t p = other_provider(SY_PROVIDER_OLLAMA);
+    sy_req_t r = request("id-9");
+    sy_egress_t o;
+    sy_error_t e;
+    cr_assert_eq(sy_provider_prepare(&p, "/api/chat", &r, 1, &o, &e), SY_OK, "%s", e.message);
+    cr_assert_str_eq(o.url, "http://127.0.0.1:11434/api/chat");
+    check_lines_sane(&o);
+    cr_assert_eq(o.n_headers, 4);
+    cr_assert_eq(find_line(&o, "Content-Type: application/json"), 0);
+    cr_assert_geq(find_line(&o, "Accept: application/x-ndjson"), 0);
+    cr_assert_geq(find_line(&o, "x-request-id: id-9"), 0);
+    /* a key means an authenticating proxy in front of Ollama */
+    cr_assert_geq(find_line(&o, "Authorization: Bearer sk-test-123"), 0);
+    cr_assert_eq(count_name(&o, "x-api-key"), 0);
+}
+
+Test(provider_prepare, ollama_whole_without_key)
+{
+    sy_provider_conf_t p = other_provider(SY_PROVIDER_OLLAMA);
+    p.api_key = NULL;
+    sy_req_t r = request("id-9b");
+    sy_egress_t o;
+    sy_error_t e;
+    cr_assert_eq(sy_provider_prepare(&p, "/api/embed", &r, 0, &o, &e), SY_OK, "%s", e.message);
+    check_lines_sane(&o);
+    cr_assert_eq(o.n_headers, 3);
+    cr_assert_geq(find_line(&o, "Accept: application/json"), 0);
+    cr_assert_eq(count_name(&o, "Authorization"), 0);
+}
+
+Test(provider_prepare, anthropic_stream)
+{
+    sy_provider_conf_t p = other_provider(SY_PROVIDER_ANTHROPIC);
+    sy_req_t r = request("id-12");
+    sy_egress_t o;
+    sy_error_t e;
+    cr_assert_eq(sy_provider_prepare(&p, "/v1/messages", &r, 1, &o, &e), SY_OK, "%s", e.message);
+    cr_assert_str_eq(o.url, "https://api.anthropic.com/v1/messages");
+    check_lines_sane(&o);
+    cr_assert_eq(o.n_headers, 5);
+    cr_assert_eq(find_line(&o, "Content-Type: application/json"), 0);
+    cr_assert_geq(find_line(&o, "Accept: text/event-stream"), 0);
+    cr_assert_geq(find_line(&o, "x-request-id: id-12"), 0);
+    cr_assert_geq(find_line(&o, "x-api-key: sk-test-123"), 0);
+    cr_assert_geq(find_line(&o, "anthropic-version: 2023-06-01"), 0);
+    cr_assert_eq(count_name(&o, "Authorization"), 0);
+}
+
+Test(provider_prepare, anthropic_whole_without_key)
+{
+    sy_provider_conf_t p = other_provider(SY_PROVIDER_ANTHROPIC);
+    p.api_key = NULL;
+    sy_req_t r = request("id-13");
+    sy_egress_t o;
+    sy_error_t e;
+    cr_assert_eq(sy_provider_prepare(&p, "/v1/messages", &r, 0, &o, &e), SY_OK, "%s", e.message);
+    check_lines_sane(&o);
+    cr_assert_eq(o.n_headers, 4);
+    cr_assert_geq(find_line(&o, "Accept: application/json"), 0);
+    cr_assert_geq(find_line(&o, "anthropic-version: 2023-06-01"), 0);
+    cr_assert_eq(count_name(&o, "x-api-key"), 0);
+    cr_assert_eq(count_name(&o, "Authorization"), 0);
+}
+
+/* A provider that configures its own anthropic-version (and beta flags)
+ * sends that one, once. */
+Test(provider_prepare, anthropic_configured_version_replaces_ours)
+{
+    sy_header_kv_t extra[] = {{"Anthropic-Version", "2024-01-01"}, {"anthropic-beta", "tools-1"}};
+    sy_provider_conf_t p = other_provider(SY_PROVIDER_ANTHROPIC);
+    p.headers = extra;
+    p.n_headers = 2;
+    sy_req_t r = request("id-14");
+    sy_egress_t o;
+    sy_error_t e;
+    cr_assert_eq(sy_provider_prepare(&p, "/v1/messages", &r, 1, &o, &e), SY_OK, "%s", e.message);
+    check_lines_sane(&o);
+    cr_assert_eq(count_name(&o, "anthropic-version"), 1);
+    cr_assert_geq(find_line(&o, "Anthropic-Version: 2024-01-01"), 0);
+    cr_assert_geq(find_line(&o, "anthropic-beta: tools-1"), 0);
+}
+
+/* The Anthropic SDK sends its own anthropic-version and x-api-key: neither
+ * reaches the upstream, even when anthropic-* headers are forwarded. */
+Test(provider_prepare, anthropic_client_version_and_key_not_forwarded)
+{
+    static const char *const kv[] = {
+        "anthropic-version", "2099-01-01", "anthropic-beta", "prompt-caching", "x-api-key", "client-key",
+        "Authorization", "Bearer client-secret",
+    };
+    static char *fwd[] = {"anthropic-*", "x-api-key", "authorization"};
+    sy_provider_conf_t p = other_provider(SY_PROVIDER_ANTHROPIC);
+    p.forward_headers = fwd;
+    p.n_forward_headers = 3;
+    sy_req_t r = request("id-15");
+    r.ev = evhttp_request_new(NULL, NULL);
+    cr_assert_not_null(r.ev);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r.ev);
+    for (size_t i = 0; i + 1 < sizeof(kv) / sizeof(kv[0]); i += 2)
+        cr_assert_eq(evhttp_add_header(in, kv[i], kv[i + 1]), 0);
+    sy_egress_t o;
+    sy_error_t e;
+    cr_assert_eq(sy_provider_prepare(&p, "/v1/messages", &r, 1, &o, &e), SY_OK, "%s", e.message);
+    check_lines_sane(&o);
+    cr_assert_eq(count_name(&o, "anthropic-version"), 1);
+    cr_assert_geq(find_line(&o, "anthropic-version: 2023-06-01"), 0);
+    cr_assert_geq(find_line(&o, "anthropic-beta: prompt-caching"), 0);
+    cr_assert_eq(count_name(&o, "x-api-key"), 1);
+    cr_assert_geq(find_line(&o, "x-api-key: sk-test-123"), 0);
+    cr_assert_eq(count_name(&o, "Authorization"), 0);
+    evhttp_request_free(r.ev);
+}
+
+/* The key goes in x-api-key for Anthropic: a line break there fails too. */
+Test(provider_prepare, anthropic_key_with_line_break_fails)
+{
+    sy_provider_conf_t p = other_provider(SY_PROVIDER_ANTHROPIC);
+    p.api_key = "k\r\nX-Injected: 1";
+    sy_req_t r = request("id-16");
+    sy_egress_t o;
+    sy_error_t e;
+    cr_assert_neq(sy_provider_prepare(&p, "/v1/messages", &r, 1, &o, &e), SY_OK);
+    check_lines_sane(&o);
+    cr_assert_eq(count_name(&o, "X-Injected"), 0);
 }
 
 /* ---- forwarding real client headers -------------------------------------- */
