@@ -895,31 +895,64 @@ static int model_known(const sy_config_t *cfg, const char *name)
 }
 
 /*
+ * count_tokens: the estimate for body against cfg's models. Internal
+ * (sy__) so its unit test reaches it without a server; declared here and
+ * in the test. The model's name goes to model (model_cap bytes, cut short
+ * if need be; for the log line) once decoded. Returns SY_OK with *tokens,
+ * or the error for the client (SY_ENOMODEL when nothing serves the model).
+ */
+sy_err_t sy__api_anthropic_count(const sy_config_t *cfg, const char *body, size_t len, sy_arena_t *a,
+                                 char *model, size_t model_cap, int64_t *tokens, sy_error_t *err);
+
+sy_err_t sy__api_anthropic_count(const sy_config_t *cfg, const char *body, size_t len, sy_arena_t *a,
+                                 char *model, size_t model_cap, int64_t *tokens, sy_error_t *err)
+{
+    char name[256];
+    sy_creq_t q;
+    sy_err_t rc;
+    if ((rc = decode(body, len, 0, a, &q, err)) != SY_OK)
+        return rc;
+    if (q.model.len >= sizeof(name) || memchr(q.model.p, '\0', q.model.len))
+        return fail(err, SY_EBADFIELD, "model", "must be a string of at most %zu bytes without NUL",
+                    sizeof(name) - 1);
+    memcpy(name, q.model.p, q.model.len);
+    name[q.model.len] = '\0';
+    if (model_cap) {
+        size_t n = q.model.len < model_cap ? q.model.len : model_cap - 1;
+        memcpy(model, name, n);
+        model[n] = '\0';
+    }
+    if (!model_known(cfg, name))
+        return fail(err, SY_ENOMODEL, "model", "%.200s", name);
+    *tokens = sy_creq_estimate_tokens(&q);
+    return SY_OK;
+}
+
+/*
  * count_tokens answers from the gateway's own estimate (canon.h), not from a
  * tokenizer: the upstream may not be Anthropic and may not count at all.
  * The x-switchyard-estimate header says so.
  */
 void sy_api_anthropic_count_tokens(sy_req_t *r)
 {
-    char name[256], body[64];
-    sy_creq_t *q = decode_request(r, 0);
-    if (!q)
-        return;
-    if (q->model.len >= sizeof(name) || memchr(q->model.p, '\0', q->model.len)) {
-        sy_respond_errorf(r, SY_EBADFIELD, "model", "model: must be a string of at most %zu bytes without NUL",
-                          sizeof(name) - 1);
-        return;
-    }
-    memcpy(name, q->model.p, q->model.len);
-    name[q->model.len] = '\0';
-    snprintf(r->model, sizeof(r->model), "%.*s", (int)sizeof(r->model) - 1, name);
-    if (!model_known(r->w->srv->cfg, name)) {
-        sy_respond_errorf(r, SY_ENOMODEL, "model", "model: %.200s", name);
+    char body[64];
+    sy_error_t err;
+    int64_t tokens = 0;
+    struct evbuffer *b = sy_req_body(r);
+    size_t n = b ? evbuffer_get_length(b) : 0;
+    const char *s = n ? (const char *)evbuffer_pullup(b, -1) : NULL;
+    if (n && !s) {
+        sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
         return;
     }
-    int n = snprintf(body, sizeof(body), "{\"input_tokens\":%lld}", (long long)sy_creq_estimate_tokens(q));
+    if (sy__api_anthropic_count(r->w->srv->cfg, s, n, &r->arena, r->model, sizeof(r->model), &tokens, &err) !=
+        SY_OK) {
+        sy_respond_error(r, &err, -1);
+        return;
+    }
+    int m = snprintf(body, sizeof(body), "{\"input_tokens\":%lld}", (long long)tokens);
     sy_req_set_header(r, "x-switchyard-estimate", "true");
-    sy_req_reply(r, 200, "application/json", body, (size_t)n);
+    sy_req_reply(r, 200, "application/json", body, (size_t)m);
 }
 
 /* ---- encoding ------------------------------------------------------------- */
