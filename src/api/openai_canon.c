@@ -121,9 +121,8 @@ static void *alloc_array(sy_arena_t *a, size_t n, size_t sz, sy_error_t *err)
     return p;
 }
 
-/* Member name of object obj, NULL/absent giving v->p == NULL. One pass
- * over obj for a small set of names; the last occurrence wins, as in
- * sy_json_get. */
+/* The members names[0..n) of object obj into vals (p NULL when absent),
+ * in one pass over obj; the last occurrence wins, as in sy_json_get. */
 static void members(const sy_jval_t *obj, const char *const *names, sy_jval_t *vals, size_t n)
 {
     size_t pos = 0;
