@@ -14,8 +14,9 @@
 
 struct evbuffer;
 
-/* A string literal, without its NUL. */
-#define SY_JW_LIT(b, lit) sy_jw_raw((b), (lit), sizeof(lit) - 1)
+/* A string literal, without its NUL ("" lit: anything but a literal, a
+ * pointer whose sizeof would be taken, does not compile). */
+#define SY_JW_LIT(b, lit) sy_jw_raw((b), "" lit, sizeof(lit) - 1)
 
 /* Append n bytes as they are. */
 void sy_jw_raw(struct evbuffer *b, const char *s, size_t n);

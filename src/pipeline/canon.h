@@ -182,8 +182,12 @@ typedef enum sy_ev_kind {
     SY_EV_ERROR,     /* the upstream reported an error inside its stream (terminal) */
 } sy_ev_kind_t;
 
-/* Token counts; -1 = not given. The Ollama durations (ns) are given only by
- * Ollama upstreams; the Ollama ingress measures its own when absent. */
+/* Token counts; -1 = not given. input_tokens counts the whole prompt, cached
+ * tokens included (OpenAI's prompt_tokens; an Anthropic upstream's
+ * input_tokens + cache_read_input_tokens + cache_creation_input_tokens);
+ * cache_read_tokens and cache_write_tokens say how much of it came from or
+ * went to the provider's prompt cache. The Ollama durations (ns) are given
+ * only by Ollama upstreams; the Ollama ingress measures its own when absent. */
 typedef struct sy_usage {
     int64_t input_tokens;
     int64_t output_tokens;

@@ -119,6 +119,7 @@ static void relay_free(relay_t *rl)
 {
     if (rl->in)
         sy_eparse_release(&rl->ep);
+    free(rl->enc.own); /* an encoder's state when the stream ended early */
     if (rl->keepalive)
         event_free(rl->keepalive);
     if (rl->body)
