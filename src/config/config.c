@@ -40,6 +40,8 @@
 #define SY_CONF_MAX_STRING 8192
 #define SY_CONF_MAX_WORKERS 1024
 #define SY_CONF_MAX_WEIGHT 1000000
+#define SY_CONF_MAX_DISCOVER_INTERVAL 86400
+#define SY_CONF_MAX_DEFAULT_MAX_TOKENS 10000000
 
 typedef struct pos {
     int line; /* 1-based */
@@ -64,9 +66,19 @@ static const char *const server_keys[] = {"listen",
                                           "stream_high_water_bytes",
                                           "sse_keepalive_ms"};
 static const char *const log_keys[] = {"level", "requests"};
-static const char *const provider_keys[] = {"name",        "type",     "base_url",
-                                            "api_key_env", "timeouts", "headers",
-                                            "forward_headers", "transport"};
+static const char *const provider_keys[] = {"name",
+                                            "type",
+                                            "base_url",
+                                            "api_key_env",
+                                            "timeouts",
+                                            "headers",
+                                            "forward_headers",
+                                            "transport",
+                                            "discover",
+                                            "discover_interval_s",
+                                            "optional",
+                                            "default_max_tokens",
+                                            "demo"};
 static const char *const timeout_keys[] = {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"};
 static const char *const model_keys[] = {"name", "deployments"};
 static const char *const deployment_keys[] = {"provider", "model", "weight"};
@@ -630,6 +642,28 @@ int sy_config_parse_listen(const char *s, char *host, size_t host_size, uint16_t
     return 0;
 }
 
+int sy_config_set_listen(sy_config_t *cfg, const char *addr)
+{
+    char host[256];
+    uint16_t port;
+    int rc = sy_config_parse_listen(addr, host, sizeof(host), &port);
+    if (rc < 0)
+        return rc;
+    char *l = dup_str(addr);
+    char *h = dup_str(host);
+    if (!l || !h) {
+        free(l);
+        free(h);
+        return -3;
+    }
+    free(cfg->server.listen);
+    free(cfg->server.host);
+    cfg->server.listen = l;
+    cfg->server.host = h;
+    cfg->server.port = port;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- sections */
 
 static void parse_server(loader_t *ld, struct fy_node *map, pos_t mpos)
@@ -940,10 +974,14 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
     pv->timeouts.first_byte_ms = 120000;
     pv->timeouts.idle_ms = 60000;
     pv->timeouts.total_ms = 600000;
+    pv->discover_interval_s = 60;
     if (!expect_mapping(ld, map, ipos, where))
         return;
 
     bool seen[NKEYS(provider_keys)] = {false};
+    bool type_ok = false;
+    int demo = -1; /* not written: follows the name */
+    pos_t discover_pos = ipos;
     void *it = NULL;
     struct fy_node_pair *pr;
     while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
@@ -966,8 +1004,10 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
             break;
         case 1: { /* type */
             int t;
-            if (get_enum(ld, v, kp, path, type_names, NKEYS(type_names), &t))
+            if (get_enum(ld, v, kp, path, type_names, NKEYS(type_names), &t)) {
                 pv->type = (sy_provider_type_t)t;
+                type_ok = true;
+            }
             break;
         }
         case 2: /* base_url */
@@ -1009,11 +1049,40 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
                 pv->transport = t;
             break;
         }
+        case 8: /* discover */
+            discover_pos = kp;
+            get_bool(ld, v, kp, path, &pv->discover);
+            break;
+        case 9: {
+            uint64_t u;
+            if (get_uint(ld, v, kp, path, 1, SY_CONF_MAX_DISCOVER_INTERVAL, &u))
+                pv->discover_interval_s = (uint32_t)u;
+            break;
+        }
+        case 10:
+            get_bool(ld, v, kp, path, &pv->optional);
+            break;
+        case 11: {
+            uint64_t u;
+            if (get_uint(ld, v, kp, path, 1, SY_CONF_MAX_DEFAULT_MAX_TOKENS, &u))
+                pv->default_max_tokens = (int64_t)u;
+            break;
+        }
+        case 12:
+            get_bool(ld, v, kp, path, &demo);
+            break;
         }
     }
     for (size_t i = 0; i < 3; i++)
         if (!seen[i])
             report(ld, ipos, "%s: missing required key \"%s\"", where, provider_keys[i]);
+    /* Only Ollama has a model listing to discover from (GET /api/tags). */
+    if (pv->discover && type_ok && pv->type != SY_PROVIDER_OLLAMA)
+        report(ld, discover_pos, "%s.discover: only a provider of type ollama can discover its models", where);
+    /* optional: a key that is not there turns the provider off instead of
+     * sending its requests without one (which the cloud would refuse). */
+    pv->disabled = pv->optional && pv->api_key_env && !pv->api_key;
+    pv->demo = demo >= 0 ? demo : pv->name && strncmp(pv->name, "demo-", 5) == 0;
 }
 
 typedef void (*parse_item_fn)(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos, pos_t *name_pos);

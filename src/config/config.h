@@ -49,6 +49,13 @@ typedef struct sy_provider_conf {
     size_t n_forward_headers; /* default none: nothing of the client's is forwarded */
     int transport;            /* SY_TRANSPORT_AUTO (default) or SY_TRANSPORT_CURL */
     int64_t default_max_tokens; /* Anthropic: max_tokens sent when the client gave none; default 4096 */
+    int discover;                 /* ollama only: list the server's models (GET /api/tags); default 0 */
+    uint32_t discover_interval_s; /* seconds between two listings, 1..86400; default 60 */
+    int optional;                 /* a missing key disables the provider instead of sending no key */
+    int disabled;                 /* resolved at load: optional, api_key_env set, the variable unset or
+                                   * empty. A disabled provider stays in the config (its deployments
+                                   * keep their indexes) but is never chosen nor probed. */
+    int demo;                     /* demo: true, or a name starting with "demo-": answers are simulated */
 } sy_provider_conf_t;
 
 /* auto: the lean HTTP/1.1 client for plain http:// to an IP or localhost,
@@ -133,6 +140,14 @@ const sy_provider_conf_t *sy_config_find_provider(const sy_config_t *cfg, const 
  * Returns 0, -1 for a malformed address, -2 for a port above 65535. Any thread.
  */
 int sy_config_parse_listen(const char *s, char *host, size_t host_size, uint16_t *port);
+
+/*
+ * Replace server.listen (and host, port) with addr, as the command line's
+ * --listen does. Returns 0, -1 for a malformed address (the config is left
+ * unchanged), -2 for a port above 65535, -3 out of memory. Call before the
+ * config is shared with other threads.
+ */
+int sy_config_set_listen(sy_config_t *cfg, const char *addr);
 
 /* Print every diagnostic as "file:line:col: message\n". */
 void sy_diags_print(FILE *out, const sy_diags_t *diags);

@@ -917,3 +917,160 @@ Test(config, number_at_end_of_text)
     cr_assert(strstr(d.items[0].message, "out of range"), "%s", d.items[0].message);
     sy_diags_release(&d);
 }
+
+/* ---- discovery, optional providers, default_max_tokens, demo ------------ */
+
+Test(config, provider_new_keys_defaults)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - {name: p, type: ollama, base_url: \"http://127.0.0.1:11434\"}\n");
+    const sy_provider_conf_t *p = &c->providers[0];
+    cr_assert_eq(p->discover, 0);
+    cr_assert_eq(p->discover_interval_s, 60);
+    cr_assert_eq(p->optional, 0);
+    cr_assert_eq(p->disabled, 0);
+    cr_assert_eq(p->demo, 0);
+    cr_assert_eq(p->default_max_tokens, 4096);
+    sy_config_free(c);
+}
+
+Test(config, discover_on_ollama)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - name: local\n"
+                             "    type: ollama\n"
+                             "    base_url: \"http://127.0.0.1:11434\"\n"
+                             "    discover: true\n"
+                             "    discover_interval_s: 5\n");
+    cr_assert_eq(c->providers[0].discover, 1);
+    cr_assert_eq(c->providers[0].discover_interval_s, 5);
+    sy_config_free(c);
+}
+
+/* The check runs after the whole entry is read: type may come after discover. */
+Test(config, discover_only_for_ollama)
+{
+    expect_diags("providers:\n"
+                 "  - name: cloud\n"
+                 "    discover: true\n"
+                 "    type: openai\n"
+                 "    base_url: \"http://127.0.0.1:1/v1\"\n"
+                 "  - {name: a, type: anthropic, base_url: \"http://h\", discover: false}\n",
+                 "t.yaml:3:5: providers[0].discover: only a provider of type ollama can discover its models",
+                 NULL);
+}
+
+Test(config, discover_bad_values)
+{
+    expect_diags("providers:\n"
+                 "  - name: a\n"
+                 "    type: ollama\n"
+                 "    base_url: \"http://h\"\n"
+                 "    discover: yes\n"
+                 "    discover_interval_s: 0\n"
+                 "  - {name: b, type: ollama, base_url: \"http://h\", discover_interval_s: 86401}\n",
+                 "t.yaml:5:15: providers[0].discover: expected true or false",
+                 "t.yaml:6:26: providers[0].discover_interval_s: expected a positive integer",
+                 "t.yaml:7:72: providers[1].discover_interval_s: out of range (1..86400)",
+                 NULL);
+}
+
+Test(config, optional_provider_without_key_is_disabled)
+{
+    unsetenv("SY_TEST_OPT_MISSING");
+    setenv("SY_TEST_OPT_EMPTY", "", 1);
+    setenv("SY_TEST_OPT_SET", "sk-1", 1);
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - {name: a, type: openai, base_url: \"http://h/v1\", api_key_env: SY_TEST_OPT_MISSING,"
+                             " optional: true}\n"
+                             "  - {name: b, type: openai, base_url: \"http://h/v1\", api_key_env: SY_TEST_OPT_EMPTY,"
+                             " optional: true}\n"
+                             "  - {name: c, type: openai, base_url: \"http://h/v1\", api_key_env: SY_TEST_OPT_SET,"
+                             " optional: true}\n"
+                             "  - {name: d, type: openai, base_url: \"http://h/v1\", api_key_env: SY_TEST_OPT_MISSING}\n"
+                             "  - {name: e, type: openai, base_url: \"http://h/v1\", optional: true}\n"
+                             "models:\n"
+                             "  - name: m\n"
+                             "    deployments: [{provider: a, model: x}]\n");
+    cr_assert_eq(c->providers[0].optional, 1);
+    cr_assert_eq(c->providers[0].disabled, 1, "unset variable");
+    cr_assert_eq(c->providers[1].disabled, 1, "empty variable");
+    cr_assert_eq(c->providers[2].disabled, 0, "key set");
+    cr_assert_str_eq(c->providers[2].api_key, "sk-1");
+    cr_assert_eq(c->providers[3].disabled, 0, "not optional: sent without a key");
+    cr_assert_eq(c->providers[4].disabled, 0, "no api_key_env: nothing to miss");
+    /* a model on a disabled provider is still a valid config */
+    cr_assert_eq(c->n_models, 1);
+    sy_config_free(c);
+    unsetenv("SY_TEST_OPT_EMPTY");
+    unsetenv("SY_TEST_OPT_SET");
+}
+
+Test(config, optional_bad_value)
+{
+    expect_diags("providers:\n"
+                 "  - {name: a, type: openai, base_url: \"http://h\", optional: 1}\n",
+                 "t.yaml:2:61: providers[0].optional: expected true or false", NULL);
+}
+
+Test(config, default_max_tokens)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - {name: a, type: anthropic, base_url: \"http://h\", default_max_tokens: 8192}\n"
+                             "  - {name: b, type: anthropic, base_url: \"http://h\", default_max_tokens: 10000000}\n");
+    cr_assert_eq(c->providers[0].default_max_tokens, 8192);
+    cr_assert_eq(c->providers[1].default_max_tokens, 10000000);
+    sy_config_free(c);
+    expect_diags("providers:\n"
+                 "  - {name: a, type: anthropic, base_url: \"http://h\", default_max_tokens: 0}\n"
+                 "  - {name: b, type: anthropic, base_url: \"http://h\", default_max_tokens: 10000001}\n",
+                 "t.yaml:2:74: providers[0].default_max_tokens: expected a positive integer",
+                 "t.yaml:3:74: providers[1].default_max_tokens: out of range (1..10000000)", NULL);
+}
+
+/* demo follows the name ("demo-...") unless written out. */
+Test(config, demo_flag)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - {name: demo-openai, type: openai, base_url: \"http://h/v1\"}\n"
+                             "  - {name: mock, type: openai, base_url: \"http://h/v1\", demo: true}\n"
+                             "  - {name: demo-real, type: openai, base_url: \"http://h/v1\", demo: false}\n"
+                             "  - {name: demonstration, type: openai, base_url: \"http://h/v1\"}\n");
+    cr_assert_eq(c->providers[0].demo, 1);
+    cr_assert_eq(c->providers[1].demo, 1);
+    cr_assert_eq(c->providers[2].demo, 0);
+    cr_assert_eq(c->providers[3].demo, 0);
+    sy_config_free(c);
+}
+
+Test(config, new_keys_suggested)
+{
+    expect_diags("providers:\n"
+                 "  - name: a\n"
+                 "    type: ollama\n"
+                 "    base_url: \"http://h\"\n"
+                 "    discovr: true\n"
+                 "    optinal: true\n"
+                 "    discover_interval: 5\n"
+                 "    default_max_token: 5\n",
+                 "t.yaml:5:5: unknown key \"discovr\" in providers[0]; did you mean \"discover\"?",
+                 "t.yaml:6:5: unknown key \"optinal\" in providers[0]; did you mean \"optional\"?",
+                 "t.yaml:7:5: unknown key \"discover_interval\" in providers[0]; did you mean "
+                 "\"discover_interval_s\"?",
+                 "t.yaml:8:5: unknown key \"default_max_token\" in providers[0]; did you mean "
+                 "\"default_max_tokens\"?",
+                 NULL);
+}
+
+Test(config, set_listen)
+{
+    sy_config_t *c = load_ok("server: {listen: \"127.0.0.1:11435\"}\n");
+    cr_assert_eq(sy_config_set_listen(c, "[::1]:0"), 0);
+    cr_assert_str_eq(c->server.listen, "[::1]:0");
+    cr_assert_str_eq(c->server.host, "::1");
+    cr_assert_eq(c->server.port, 0);
+    cr_assert_eq(sy_config_set_listen(c, "nonsense"), -1);
+    cr_assert_eq(sy_config_set_listen(c, "127.0.0.1:70000"), -2);
+    cr_assert_str_eq(c->server.listen, "[::1]:0", "unchanged after a bad address");
+    sy_config_free(c);
+}
