@@ -23,7 +23,7 @@ OUT=build/fuzz
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter
         -Isrc)
-DRIVERS=(sse jsonscan config)
+DRIVERS=(sse jsonscan config ingress)
 LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-1024}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -34,6 +34,8 @@ sources() {
     sse) echo "src/upstream/sse.c" ;;  # err.h only: the codes are an enum
     jsonscan) echo "src/core/jsonscan.c" ;;
     config) echo "src/config/config.c" ;;
+    # the decoders reach the pipeline and the encoders: the whole library
+    ingress) find src -name '*.c' ! -path src/main.c | sort | tr '\n' ' ' ;;
   esac
 }
 pkgs() {
@@ -41,6 +43,7 @@ pkgs() {
     sse) echo "" ;;
     jsonscan) echo "json-c" ;;
     config) echo "libfyaml" ;;
+    ingress) echo "libevent libevent_pthreads json-c libfyaml" ;;
   esac
 }
 
@@ -48,7 +51,7 @@ build_one() {
   local name=$1 bin=$OUT/$1 src deps libs=()
   src="tests/fuzz/${name}_fuzz.c $(sources "$name")"
   # rebuild only when a source or header it may include changed
-  deps="$src scripts/fuzz.sh $(ls src/core/*.h src/upstream/*.h src/config/*.h 2>/dev/null)"
+  deps="$src scripts/fuzz.sh $(find src -name '*.h' 2>/dev/null)"
   if [ -x "$bin" ] && [ -z "$(find $deps -newer "$bin" 2>/dev/null)" ]; then
     return 0
   fi
@@ -59,7 +62,7 @@ build_one() {
   mkdir -p "$OUT"
   echo "fuzz: building $bin"
   # shellcheck disable=SC2086
-  "$CC" "${CFLAGS[@]}" -o "$bin" $src "${libs[@]}" -lm
+  "$CC" "${CFLAGS[@]}" -o "$bin" $src "${libs[@]}" -lm -ldl -pthread
 }
 
 build_all() {
