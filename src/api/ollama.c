@@ -1321,15 +1321,20 @@ typedef struct oll_model {
 
 typedef void (*model_fn)(void *ud, const oll_model_t *m);
 
+/* The kind of provider behind a configured model: its first deployment's. */
+static sy_provider_type_t model_kind(const sy_config_t *cfg, const sy_model_conf_t *m)
+{
+    if (m->n_deployments && m->deployments[0].provider_index < cfg->n_providers)
+        return cfg->providers[m->deployments[0].provider_index].type;
+    return SY_PROVIDER_OPENAI;
+}
+
 /* Every model /api/tags and /api/ps show, in order: today the configured
  * public names; models discovered at the providers join here. */
 static void each_model(const sy_config_t *cfg, model_fn fn, void *ud)
 {
     for (size_t i = 0; i < cfg->n_models; i++) {
-        const sy_model_conf_t *m = &cfg->models[i];
-        oll_model_t om = {m->name, SY_PROVIDER_OPENAI};
-        if (m->n_deployments && m->deployments[0].provider_index < cfg->n_providers)
-            om.kind = cfg->providers[m->deployments[0].provider_index].type;
+        oll_model_t om = {cfg->models[i].name, model_kind(cfg, &cfg->models[i])};
         fn(ud, &om);
     }
 }
@@ -1438,12 +1443,19 @@ void sy__ollama_ps(const sy_config_t *cfg, struct evbuffer *o)
     SY_JW_LIT(o, "]}");
 }
 
-/* Whether cfg serves name: a configured model or a provider/model address.
- * Sets *kind to the kind of provider that would serve it. */
+/* Whether cfg serves name: a configured model (even one whose deployments
+ * cannot be picked now: the router says why when the call is made) or a
+ * provider/model address. Sets *kind to the kind of provider that serves
+ * it (a model's first deployment's). */
 static int serves(const sy_config_t *cfg, const char *name, sy_provider_type_t *kind)
 {
     sy_route_t route;
     sy_error_t err;
+    const sy_model_conf_t *m = sy_config_find_model(cfg, name);
+    if (m) {
+        *kind = model_kind(cfg, m);
+        return 1;
+    }
     if (sy_router_resolve(cfg, name, 0, &route, &err) != SY_OK)
         return 0;
     *kind = route.provider->type;
