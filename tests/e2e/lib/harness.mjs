@@ -23,6 +23,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
+import { Ollama } from 'ollama';
+import Anthropic from '@anthropic-ai/sdk';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const BUILD = process.env.BUILD || 'build';
@@ -452,6 +454,17 @@ export class Gateway {
     return new OpenAI({ apiKey: CLIENT_KEY, baseURL: this.baseURL, maxRetries: 0, timeout: ms(60000), ...opts });
   }
 
+  /* The ollama client on the gateway's root. Pass fetch: recordingFetch()
+   * to see the response headers, which the library does not expose. */
+  ollama(opts = {}) {
+    return new Ollama({ host: this.url, ...opts });
+  }
+
+  /* The Anthropic client; its base URL is the root (the SDK adds /v1). */
+  anthropic(opts = {}) {
+    return new Anthropic({ apiKey: CLIENT_KEY, baseURL: this.url, maxRetries: 0, timeout: ms(60000), ...opts });
+  }
+
   /* Stops the gateway; throws when it left a sanitizer report or, on an ASan
    * build, did not exit 0 on SIGTERM. */
   async stop() {
@@ -563,4 +576,112 @@ export function errorShape(assert, json, { code, status, statusSeen } = {}) {
   if (code !== undefined) assert.equal(e.code, code, `error.code (${e.message})`);
   if (status !== undefined) assert.equal(statusSeen, status, `HTTP status (body ${JSON.stringify(json)})`);
   return e;
+}
+
+/* ---- the three API kinds ------------------------------------------------------ */
+
+/* The upstream kinds a provider can be, in the order the translation tests
+ * walk them. */
+export const KINDS = ['openai', 'ollama', 'anthropic'];
+
+/* A provider of kind pointing at the mock, which speaks all three APIs:
+ * openai at <mock>/v1, ollama and anthropic at the mock's root (their
+ * clients add /api/... and /v1/messages). Options as mockProvider. */
+export function kindProvider(kind, name, mockUrl, opts = {}) {
+  const p = mockProvider(name, mockUrl, opts);
+  p.type = kind;
+  if (!opts.baseUrl) p.base_url = kind === 'openai' ? `${mockUrl}/v1` : mockUrl;
+  return p;
+}
+
+export const ollamaProvider = (name, mockUrl, opts) => kindProvider('ollama', name, mockUrl, opts);
+export const anthropicProvider = (name, mockUrl, opts) => kindProvider('anthropic', name, mockUrl, opts);
+
+/* One provider and one public model per kind: provider `${prefix}-${kind}`
+ * serving model `${prefix}-${kind}` as mock-small. Returns
+ * {providers, models} to merge into a gateway config. */
+export function kindsConfig(prefix, mockUrl, opts = {}) {
+  const providers = [];
+  const models = [];
+  for (const kind of KINDS) {
+    providers.push(kindProvider(kind, `${prefix}-${kind}`, mockUrl, opts));
+    models.push(model(`${prefix}-${kind}`, `${prefix}-${kind}`));
+  }
+  return { providers, models };
+}
+
+/* A fetch for the ollama client that keeps the last response (status and
+ * headers) as .last, so tests can read x-switchyard-provider. */
+export function recordingFetch() {
+  const f = async (url, init) => {
+    const res = await fetch(url, init);
+    f.last = res;
+    return res;
+  };
+  f.last = null;
+  return f;
+}
+
+/* The mock's first token for a conversation whose last user text is s:
+ * "[" + its first 64 bytes (whole UTF-8 characters) + "]". */
+export function mockEcho(s) {
+  const b = Buffer.from(s, 'utf8');
+  if (b.length <= 64) return s;
+  let n = 64;
+  while (n > 0 && (b[n] & 0xc0) === 0x80) n--; /* b[n] starts the cut character */
+  return b.subarray(0, n).toString('utf8');
+}
+
+/* What the mock answers, asked directly in OpenAI's API, for messages
+ * (OpenAI-shaped): {content, finish, prompt_tokens, completion_tokens}.
+ * The mock's answer depends on the texts only, so this is what every
+ * protocol's client must see for the same conversation. */
+export async function mockChat(mock, messages, extra = {}) {
+  const j = await mock.post('/v1/chat/completions', { model: 'mock-small', messages, ...extra });
+  return {
+    content: j.choices[0].message.content,
+    message: j.choices[0].message,
+    finish: j.choices[0].finish_reason,
+    prompt_tokens: j.usage.prompt_tokens,
+    completion_tokens: j.usage.completion_tokens,
+  };
+}
+
+/* The requests the mock saw whose path is p and whose body holds marker,
+ * oldest first, with the body parsed. */
+export async function mockSaw(mock, p, marker) {
+  const st = await mock.stats();
+  return st.last_requests
+    .filter((r) => r.path === p && r.body.includes(marker))
+    .map((r) => ({ ...r, json: JSON.parse(r.body) }));
+}
+
+/* Splits an NDJSON text into parsed objects (blank lines skipped). */
+export function parseNDJSON(text) {
+  return text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
+}
+
+/* Splits an SSE text with named events into {event, data} (data parsed
+ * when it is JSON), in order. */
+export function parseNamedSSE(text) {
+  const out = [];
+  for (const block of text.split(/\r?\n\r?\n/)) {
+    if (!block.trim()) continue;
+    let event = null;
+    const data = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    if (!event && !data.length) continue;
+    const d = data.join('\n');
+    let json;
+    try {
+      json = JSON.parse(d);
+    } catch {
+      json = undefined;
+    }
+    out.push({ event, data: d, json });
+  }
+  return out;
 }
