@@ -1034,6 +1034,14 @@ Test(ollama, show)
     cr_assert_eq(sy__ollama_show(&cfg, 0, "gpt \"4\"", out), 0);
     assert_json(text_of(out));
 
+    /* a configured model whose deployments cannot be picked is still known
+     * (the call itself then says why) */
+    sy_deployment_conf_t off_deps[] = {{.provider = "local", .provider_index = 0, .model = "x", .weight = 0}};
+    sy_model_conf_t off = {.name = "off", .deployments = off_deps, .n_deployments = 1};
+    sy_config_t cfg_off = {.providers = providers, .n_providers = 2, .models = &off, .n_models = 1};
+    cr_assert_eq(sy__ollama_show(&cfg_off, 0, "off", out), 0);
+    assert_json(text_of(out));
+
     cr_assert_eq(sy__ollama_show(&cfg, 0, "nope", out), -1);
     cr_assert_eq(sy__ollama_show(&cfg, 0, "nope:latest", out), -1);
     cr_assert_eq(sy__ollama_show(&cfg, 0, "fast:7b", out), -1, "only :latest is an alias");
