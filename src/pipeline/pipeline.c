@@ -313,6 +313,25 @@ static void translate_done(relay_t *rl, const sy_error_t *err)
     relay_end_stream(rl);
 }
 
+/* Whether a tool call's arguments are not a JSON object: the Ollama and
+ * Anthropic encoders must write them as an object, and no client should get
+ * a call it cannot parse. Sets *e (a bad upstream answer). */
+static int bad_tool_args(const sy_cresp_t *c, sy_error_t *e, const char *provider)
+{
+    for (size_t i = 0; i < c->n_calls; i++) {
+        const sy_cresp_call_t *k = &c->calls[i];
+        if (k->args_len == 0)
+            continue; /* no arguments: {} */
+        if (sy_json_validate(k->args, k->args_len, NULL, NULL) == 0 &&
+            sy_json_value(k->args, k->args_len).type == SY_JOBJECT)
+            continue;
+        sy_error_set(e, SY_EUPPROTO, NULL, "provider \"%.60s\" sent tool call %zu with arguments that are not a JSON object",
+                     provider, i);
+        return 1;
+    }
+    return 0;
+}
+
 static int whole_event(void *ud, const sy_ev_t *ev)
 {
     sy_cresp_t *c = ud;
@@ -347,6 +366,8 @@ static int translate_whole(relay_t *rl, const char *s, size_t n, struct evbuffer
     } else if (rc > 0) {
         sy_error_set(e, SY_EUPPROTO, NULL, "provider \"%.60s\": answer larger than %u bytes", rl->provider->name,
                      MAX_RESPONSE_BYTES);
+        rc = -1;
+    } else if (bad_tool_args(c, e, rl->provider->name)) {
         rc = -1;
     } else {
         if (c->usage.input_tokens >= 0)
