@@ -647,12 +647,13 @@ export async function mockChat(mock, messages, extra = {}) {
   };
 }
 
-/* The requests the mock saw whose path is p and whose body holds marker,
- * oldest first, with the body parsed. */
+/* The requests the gateway sent the mock (they carry the providers' extra
+ * header; a test's direct requests do not) whose path is p and whose body
+ * holds marker, oldest first, with the body parsed. */
 export async function mockSaw(mock, p, marker) {
   const st = await mock.stats();
   return st.last_requests
-    .filter((r) => r.path === p && r.body.includes(marker))
+    .filter((r) => r.path === p && r.body.includes(marker) && r.headers[EXTRA_HEADER[0]] === EXTRA_HEADER[1])
     .map((r) => ({ ...r, json: JSON.parse(r.body) }));
 }
 
