@@ -3,7 +3,9 @@
  * a deterministic sequence of random values (rnd = 0..total-1 covers each
  * deployment's weight range exactly), weight 0 never chosen, no usable
  * deployment; resolving a public name, a direct "provider/model" address,
- * and the model_not_found errors for anything else.
+ * and the model_not_found errors for anything else; disabled providers
+ * (never chosen, provider_key_missing when nothing else serves); bare names
+ * through an injected discovery snapshot, and the listing of every name.
  */
 #include "router/router.h"
 
@@ -20,6 +22,20 @@ static sy_provider_conf_t providers[] = {
     {.name = "local", .type = SY_PROVIDER_OLLAMA, .base_url = "http://127.0.0.1:11434"},
     {.name = "mock", .type = SY_PROVIDER_OPENAI, .base_url = "http://127.0.0.1:9/v1"},
     {.name = "cloud", .type = SY_PROVIDER_OPENAI, .base_url = "https://api.example.invalid/v1"},
+    {.name = "ollama2", .type = SY_PROVIDER_OLLAMA, .base_url = "http://127.0.0.1:11435", .discover = 1},
+    {.name = "closed",
+     .type = SY_PROVIDER_OPENAI,
+     .base_url = "https://closed.example.invalid/v1",
+     .api_key_env = "CLOSED_KEY",
+     .optional = 1,
+     .disabled = 1},
+    {.name = "offline",
+     .type = SY_PROVIDER_OLLAMA,
+     .base_url = "http://127.0.0.1:11436",
+     .api_key_env = "OFFLINE_KEY",
+     .discover = 1,
+     .optional = 1,
+     .disabled = 1},
 };
 static sy_deployment_conf_t fast_deps[] = {
     {.provider = "local", .provider_index = 0, .model = "llama3.2:1b", .weight = 3},
@@ -37,19 +53,29 @@ static sy_deployment_conf_t off_deps[] = {
 static sy_deployment_conf_t shadow_deps[] = {
     {.provider = "cloud", .provider_index = 2, .model = "shadowed", .weight = 1},
 };
+static sy_deployment_conf_t keyless_deps[] = {
+    {.provider = "closed", .provider_index = 4, .model = "gpt-x", .weight = 1},
+    {.provider = "mock", .provider_index = 1, .model = "never", .weight = 0},
+};
+static sy_deployment_conf_t mixed_deps[] = {
+    {.provider = "closed", .provider_index = 4, .model = "gpt-x", .weight = 5},
+    {.provider = "mock", .provider_index = 1, .model = "mock-small", .weight = 1},
+};
 static sy_model_conf_t models[] = {
     {.name = "fast", .deployments = fast_deps, .n_deployments = 4},
     {.name = "solo", .deployments = solo_deps, .n_deployments = 1},
     {.name = "off", .deployments = off_deps, .n_deployments = 2},
     {.name = "empty", .deployments = NULL, .n_deployments = 0},
     {.name = "mock/shadow", .deployments = shadow_deps, .n_deployments = 1},
+    {.name = "keyless", .deployments = keyless_deps, .n_deployments = 2},
+    {.name = "mixed", .deployments = mixed_deps, .n_deployments = 2},
 };
 static const sy_config_t cfg = {
     .path = "<test>",
     .providers = providers,
-    .n_providers = 3,
+    .n_providers = 6,
     .models = models,
-    .n_models = 5,
+    .n_models = 7,
 };
 
 /* ---- sy_router_pick ----------------------------------------------------- */
@@ -271,4 +297,236 @@ Test(router_resolve, overlong_names)
     name[sizeof(name) - 1] = '\0';
     cr_assert_eq(sy_router_resolve(&cfg, name, 0, &r, &e), SY_ENOMODEL);
     cr_assert_lt(strlen(e.message), sizeof(e.message));
+}
+
+/* ---- disabled providers ---------------------------------------------------- */
+
+Test(router_resolve, disabled_deployments_never_chosen)
+{
+    for (uint64_t rnd = 0; rnd < 600; rnd++)
+        expect_route("mixed", rnd, &models[6], "mock", "mock-small");
+}
+
+Test(router_resolve, only_disabled_deployments_is_a_missing_key)
+{
+    sy_route_t r;
+    sy_error_t e;
+    memset(&e, 0, sizeof(e));
+    cr_assert_eq(sy_router_resolve(&cfg, "keyless", 0, &r, &e), SY_ENOKEY);
+    cr_assert_eq(e.code, SY_ENOKEY);
+    cr_assert_eq(sy_error_status(&e), 503);
+    cr_assert_not_null(strstr(e.message, "CLOSED_KEY"), "message does not name the variable: %s", e.message);
+    cr_assert_not_null(strstr(e.message, "closed"), "message does not name the provider: %s", e.message);
+    cr_assert_null(r.provider);
+}
+
+Test(router_resolve, direct_address_of_a_disabled_provider)
+{
+    sy_route_t r;
+    sy_error_t e;
+    cr_assert_eq(sy_router_resolve(&cfg, "closed/gpt-x", 0, &r, &e), SY_ENOKEY);
+    cr_assert_not_null(strstr(e.message, "CLOSED_KEY"), "%s", e.message);
+    cr_assert_null(r.provider);
+}
+
+/* ---- discovered models ---------------------------------------------------- */
+
+/* local (index 0) lists four models, ollama2 (3) three, offline (5, disabled)
+ * one. "solo" is also a configured model; "mock/x" looks like a direct
+ * address of provider mock; "shared:1b" is listed by both local and ollama2. */
+static const sy_disc_model_t listed[] = {
+    {.provider = "local", .provider_index = 0, .name = "llama3.2:latest", .size = 2019393189},
+    {.provider = "local", .provider_index = 0, .name = "qwen2.5:7b", .family = "qwen2"},
+    {.provider = "local", .provider_index = 0, .name = "solo"},
+    {.provider = "local", .provider_index = 0, .name = "shared:1b"},
+    {.provider = "ollama2", .provider_index = 3, .name = "shared:1b"},
+    {.provider = "ollama2", .provider_index = 3, .name = "only-here:latest"},
+    {.provider = "ollama2", .provider_index = 3, .name = "mock/x"},
+    {.provider = "offline", .provider_index = 5, .name = "hidden:latest"},
+};
+
+static sy_disc_snap_t *snap(void)
+{
+    sy_disc_snap_t *s = sy_disc_snap_new(listed, sizeof(listed) / sizeof(listed[0]));
+    cr_assert_not_null(s);
+    return s;
+}
+
+static void expect_disc_route(const sy_disc_snap_t *s, const char *name, const char *provider, const char *upstream)
+{
+    sy_route_t r;
+    sy_error_t e;
+    memset(&e, 0, sizeof(e));
+    sy_err_t rc = sy_router_resolve_with(&cfg, s, name, 0, &r, &e);
+    cr_assert_eq(rc, SY_OK, "\"%s\": %s (%s)", name, sy_err_name(rc), e.message);
+    cr_assert_null(r.model);
+    cr_assert_eq(r.discovered, 1, "\"%s\" not marked discovered", name);
+    cr_assert_str_eq(r.provider->name, provider, "\"%s\"", name);
+    cr_assert_str_eq(r.upstream_model, upstream, "\"%s\"", name);
+    cr_assert_eq(r.upstream_model, r.direct_model, "\"%s\": not copied into the route", name);
+}
+
+static void expect_disc_no_model(const sy_disc_snap_t *s, const char *name)
+{
+    sy_route_t r;
+    sy_error_t e;
+    cr_assert_eq(sy_router_resolve_with(&cfg, s, name, 0, &r, &e), SY_ENOMODEL, "\"%s\"", name);
+    cr_assert_null(r.provider);
+}
+
+Test(router_discovered, bare_names)
+{
+    sy_disc_snap_t *s = snap();
+    expect_disc_route(s, "qwen2.5:7b", "local", "qwen2.5:7b");
+    expect_disc_route(s, "llama3.2:latest", "local", "llama3.2:latest");
+    /* a name without a tag is the ":latest" one, as in Ollama */
+    expect_disc_route(s, "llama3.2", "local", "llama3.2:latest");
+    expect_disc_route(s, "only-here", "ollama2", "only-here:latest");
+    /* the first provider in config order wins */
+    expect_disc_route(s, "shared:1b", "local", "shared:1b");
+    /* a tag is not dropped: "qwen2.5" is not "qwen2.5:7b" */
+    expect_disc_no_model(s, "qwen2.5");
+    expect_disc_no_model(s, "llama3.2:1b");
+    sy_disc_snap_release(s);
+}
+
+Test(router_discovered, configured_and_direct_come_first)
+{
+    sy_disc_snap_t *s = snap();
+    sy_route_t r;
+    sy_error_t e;
+    cr_assert_eq(sy_router_resolve_with(&cfg, s, "solo", 0, &r, &e), SY_OK);
+    cr_assert_eq(r.model, &models[1]);
+    cr_assert_eq(r.discovered, 0);
+    cr_assert_str_eq(r.upstream_model, "mock-large");
+    /* "mock/x" is provider mock's model x, not ollama2's "mock/x" */
+    cr_assert_eq(sy_router_resolve_with(&cfg, s, "mock/x", 0, &r, &e), SY_OK);
+    cr_assert_str_eq(r.provider->name, "mock");
+    cr_assert_str_eq(r.upstream_model, "x");
+    cr_assert_eq(r.discovered, 0);
+    /* a discovering provider's models by their full address */
+    cr_assert_eq(sy_router_resolve_with(&cfg, s, "ollama2/shared:1b", 0, &r, &e), SY_OK);
+    cr_assert_str_eq(r.provider->name, "ollama2");
+    cr_assert_str_eq(r.upstream_model, "shared:1b");
+    sy_disc_snap_release(s);
+}
+
+Test(router_discovered, disabled_provider_models_never_chosen)
+{
+    sy_disc_snap_t *s = snap();
+    expect_disc_no_model(s, "hidden");
+    expect_disc_no_model(s, "hidden:latest");
+    sy_route_t r;
+    sy_error_t e;
+    cr_assert_eq(sy_router_resolve_with(&cfg, s, "offline/hidden", 0, &r, &e), SY_ENOKEY);
+    sy_disc_snap_release(s);
+}
+
+Test(router_discovered, without_snapshot)
+{
+    expect_disc_no_model(NULL, "qwen2.5:7b");
+    sy_route_t r;
+    sy_error_t e;
+    cr_assert_eq(sy_router_resolve(&cfg, "qwen2.5:7b", 0, &r, &e), SY_ENOMODEL);
+    /* an empty snapshot is the same */
+    sy_disc_snap_t *s = sy_disc_snap_new(NULL, 0);
+    cr_assert_not_null(s);
+    expect_disc_no_model(s, "qwen2.5:7b");
+    sy_disc_snap_release(s);
+}
+
+/* The route owns its copy: the snapshot may go away while the request lives. */
+Test(router_discovered, route_outlives_the_snapshot)
+{
+    sy_disc_snap_t *s = snap();
+    sy_route_t r;
+    sy_error_t e;
+    cr_assert_eq(sy_router_resolve_with(&cfg, s, "qwen2.5:7b", 0, &r, &e), SY_OK);
+    sy_disc_snap_release(s);
+    cr_assert_str_eq(r.upstream_model, "qwen2.5:7b");
+    cr_assert_str_eq(r.provider->name, "local");
+}
+
+/* ---- listing ---------------------------------------------------------------- */
+
+typedef struct seen {
+    char names[64][320];
+    const sy_model_entry_t *last;
+    int disc[64];
+    int configured[64];
+    char provider[64][64];
+    size_t n;
+} seen_t;
+
+static void collect(void *ud, const sy_model_entry_t *e)
+{
+    seen_t *s = ud;
+    cr_assert_lt(s->n, 64);
+    snprintf(s->names[s->n], sizeof(s->names[0]), "%s", e->name);
+    snprintf(s->provider[s->n], sizeof(s->provider[0]), "%s", e->provider ? e->provider->name : "-");
+    s->disc[s->n] = e->disc != NULL;
+    s->configured[s->n] = e->model != NULL;
+    s->n++;
+}
+
+Test(router_list, configured_then_discovered)
+{
+    static const char *const want[] = {
+        /* configured, with a deployment on an enabled provider and a weight */
+        "fast", "solo", "mock/shadow", "mixed",
+        /* discovered: bare name unless shadowed, then provider/name */
+        "llama3.2:latest", "local/llama3.2:latest", "qwen2.5:7b", "local/qwen2.5:7b", "local/solo", "shared:1b",
+        "local/shared:1b", "ollama2/shared:1b", "only-here:latest", "ollama2/only-here:latest", "ollama2/mock/x",
+    };
+    static const char *const want_provider[] = {
+        "local", "mock", "cloud", "mock", "local", "local", "local", "local", "local", "local", "local",
+        "ollama2", "ollama2", "ollama2", "ollama2",
+    };
+    const size_t nwant = sizeof(want) / sizeof(want[0]);
+    sy_disc_snap_t *s = snap();
+    seen_t *got = calloc(1, sizeof(*got));
+    cr_assert_eq(sy_router_list(&cfg, s, collect, got), nwant);
+    cr_assert_eq(got->n, nwant);
+    for (size_t i = 0; i < nwant; i++) {
+        cr_assert_str_eq(got->names[i], want[i], "entry %zu", i);
+        cr_assert_str_eq(got->provider[i], want_provider[i], "entry %zu (%s)", i, want[i]);
+        cr_assert_eq(got->configured[i], i < 4, "entry %zu", i);
+        cr_assert_eq(got->disc[i], i >= 4, "entry %zu", i);
+    }
+    /* every listed name resolves, to the provider the listing names */
+    for (size_t i = 0; i < nwant; i++) {
+        sy_route_t r;
+        sy_error_t e;
+        cr_assert_eq(sy_router_resolve_with(&cfg, s, want[i], 0, &r, &e), SY_OK, "%s: %s", want[i], e.message);
+        if (i >= 4)
+            cr_assert_str_eq(r.provider->name, want_provider[i], "%s", want[i]);
+    }
+    free(got);
+    sy_disc_snap_release(s);
+}
+
+Test(router_list, without_snapshot)
+{
+    seen_t *got = calloc(1, sizeof(*got));
+    cr_assert_eq(sy_router_list(&cfg, NULL, collect, got), 4);
+    cr_assert_str_eq(got->names[3], "mixed");
+    free(got);
+}
+
+static void keep_details(void *ud, const sy_model_entry_t *e)
+{
+    const sy_disc_model_t **out = ud;
+    if (e->disc && !strcmp(e->name, "qwen2.5:7b"))
+        *out = e->disc;
+}
+
+Test(router_list, entries_carry_the_details)
+{
+    sy_disc_snap_t *s = snap();
+    const sy_disc_model_t *d = NULL;
+    sy_router_list(&cfg, s, keep_details, &d);
+    cr_assert_not_null(d);
+    cr_assert_str_eq(d->family, "qwen2");
+    cr_assert_str_eq(d->digest, "", "absent strings are empty, not NULL");
+    sy_disc_snap_release(s);
 }
