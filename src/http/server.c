@@ -35,6 +35,7 @@
 
 #include "core/log.h"
 #include "http/request.h"
+#include "providers/discovery.h"
 #include "upstream/upstream.h"
 
 #define LISTEN_BACKLOG 4096
@@ -382,6 +383,9 @@ int sy_server_run(sy_server_t *srv)
         rc = 1;
         goto join;
     }
+    /* the probes run on worker 0's loop; a failure only costs discovery */
+    if (srv->discovery && sy_discovery_start(srv->discovery, &srv->workers[0]) != 0)
+        sy_log(SY_LOG_ERROR, "cannot start model discovery", "out of memory");
 
     sy_logline_t l;
     char url[128];
@@ -428,6 +432,9 @@ join:
         event_active(srv->workers[i].wake, 0, 0);
     for (unsigned i = 0; i < started; i++)
         pthread_join(srv->workers[i].thread, NULL);
+    /* every loop has stopped: cancel a probe in flight and its timers while
+     * worker 0's upstream client and event base still exist */
+    sy_discovery_stop(srv->discovery);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     sy_log(SY_LOG_INFO, "stopped", NULL);
     return rc;
@@ -437,6 +444,7 @@ void sy_server_free(sy_server_t *srv)
 {
     if (!srv)
         return;
+    sy_discovery_stop(srv->discovery); /* before the loops and clients it runs on go */
     for (unsigned i = 0; srv->workers && i < srv->nworkers; i++) {
         sy_worker_t *w = &srv->workers[i];
         /* connections first: their close callbacks cancel the upstream

@@ -27,6 +27,7 @@ typedef struct sy_server sy_server_t;
 typedef struct sy_worker sy_worker_t;
 typedef struct sy_req sy_req_t;
 typedef struct sy_upstream sy_upstream_t;
+typedef struct sy_discovery sy_discovery_t;
 
 /* Receives every request. Must eventually answer it (see request.h). */
 typedef void (*sy_handler_fn)(sy_req_t *r);
@@ -70,6 +71,11 @@ struct sy_server {
     uint16_t port; /* the bound port (resolved when the config said 0) */
     atomic_int draining;
     atomic_int stopping;
+    /* Ollama model discovery (providers/discovery.h), NULL when no provider
+     * discovers. Owned by the caller (set it between sy_server_new and
+     * sy_server_run, free it after sy_server_free); the server starts it on
+     * worker 0 with the workers and stops it once they have stopped. */
+    sy_discovery_t *discovery;
 };
 
 /*
