@@ -69,7 +69,7 @@ $(BUILD)/tests/%_test: tests/unit/%_test.c $(BUILD)/libsy.a
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $^ $(LDLIBS) -lcriterion
 
 run: deps all
-	./$(BUILD)/switchyard serve --config $(or $(CONFIG),config/default.yaml)
+	@BUILD=$(BUILD) bash scripts/run.sh
 
 # Every test: unit and end-to-end on the normal build, then both again on an
 # ASan+UBSan build in build-asan/.
