@@ -513,7 +513,7 @@ static int on_error(sy_eparse_t *p, const sy_jval_t *e)
 static int on_text(sy_eparse_t *p, const sy_jval_t *v, sy_ev_kind_t kind, const char *what)
 {
     sy_ev_t ev;
-    if (!v->p || v->len <= 2)
+    if (!v->p || (v->type == SY_JSTRING && v->len <= 2))
         return 0;
     memset(&ev, 0, sizeof(ev));
     ev.kind = kind;
@@ -671,12 +671,13 @@ int sy__ollama_feed(sy_eparse_t *p, const char *data, size_t len)
     return lines_rc(p, sy_ndjson_feed(&p->lines, data, len, on_line, p));
 }
 
-/* The body ended: a last line without its newline is complete now; without
- * the done:true line the answer was cut short. */
+/* The body ended: a last line without its newline is complete now (one
+ * that is not whole JSON was cut, not malformed); without the done:true
+ * line the answer was cut short. */
 int sy__ollama_end(sy_eparse_t *p)
 {
     int rc = lines_rc(p, sy_ndjson_finish(&p->lines, on_line, p));
-    if (rc)
+    if (rc && !(rc < 0 && p->err.code == SY_EUPPROTO && !p->ended))
         return rc;
     if (!p->ended) {
         sy_error_set(&p->err, SY_EUPCLOSED, NULL, "upstream stream ended before its end");

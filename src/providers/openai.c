@@ -868,20 +868,25 @@ int sy__openai_feed(sy_eparse_t *p, const char *data, size_t len)
     return sse_rc(p, sy_sse_feed(&p->sse, data, len, on_sse, p));
 }
 
-/* The body ended: an event held without its blank line is complete now. A
- * stream is whole when it said [DONE] or gave a finish reason; [DONE]
- * without a finish reason finishes it as a stop. */
+/* The body ended: an event held without its blank line is complete now
+ * (one that is not whole JSON was cut, not malformed). A stream is whole
+ * when it said [DONE] or gave a finish reason; [DONE] without a finish
+ * reason finishes it as a stop. */
 int sy__openai_end(sy_eparse_t *p)
 {
     int rc;
-    if (sy_sse_pending(&p->sse) && (rc = sse_rc(p, sy_sse_feed(&p->sse, "\n\n", 2, on_sse, p))))
+    if (sy_sse_pending(&p->sse) && (rc = sse_rc(p, sy_sse_feed(&p->sse, "\n\n", 2, on_sse, p)))) {
+        if (rc < 0 && p->err.code == SY_EUPPROTO && !p->ended && !p->finished)
+            goto cut;
         return rc;
-    if (!p->ended && !p->finished) {
-        sy_error_set(&p->err, SY_EUPCLOSED, NULL, "upstream stream ended before its end");
-        return -1;
     }
+    if (!p->ended && !p->finished)
+        goto cut;
     sy_arena_reset(&p->scratch);
     return finish(p, NULL);
+cut:
+    sy_error_set(&p->err, SY_EUPCLOSED, NULL, "upstream stream ended before its end");
+    return -1;
 }
 
 /* ---- parsing: a whole answer --------------------------------------------- */
