@@ -102,10 +102,10 @@ void sy_disc_snap_release(const sy_disc_snap_t *s)
 
 /* Whether the listed name answers to asked: the same, or asked has no tag
  * and listed is asked + ":latest" (Ollama's own rule for a bare name). */
-static int name_matches(const char *listed, const char *asked)
+int sy_disc_name_match(const char *listed, const char *asked)
 {
     if (strcmp(listed, asked) == 0)
-        return 1;
+        return 2;
     const char *slash = strrchr(asked, '/');
     if (strchr(slash ? slash + 1 : asked, ':'))
         return 0;
@@ -127,7 +127,7 @@ static const sy_disc_model_t *find(const sy_disc_snap_t *s, const char *provider
             continue;
         if (strcmp(m->name, name) == 0)
             return m;
-        if (!tagged && name_matches(m->name, name))
+        if (!tagged && sy_disc_name_match(m->name, name))
             tagged = m;
     }
     return tagged;

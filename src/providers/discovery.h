@@ -79,8 +79,13 @@ void sy_disc_snap_release(const sy_disc_snap_t *s);
  */
 const sy_disc_model_t *sy_disc_snap_find(const sy_disc_snap_t *s, const char *provider, const char *name);
 /* The first model listed as name by any provider (config order), same
- * matching. NULL when none. */
+ * matching; an exact name anywhere wins over an implied ":latest". NULL
+ * when none. */
 const sy_disc_model_t *sy_disc_snap_find_bare(const sy_disc_snap_t *s, const char *name);
+
+/* The matching rule itself: 2 when listed is asked, 1 when asked has no tag
+ * and listed is asked + ":latest", else 0. */
+int sy_disc_name_match(const char *listed, const char *asked);
 
 /* Whether cfg has a provider that discovers (type ollama, discover: true,
  * not disabled). */

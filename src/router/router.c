@@ -105,6 +105,25 @@ static int copy_model(sy_route_t *out, const char *model)
     return 0;
 }
 
+/* sy_disc_snap_find_bare among the providers that are not disabled: an
+ * exact name anywhere first, then the first implied ":latest". (Discovery
+ * never asks a disabled provider, so its models are not normally there.) */
+static const sy_disc_model_t *find_discovered(const sy_config_t *cfg, const sy_disc_snap_t *s, const char *name)
+{
+    const sy_disc_model_t *tagged = NULL;
+    for (size_t i = 0; s && i < s->n_models; i++) {
+        const sy_disc_model_t *m = &s->models[i];
+        if (m->provider_index >= cfg->n_providers || cfg->providers[m->provider_index].disabled)
+            continue;
+        int how = sy_disc_name_match(m->name, name);
+        if (how == 2)
+            return m;
+        if (how == 1 && !tagged)
+            tagged = m;
+    }
+    return tagged;
+}
+
 sy_err_t sy_router_resolve_with(const sy_config_t *cfg, const sy_disc_snap_t *disc, const char *name, uint64_t rnd,
                                 sy_route_t *out, sy_error_t *err)
 {
@@ -156,9 +175,8 @@ sy_err_t sy_router_resolve_with(const sy_config_t *cfg, const sy_disc_snap_t *di
     }
 
     /* 3. a bare name a discovering provider lists */
-    const sy_disc_model_t *dm = sy_disc_snap_find_bare(disc, name);
-    if (dm && dm->provider_index < cfg->n_providers && !cfg->providers[dm->provider_index].disabled &&
-        copy_model(out, dm->name) == 0) {
+    const sy_disc_model_t *dm = find_discovered(cfg, disc, name);
+    if (dm && copy_model(out, dm->name) == 0) {
         out->provider = &cfg->providers[dm->provider_index];
         out->discovered = 1;
         return SY_OK;

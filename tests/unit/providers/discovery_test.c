@@ -209,6 +209,18 @@ Test(disc_snap, lookups)
     sy_disc_snap_release(s);
 }
 
+Test(disc_snap, name_rule)
+{
+    cr_assert_eq(sy_disc_name_match("x:latest", "x:latest"), 2);
+    cr_assert_eq(sy_disc_name_match("x:latest", "x"), 1);
+    cr_assert_eq(sy_disc_name_match("ns/x:latest", "ns/x"), 1);
+    cr_assert_eq(sy_disc_name_match("x:1b", "x"), 0);
+    cr_assert_eq(sy_disc_name_match("x:latest", "x:1b"), 0);
+    cr_assert_eq(sy_disc_name_match("host:1/x:latest", "host:1/x"), 1, "a ':' before the last '/' is no tag");
+    cr_assert_eq(sy_disc_name_match(":latest", ""), 0);
+    cr_assert_eq(sy_disc_name_match("xy:latest", "x"), 0);
+}
+
 static void expect_names(const sy_disc_snap_t *s, const char *const *want, size_t n)
 {
     cr_assert_eq(s->n_models, n);

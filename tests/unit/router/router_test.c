@@ -36,6 +36,7 @@ static sy_provider_conf_t providers[] = {
      .discover = 1,
      .optional = 1,
      .disabled = 1},
+    {.name = "late", .type = SY_PROVIDER_OLLAMA, .base_url = "http://127.0.0.1:11437", .discover = 1},
 };
 static sy_deployment_conf_t fast_deps[] = {
     {.provider = "local", .provider_index = 0, .model = "llama3.2:1b", .weight = 3},
@@ -73,7 +74,7 @@ static sy_model_conf_t models[] = {
 static const sy_config_t cfg = {
     .path = "<test>",
     .providers = providers,
-    .n_providers = 6,
+    .n_providers = 7,
     .models = models,
     .n_models = 7,
 };
@@ -332,8 +333,9 @@ Test(router_resolve, direct_address_of_a_disabled_provider)
 /* ---- discovered models ---------------------------------------------------- */
 
 /* local (index 0) lists four models, ollama2 (3) three, offline (5, disabled)
- * one. "solo" is also a configured model; "mock/x" looks like a direct
- * address of provider mock; "shared:1b" is listed by both local and ollama2. */
+ * two, late (6) one of them. "solo" is also a configured model; "mock/x"
+ * looks like a direct address of provider mock; "shared:1b" is listed by
+ * both local and ollama2. */
 static const sy_disc_model_t listed[] = {
     {.provider = "local", .provider_index = 0, .name = "llama3.2:latest", .size = 2019393189},
     {.provider = "local", .provider_index = 0, .name = "qwen2.5:7b", .family = "qwen2"},
@@ -343,6 +345,8 @@ static const sy_disc_model_t listed[] = {
     {.provider = "ollama2", .provider_index = 3, .name = "only-here:latest"},
     {.provider = "ollama2", .provider_index = 3, .name = "mock/x"},
     {.provider = "offline", .provider_index = 5, .name = "hidden:latest"},
+    {.provider = "offline", .provider_index = 5, .name = "gone:latest"},
+    {.provider = "late", .provider_index = 6, .name = "hidden:latest"},
 };
 
 static sy_disc_snap_t *snap(void)
@@ -414,8 +418,12 @@ Test(router_discovered, configured_and_direct_come_first)
 Test(router_discovered, disabled_provider_models_never_chosen)
 {
     sy_disc_snap_t *s = snap();
-    expect_disc_no_model(s, "hidden");
-    expect_disc_no_model(s, "hidden:latest");
+    /* offline lists it first, but is disabled: late serves it */
+    expect_disc_route(s, "hidden", "late", "hidden:latest");
+    expect_disc_route(s, "hidden:latest", "late", "hidden:latest");
+    /* listed by the disabled provider alone */
+    expect_disc_no_model(s, "gone");
+    expect_disc_no_model(s, "gone:latest");
     sy_route_t r;
     sy_error_t e;
     cr_assert_eq(sy_router_resolve_with(&cfg, s, "offline/hidden", 0, &r, &e), SY_ENOKEY);
@@ -477,10 +485,11 @@ Test(router_list, configured_then_discovered)
         /* discovered: bare name unless shadowed, then provider/name */
         "llama3.2:latest", "local/llama3.2:latest", "qwen2.5:7b", "local/qwen2.5:7b", "local/solo", "shared:1b",
         "local/shared:1b", "ollama2/shared:1b", "only-here:latest", "ollama2/only-here:latest", "ollama2/mock/x",
+        "hidden:latest", "late/hidden:latest",
     };
     static const char *const want_provider[] = {
         "local", "mock", "cloud", "mock", "local", "local", "local", "local", "local", "local", "local",
-        "ollama2", "ollama2", "ollama2", "ollama2",
+        "ollama2", "ollama2", "ollama2", "ollama2", "late", "late",
     };
     const size_t nwant = sizeof(want) / sizeof(want[0]);
     sy_disc_snap_t *s = snap();
