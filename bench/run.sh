@@ -9,7 +9,13 @@
 #      in interleaved rounds so drift on this shared machine hits all alike;
 #   2. sy-stream: streaming requests timestamped by the mock, direct, through
 #      nginx (proxy_buffering off) and through switchyard (workers auto);
-#   3. VmRSS of the switchyard (workers auto) right after start and after load.
+#   3. VmRSS of the switchyard (workers auto) right after start and after load;
+#   4. the translated paths on the workers-1 switchyard: the same conversation
+#      as an Ollama /api/chat and an Anthropic /v1/messages request, served
+#      by the same OpenAI upstream, in the wrk rounds of step 1 (per request)
+#      and as long streams (per chunk); the switchyard's CPU time from
+#      /proc/PID/stat around each run, divided by the requests or chunks it
+#      served, gives the translation's cost beside the passthrough's.
 # Everything is compared as ratios within this one run. Results go to
 # BENCHMARKS.md at the repo root (overwritten). Every process started here is
 # killed on exit, including on failure; a figure that could not be measured is
@@ -17,8 +23,9 @@
 #
 # Knobs (environment): BUILD (build), BENCH_ROUNDS (3), BENCH_DURATION (5 s per
 # round), BENCH_WARMUP (2 s before the first round), BENCH_STREAM_REQUESTS
-# (200), BENCH_STREAM_CONC (2), BENCH_OUT (BENCHMARKS.md), BENCH_KEEP=1 keeps
-# the temp dir with logs and configs.
+# (200), BENCH_STREAM_CONC (2), BENCH_XSTREAM_REQUESTS (120 long streams per
+# path for the per-chunk cost), BENCH_XSTREAM_CONC (4), BENCH_OUT
+# (BENCHMARKS.md), BENCH_KEEP=1 keeps the temp dir with logs and configs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,16 +38,25 @@ STREAM_C=${BENCH_STREAM_CONC:-2}
 STREAM_TOKENS=64
 STREAM_TTFT_MS=5
 STREAM_ITL_MS=2
+XS_N=${BENCH_XSTREAM_REQUESTS:-120}
+XS_C=${BENCH_XSTREAM_CONC:-4}
+XS_TOKENS=500
+XS_ITL_MS=1
+CLK_TCK=$(getconf CLK_TCK)
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 NGINX=/usr/sbin/nginx
 CONNS=(4 64)
 TARGETS=(direct nginx sw1 swauto)
+XTARGETS=(sw1oll sw1ant)   # the translated paths, on the sw1 switchyard
 PATH_CHAT=/v1/chat/completions
+PATH_OLLAMA=/api/chat
+PATH_ANTHROPIC=/v1/messages
 
 SWITCHYARD=$ROOT/$BUILD/switchyard
 MOCK=$ROOT/$BUILD/sy-mock
 STREAM=$ROOT/$BUILD/sy-stream
 LUA=$ROOT/bench/chat.lua
+XLUA=$ROOT/bench/translated.lua
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sy-bench.XXXXXX")
 PIDS=()        # every long-running process started here
@@ -121,6 +137,18 @@ probe_chat() { # port path model
 
 rss_mb() { # pid -> VmRSS in MB (kB / 1024), empty if unreadable
     awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null
+}
+
+# pid -> "utime stime", the process's CPU time (all its threads) in clock
+# ticks from /proc/PID/stat, fields 14 and 15; empty if unreadable. What
+# precedes them is cut at the last ")" since the command name may hold spaces.
+cpu_ticks() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    s=${s##*) }
+    # shellcheck disable=SC2086
+    set -- $s
+    echo "${12} ${13}"
 }
 
 # awk helpers over "-" for missing numbers
@@ -251,6 +279,12 @@ providers:
     type: openai
     base_url: "http://127.0.0.1:$MOCK_PORT/v1"
     headers: { x-mock-timestamps: "1", x-mock-tokens: "$STREAM_TOKENS", x-mock-ttft-ms: "$STREAM_TTFT_MS", x-mock-itl-ms: "$STREAM_ITL_MS" }
+  # for the per-chunk cost of the translated paths: long streams, one token
+  # a millisecond, no stamps (a translated stream does not carry them)
+  - name: mock-long
+    type: openai
+    base_url: "http://127.0.0.1:$MOCK_PORT/v1"
+    headers: { x-mock-tokens: "$XS_TOKENS", x-mock-itl-ms: "$XS_ITL_MS" }
 models:
   - name: bench
     deployments:
@@ -258,6 +292,9 @@ models:
   - name: bench-stream
     deployments:
       - { provider: mock-stream, model: "mock-small", weight: 1 }
+  - name: bench-long
+    deployments:
+      - { provider: mock-long, model: "mock-small", weight: 1 }
 EOF
 }
 
@@ -295,26 +332,33 @@ sy_alive() {
 }
 sy_last_log() { grep -v '"msg":"stopped"' "${SY_LOG[$1]}" 2>/dev/null | tail -n 1 | head -c 300; }
 
+# target -> the switchyard it runs on (sw1, swauto), or nothing
+sy_of() {
+    case $1 in sw1 | sw1oll | sw1ant | xs-*) echo sw1 ;; swauto) echo swauto ;; esac
+}
+
 # Before a run against a switchyard target: if that switchyard is gone (it
 # crashed, or something outside this script stopped it), say so and start a
 # fresh one so the remaining figures can still be measured.
 ensure_sw() { # target
-    local t=$1 pid
-    case $t in sw1 | swauto) ;; *) return 0 ;; esac
-    [ -n "${SY_PID[$t]:-}" ] || return 0
-    sy_alive "$t" && return 0
-    pid=${SY_PID[$t]}
+    local s pid x
+    s=$(sy_of "$1")
+    [ -n "$s" ] || return 0
+    [ -n "${SY_PID[$s]:-}" ] || return 0
+    sy_alive "$s" && return 0
+    pid=${SY_PID[$s]}
     kill -TERM "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    problem "switchyard ($t) stopped or began draining (exit status $?; last log line: $(sy_last_log "$t")); restarted it"
+    problem "switchyard ($s) stopped or began draining (exit status $?; last log line: $(sy_last_log "$s")); restarted it"
     forget_pid "$pid"
-    SY_RESTARTS[$t]=$((${SY_RESTARTS[$t]:-0} + 1))
-    unset "SY_PID[$t]"
-    if start_switchyard "$t" "${SY_WORKERS[$t]}"; then
-        PORT[$t]=${SY_PORT[$t]}
-    else
-        PORT[$t]=""
-    fi
+    SY_RESTARTS[$s]=$((${SY_RESTARTS[$s]:-0} + 1))
+    unset "SY_PID[$s]"
+    start_switchyard "$s" "${SY_WORKERS[$s]}" || SY_PORT[$s]=""
+    # every target on that switchyard moves to the new port (a target whose
+    # path failed its probe stays off)
+    for x in "${!PORT[@]}"; do
+        [ "$(sy_of "$x")" = "$s" ] && [ -n "${PORT[$x]}" ] && PORT[$x]=${SY_PORT[$s]}
+    done
 }
 
 RSS_START=""
@@ -339,11 +383,44 @@ if [ -n "$MOCK_PORT" ] && [ -x "$SWITCHYARD" ]; then
     done
 fi
 
-declare -A PORT MODEL LABEL
+declare -A PORT MODEL LABEL W_PATH W_LUA W_PROTO
 PORT[direct]=$MOCK_PORT;        MODEL[direct]=mock-small; LABEL[direct]="sy-mock direct"
 PORT[nginx]=$NGINX_PORT;        MODEL[nginx]=mock-small;  LABEL[nginx]="nginx proxy_pass (1 worker)"
 PORT[sw1]=${SY_PORT[sw1]:-};    MODEL[sw1]=bench;         LABEL[sw1]="switchyard (workers 1)"
 PORT[swauto]=${SY_PORT[swauto]:-}; MODEL[swauto]=bench;   LABEL[swauto]="switchyard (workers auto = ${SY_WORKERS_AUTO:-?})"
+# the translated paths: same switchyard, same model, another client API
+PORT[sw1oll]=${SY_PORT[sw1]:-}; MODEL[sw1oll]=bench; LABEL[sw1oll]="Ollama /api/chat → OpenAI upstream"
+PORT[sw1ant]=${SY_PORT[sw1]:-}; MODEL[sw1ant]=bench; LABEL[sw1ant]="Anthropic /v1/messages → OpenAI upstream"
+W_PATH[sw1oll]=$PATH_OLLAMA;    W_LUA[sw1oll]=$XLUA; W_PROTO[sw1oll]=ollama
+W_PATH[sw1ant]=$PATH_ANTHROPIC; W_LUA[sw1ant]=$XLUA; W_PROTO[sw1ant]=anthropic
+XLABEL_PASS="OpenAI /v1/chat/completions (passthrough)"
+
+# One non-streaming request on a translated path; 0 when it answered 200 with
+# a whole message in the client's API, else a problem says what came back and
+# the path is left out of the run (its rows say "not measured").
+probe_translated() { # target
+    local t=$1 body want st
+    case $t in
+    sw1oll)
+        body='{"model":"bench","stream":false,"messages":[{"role":"user","content":"ping"}]}'
+        want='"done":true' ;;
+    sw1ant)
+        body='{"model":"bench","max_tokens":64,"messages":[{"role":"user","content":"ping"}]}'
+        want='"type":"message"' ;;
+    esac
+    st=$(curl -s -o "$TMP/probe.out" -w '%{http_code}' --max-time 5 \
+        -H 'Content-Type: application/json' -H 'anthropic-version: 2023-06-01' \
+        -d "$body" "http://127.0.0.1:${PORT[$t]}${W_PATH[$t]}" 2>/dev/null || true)
+    if [ "$st" = 200 ] && grep -qF "$want" "$TMP/probe.out" && grep -q '"content"' "$TMP/probe.out"; then
+        return 0
+    fi
+    problem "translated path ${LABEL[$t]}: POST ${W_PATH[$t]} through switchyard (workers 1) answered HTTP ${st:-000}: $(head -c 200 "$TMP/probe.out" 2>/dev/null); its per-request and per-chunk figures are not measured"
+    return 1
+}
+for t in "${XTARGETS[@]}"; do
+    [ -n "${PORT[$t]}" ] || continue
+    probe_translated "$t" || PORT[$t]=""
+done
 
 # ---------------------------------------------------------------- wrk
 # parse_wrk FILE -> "rps p50_us p99_us requests non2xx socket_errors"
@@ -371,23 +448,38 @@ parse_wrk() {
 
 declare -A RPS P50 P99 NOTE        # key: target:conns:round
 declare -A M_RPS M_P50 M_P99       # key: target:conns, medians over rounds
+declare -A CPU_U CPU_S CPU_N       # key: target:conns:round - CPU ticks and requests
 wrk_cmd() { # target conns seconds
-    echo "SY_BENCH_MODEL=${MODEL[$1]} wrk -t1 -c$2 -d$3s --latency -s bench/chat.lua http://127.0.0.1:${PORT[$1]}$PATH_CHAT"
+    local env="" lua=bench/chat.lua
+    [ -n "${W_PROTO[$1]:-}" ] && env="SY_BENCH_PROTO=${W_PROTO[$1]} " && lua=bench/translated.lua
+    echo "${env}SY_BENCH_MODEL=${MODEL[$1]} wrk -t1 -c$2 -d$3s --latency -s $lua http://127.0.0.1:${PORT[$1]}${W_PATH[$1]:-$PATH_CHAT}"
 }
 
+# Runs wrk against a target (round 1 after a warm-up). On a workers-1
+# switchyard target it also reads the process's CPU time just before and
+# after the measured run, for the CPU per request.
 run_wrk() { # target conns round
-    local t=$1 c=$2 r=$3 out=$TMP/wrk-$1-$2-$3.txt
+    local t=$1 c=$2 r=$3 out=$TMP/wrk-$1-$2-$3.txt s pid cpu0 cpu1 url lua m p u0 s0 u1 s1
     ensure_sw "$t"
     [ -n "${PORT[$t]}" ] || return
+    s=$(sy_of "$t")
+    url="http://127.0.0.1:${PORT[$t]}${W_PATH[$t]:-$PATH_CHAT}"
+    lua=${W_LUA[$t]:-$LUA}
+    m=${MODEL[$t]} p=${W_PROTO[$t]:-openai}
     if [ "$r" = 1 ] && [ "$WARMUP" -gt 0 ]; then
-        SY_BENCH_MODEL=${MODEL[$t]} run_tracked timeout $((WARMUP + 30)) \
-            wrk -t1 -c"$c" -d"${WARMUP}s" -s "$LUA" "http://127.0.0.1:${PORT[$t]}$PATH_CHAT" >/dev/null 2>&1
+        SY_BENCH_MODEL=$m SY_BENCH_PROTO=$p run_tracked timeout $((WARMUP + 30)) \
+            wrk -t1 -c"$c" -d"${WARMUP}s" -s "$lua" "$url" >/dev/null 2>&1
     fi
-    SY_BENCH_MODEL=${MODEL[$t]} run_tracked timeout $((DURATION + 30)) \
-        wrk -t1 -c"$c" -d"${DURATION}s" --latency -s "$LUA" "http://127.0.0.1:${PORT[$t]}$PATH_CHAT" \
-        >"$out" 2>&1
+    pid=""
+    [ "$s" = sw1 ] && pid=${SY_PID[sw1]:-}
+    cpu0=""
+    [ -n "$pid" ] && cpu0=$(cpu_ticks "$pid")
+    SY_BENCH_MODEL=$m SY_BENCH_PROTO=$p run_tracked timeout $((DURATION + 30)) \
+        wrk -t1 -c"$c" -d"${DURATION}s" --latency -s "$lua" "$url" >"$out" 2>&1
+    cpu1=""
+    [ -n "$pid" ] && cpu1=$(cpu_ticks "$pid")
     read -r rps p50 p99 reqs non2xx sockerr <<<"$(parse_wrk "$out")"
-    if [ -n "${SY_PID[$t]:-}" ] && ! sy_alive "$t"; then
+    if [ -n "$s" ] && [ -n "${SY_PID[$s]:-}" ] && ! sy_alive "$s"; then
         problem "${LABEL[$t]} stopped during the run at $c connections (round $r); that round is not counted"
         return
     fi
@@ -398,6 +490,11 @@ run_wrk() { # target conns round
     RPS[$t:$c:$r]=$rps
     P50[$t:$c:$r]=$p50
     P99[$t:$c:$r]=$p99
+    if [ -n "$cpu0" ] && [ -n "$cpu1" ] && [ "$reqs" -gt 0 ]; then
+        read -r u0 s0 <<<"$cpu0"
+        read -r u1 s1 <<<"$cpu1"
+        CPU_U[$t:$c:$r]=$((u1 - u0)) CPU_S[$t:$c:$r]=$((s1 - s0)) CPU_N[$t:$c:$r]=$reqs
+    fi
     if [ "$non2xx" -gt 0 ] || [ "$sockerr" -gt 0 ]; then
         NOTE[$t:$c]="${NOTE[$t:$c]:-}round $r: $non2xx non-2xx, $sockerr socket errors of $reqs; "
         problem "${LABEL[$t]} at $c connections (round $r): $non2xx non-2xx answers, $sockerr socket errors out of $reqs requests"
@@ -411,15 +508,18 @@ median() { # numbers... ("-" ignored) -> median or "-"
               if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# the translated paths run right after the passthrough on the same switchyard,
+# in the same rounds
+RUN_ORDER=(direct nginx sw1 "${XTARGETS[@]}" swauto)
 if command -v wrk >/dev/null; then
     for c in "${CONNS[@]}"; do
-        for t in "${TARGETS[@]}"; do
+        for t in "${RUN_ORDER[@]}"; do
             [ -n "${PORT[$t]}" ] && CMDS+=("$(wrk_cmd "$t" "$c" "$DURATION")   # x$ROUNDS rounds; round 1 after a ${WARMUP} s warm-up run")
         done
     done
     for r in $(seq 1 "$ROUNDS"); do
         for c in "${CONNS[@]}"; do
-            for t in "${TARGETS[@]}"; do
+            for t in "${RUN_ORDER[@]}"; do
                 [ -n "${PORT[$t]}" ] || continue
                 run_wrk "$t" "$c" "$r"
             done
@@ -427,7 +527,7 @@ if command -v wrk >/dev/null; then
     done
 fi
 for c in "${CONNS[@]}"; do
-    for t in "${TARGETS[@]}"; do
+    for t in "${RUN_ORDER[@]}"; do
         a=() b=() d=()
         for r in $(seq 1 "$ROUNDS"); do
             a+=("${RPS[$t:$c:$r]:--}") b+=("${P50[$t:$c:$r]:--}") d+=("${P99[$t:$c:$r]:--}")
@@ -483,6 +583,77 @@ if [ -x "$STREAM" ]; then
                 problem "sy-stream against ${LABEL[$t]} (round $r) exited $rc: $errs errors, first: $(jstr "$json" first_error) $(head -c 200 "$TMP/stream-$t-$r.err")"
             fi
             log "stream $t round $r: $json"
+        done
+    done
+fi
+
+# ---------------------------------------------------------------- translated streams
+# The per-chunk cost: long streams (XS_TOKENS tokens, one every XS_ITL_MS ms,
+# from the provider mock-long) through switchyard (workers 1) in each client
+# API, in interleaved rounds. Around each sy-stream run the switchyard's CPU
+# time is read from /proc/PID/stat; CPU / text chunks relayed is the cost per
+# chunk (the stream's per-request work is spread over its XS_TOKENS chunks).
+# sy-stream checks that every stream ended with its protocol's last event,
+# and the text chunk count must be streams x tokens, so a path that drops,
+# merges or cuts chunks shows as a problem rather than a fast number.
+XS_TARGETS=(xs-openai xs-ollama xs-anthropic)
+declare -A XS_PROTO XS_PATH XS_U XS_S XS_TEXT XS_EVENTS XS_REQS XS_ERRS XS_RAN
+XS_PROTO[xs-openai]=openai;       XS_PATH[xs-openai]=$PATH_CHAT;         PORT[xs-openai]=${PORT[sw1]}
+XS_PROTO[xs-ollama]=ollama;       XS_PATH[xs-ollama]=$PATH_OLLAMA;       PORT[xs-ollama]=${PORT[sw1oll]}
+XS_PROTO[xs-anthropic]=anthropic; XS_PATH[xs-anthropic]=$PATH_ANTHROPIC; PORT[xs-anthropic]=${PORT[sw1ant]}
+LABEL[xs-openai]=$XLABEL_PASS; LABEL[xs-ollama]=${LABEL[sw1oll]}; LABEL[xs-anthropic]=${LABEL[sw1ant]}
+XS_PER_ROUND=$(((XS_N + ROUNDS - 1) / ROUNDS))
+xs_args() { # target raw-file -> sy-stream arguments
+    echo "--port ${PORT[$1]} --path ${XS_PATH[$1]} --proto ${XS_PROTO[$1]} --model bench-long" \
+        "-n $XS_PER_ROUND -c $XS_C --warmup 0 --tokens $XS_TOKENS --ttft-ms 0 --itl-ms $XS_ITL_MS" \
+        "--timeout-ms 5000 --raw $2"
+}
+if [ -x "$STREAM" ]; then
+    for t in "${XS_TARGETS[@]}"; do
+        [ -n "${PORT[$t]}" ] || continue
+        XS_U[$t]=0 XS_S[$t]=0 XS_TEXT[$t]=0 XS_EVENTS[$t]=0 XS_REQS[$t]=0 XS_ERRS[$t]=0
+        : >"$TMP/stream-$t.raw"
+        CMDS+=("$BUILD/sy-stream $(xs_args "$t" "\$TMP/stream-$t-ROUND.raw")   # x$ROUNDS rounds")
+    done
+    for r in $(seq 1 "$ROUNDS"); do
+        for t in "${XS_TARGETS[@]}"; do
+            ensure_sw "$t"
+            [ -n "${PORT[$t]}" ] || continue
+            pid=${SY_PID[sw1]:-}
+            cpu0=$(cpu_ticks "$pid")
+            # shellcheck disable=SC2046
+            run_tracked timeout 300 "$STREAM" $(xs_args "$t" "$TMP/stream-$t-$r.raw") \
+                >"$TMP/stream-$t-$r.json" 2>"$TMP/stream-$t-$r.err"
+            rc=$?
+            cpu1=$(cpu_ticks "$pid")
+            json=$(head -n1 "$TMP/stream-$t-$r.json")
+            if ! sy_alive sw1; then
+                problem "switchyard (workers 1) stopped during the long streams of ${LABEL[$t]} (round $r); that round is not counted"
+                continue
+            fi
+            n=$(jint "$json" requests)
+            text=$(jint "$json" text_chunks)
+            errs=$(jint "$json" errors)
+            [ -n "$errs" ] || errs=$XS_PER_ROUND
+            if [ -n "$cpu0" ] && [ -n "$cpu1" ] && [ -n "$text" ]; then
+                read -r u0 s0 <<<"$cpu0"
+                read -r u1 s1 <<<"$cpu1"
+                XS_RAN[$t]=1
+                XS_U[$t]=$((XS_U[$t] + u1 - u0)) XS_S[$t]=$((XS_S[$t] + s1 - s0))
+                XS_TEXT[$t]=$((XS_TEXT[$t] + text))
+                n2=$(jint "$json" events); XS_EVENTS[$t]=$((XS_EVENTS[$t] + ${n2:-0}))
+                XS_REQS[$t]=$((XS_REQS[$t] + ${n:-0}))
+            else
+                problem "long streams of ${LABEL[$t]} (round $r): no result or no CPU reading: $(head -c 200 "$TMP/stream-$t-$r.err")"
+            fi
+            XS_ERRS[$t]=$((XS_ERRS[$t] + errs))
+            cat "$TMP/stream-$t-$r.raw" >>"$TMP/stream-$t.raw" 2>/dev/null
+            if [ "$rc" != 0 ]; then
+                problem "long streams of ${LABEL[$t]} (round $r): sy-stream exited $rc, $errs of $XS_PER_ROUND streams failed, first: $(jstr "$json" first_error) $(head -c 200 "$TMP/stream-$t-$r.err")"
+            elif [ "${text:-0}" != $((XS_PER_ROUND * XS_TOKENS)) ]; then
+                problem "long streams of ${LABEL[$t]} (round $r): $text text chunks arrived, $XS_PER_ROUND streams of $XS_TOKENS tokens make $((XS_PER_ROUND * XS_TOKENS))"
+            fi
+            log "long streams $t round $r: cpu $cpu0 -> $cpu1 ticks; $json"
         done
     done
 fi
@@ -559,6 +730,47 @@ for t in nginx swauto; do
     S_ADD_NET99[$t]=$(sub "${S_NET99[$t]}" "${S_NET99[direct]}")
     S_ADD_CH50[$t]=$(sub "${S_CH50[$t]}" "${S_CH50[direct]}")
     S_ADD_CH99[$t]=$(sub "${S_CH99[$t]}" "${S_CH99[direct]}")
+done
+
+# translated paths: CPU per request pooled over the rounds (sum of CPU / sum
+# of requests), so that a slow round weighs by what it served
+per_us() { # ticks count decimals -> microseconds per item, or "n/a"
+    is_num "$1" && is_num "$2" && [ "$2" -gt 0 ] &&
+        calc "printf \"%.${3}f\", $1 * 1000000 / $CLK_TCK / $2" || echo "n/a"
+}
+us_or_na() { [[ "$1" =~ ^[-+]?[0-9] ]] && echo "$1 us" || echo "not measured"; }
+# total (user) -> "total (user user)", or the total alone when it is not measured
+with_user() { [[ "$1" =~ ^[-+]?[0-9] ]] && echo "$1 (user $2)" || echo "$1"; }
+subd() { is_num "$1" && is_num "$2" && calc "printf \"%+.${3}f\", $1 - $2" || echo "n/a"; }
+declare -A XR_CPU XR_USER XR_N XR_COST XR_UCOST XR_RATIO
+for c in "${CONNS[@]}"; do
+    for t in sw1 "${XTARGETS[@]}"; do
+        u=0 k=0 n=0
+        for r in $(seq 1 "$ROUNDS"); do
+            [ -n "${CPU_N[$t:$c:$r]:-}" ] || continue
+            u=$((u + CPU_U[$t:$c:$r])) k=$((k + CPU_S[$t:$c:$r])) n=$((n + CPU_N[$t:$c:$r]))
+        done
+        XR_N[$t:$c]=$n
+        XR_CPU[$t:$c]=$(per_us $((u + k)) "$n" 1)
+        XR_USER[$t:$c]=$(per_us "$u" "$n" 1)
+        XR_RATIO[$t:$c]=$(div "${M_RPS[$t:$c]}" "${M_RPS[sw1:$c]}")
+        XR_COST[$t:$c]=$(subd "${XR_CPU[$t:$c]}" "${XR_CPU[sw1:$c]}" 1)
+        XR_UCOST[$t:$c]=$(subd "${XR_USER[$t:$c]}" "${XR_USER[sw1:$c]}" 1)
+    done
+done
+declare -A XC_CPU XC_USER XC_COST XC_UCOST XC_TTFT50 XC_TTFT99
+for t in "${XS_TARGETS[@]}"; do
+    XC_CPU[$t]=n/a XC_USER[$t]=n/a
+    if [ -n "${XS_RAN[$t]:-}" ]; then
+        XC_CPU[$t]=$(per_us $((XS_U[$t] + XS_S[$t])) "${XS_TEXT[$t]}" 2)
+        XC_USER[$t]=$(per_us "${XS_U[$t]}" "${XS_TEXT[$t]}" 2)
+    fi
+    XC_TTFT50[$t]=$(pct "$t" ttft 50)
+    XC_TTFT99[$t]=$(pct "$t" ttft 99)
+done
+for t in "${XS_TARGETS[@]}"; do
+    XC_COST[$t]=$(subd "${XC_CPU[$t]}" "${XC_CPU[xs-openai]}" 2)
+    XC_UCOST[$t]=$(subd "${XC_USER[$t]}" "${XC_USER[xs-openai]}" 2)
 done
 
 # target rows: name, measured, goal, verdict
@@ -676,6 +888,82 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "|---|---:|---:|---:|---:|---:|---:|"
     for t in nginx swauto; do
         echo "| ${LABEL[$t]} | ${S_ADD_TTFT50[$t]} | ${S_ADD_TTFT99[$t]} | ${S_ADD_NET50[$t]} | ${S_ADD_NET99[$t]} | ${S_ADD_CH50[$t]} | ${S_ADD_CH99[$t]} |"
+    done
+    echo
+    echo "## Translated paths"
+    echo
+    echo "The same conversation sent to switchyard (workers 1) in three client APIs, all served by"
+    echo "the same OpenAI-type provider (sy-mock): the OpenAI request is relayed as the client"
+    echo "wrote it (the passthrough); the Ollama and Anthropic requests are decoded into the"
+    echo "canonical form, encoded as OpenAI for the upstream, and the answer is translated back."
+    echo "**Gateway CPU** is the switchyard process's utime + stime from /proc/PID/stat, read just"
+    echo "before and after each run, divided by the requests (or text chunks) it served in that"
+    echo "run and pooled over the rounds; it does not depend on how fast wrk or the mock ran, so it"
+    echo "is the figure to trust on a busy machine. **Translation cost** = a path's gateway CPU -"
+    echo "the passthrough's, in the same run; in brackets the same difference of user time alone,"
+    echo "where translation runs (the kernel's share moves with the machine's load: loopback"
+    echo "receive work is charged to whichever process is on the core)."
+    echo
+    echo "Translation cost per request, 4 / 64 connections: Ollama **$(us_or_na "${XR_COST[sw1oll:4]}") / $(us_or_na "${XR_COST[sw1oll:64]}")**"
+    echo "(user ${XR_UCOST[sw1oll:4]} / ${XR_UCOST[sw1oll:64]}), Anthropic **$(us_or_na "${XR_COST[sw1ant:4]}") / $(us_or_na "${XR_COST[sw1ant:64]}")** (user ${XR_UCOST[sw1ant:4]} / ${XR_UCOST[sw1ant:64]})"
+    echo "of gateway CPU (the passthrough: $(us_or_na "${XR_CPU[sw1:4]}") / $(us_or_na "${XR_CPU[sw1:64]}") a request);"
+    echo "per stream chunk: Ollama **$(us_or_na "${XC_COST[xs-ollama]}")** (user $(us_or_na "${XC_UCOST[xs-ollama]}")), Anthropic **$(us_or_na "${XC_COST[xs-anthropic]}")** (user $(us_or_na "${XC_UCOST[xs-anthropic]}"))"
+    echo "(the passthrough: $(us_or_na "${XC_CPU[xs-openai]}") a chunk)."
+    echo
+    echo "### Per request"
+    echo
+    echo "Non-streaming, the ~1.2 KB conversation of the wrk runs above (\`bench/chat.lua\`; the"
+    echo "other APIs' bodies come from \`bench/translated.lua\`: Ollama \`/api/chat\` with"
+    echo "\`\"stream\": false\`, Anthropic \`/v1/messages\` with \`max_tokens\`), 16-token reply, run right"
+    echo "after the passthrough in each of the same rounds; req/s and latencies are medians of the"
+    echo "rounds, the gateway CPU is pooled over them."
+    echo
+    for c in "${CONNS[@]}"; do
+        echo "\`wrk -t1 -c$c\`:"
+        echo
+        echo "| path (client → upstream) | req/s | p50 (us) | p99 (us) | req/s vs passthrough | gateway CPU per request (us) | of which user (us) | translation cost (us CPU per request, user) | requests measured |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        for t in sw1 "${XTARGETS[@]}"; do
+            label=${LABEL[$t]}
+            [ "$t" = sw1 ] && label=$XLABEL_PASS
+            ratio="${XR_RATIO[$t:$c]}x"
+            is_num "${XR_RATIO[$t:$c]}" || ratio="n/a"
+            cost=$(with_user "${XR_COST[$t:$c]}" "${XR_UCOST[$t:$c]}")
+            [ "$t" = sw1 ] && cost="(baseline)"
+            echo "| $label | $(fmt_k "${M_RPS[$t:$c]}") | $(fmt "${M_P50[$t:$c]}" 0) | $(fmt "${M_P99[$t:$c]}" 0) | $ratio | ${XR_CPU[$t:$c]} | ${XR_USER[$t:$c]} | $cost | ${XR_N[$t:$c]} |"
+        done
+        for t in "${XTARGETS[@]}"; do
+            [ -n "${NOTE[$t:$c]:-}" ] && echo && echo "Errors, ${LABEL[$t]}: ${NOTE[$t:$c]}"
+        done
+        echo
+    done
+    echo "### Per chunk (streams)"
+    echo
+    echo "\`sy-stream --proto openai|ollama|anthropic\`: $((XS_PER_ROUND * ROUNDS)) streams per path ($ROUNDS interleaved rounds"
+    echo "of $XS_PER_ROUND, $XS_C at a time, new requests on kept-alive connections), model \`bench-long\`: its"
+    echo "provider asks sy-mock for $XS_TOKENS tokens, one every ${XS_ITL_MS} ms, so the gateway wakes for each"
+    echo "chunk as it would for a real model. The OpenAI client reads SSE up to \`data: [DONE]\`, the"
+    echo "Ollama client NDJSON up to \`\"done\":true\`, the Anthropic client SSE up to \`message_stop\`; a"
+    echo "stream that ends without it is an error, and the text chunks must add up to streams x"
+    echo "$XS_TOKENS. Gateway CPU per chunk = CPU over the runs / text chunks relayed (each stream's"
+    echo "request work is spread over its $XS_TOKENS chunks, well under 0.1 us a chunk). Events per"
+    echo "stream = SSE events or NDJSON lines the client got, the closing ones included. TTFT ="
+    echo "first text chunk received - request sent (the mock adds no wait here)."
+    echo
+    echo "| path (client ← upstream) | streams | text chunks | events per stream | errors | gateway CPU per chunk (us) | of which user (us) | translation cost (us CPU per chunk, user) | TTFT p50 (us) | TTFT p99 (us) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for t in "${XS_TARGETS[@]}"; do
+        case $t in
+        xs-openai) label="OpenAI SSE ← OpenAI (passthrough)" ;;
+        xs-ollama) label="Ollama NDJSON ← OpenAI SSE" ;;
+        xs-anthropic) label="Anthropic SSE ← OpenAI SSE" ;;
+        esac
+        eps=$(div "${XS_EVENTS[$t]:-}" "${XS_REQS[$t]:-}")
+        is_num "$eps" && eps=$(fmt "$eps" 1)
+        cost=$(with_user "${XC_COST[$t]}" "${XC_UCOST[$t]}")
+        [ "$t" = xs-openai ] && cost="(baseline)"
+        is_num "$eps" || eps=n/a
+        echo "| $label | ${XS_REQS[$t]:-n/a} | ${XS_TEXT[$t]:-n/a} | $eps | ${XS_ERRS[$t]:-n/a} | ${XC_CPU[$t]} | ${XC_USER[$t]} | $cost | $(fmt "${XC_TTFT50[$t]}" 0) | $(fmt "${XC_TTFT99[$t]}" 0) |"
     done
     echo
     echo "## Idle memory"

@@ -17,8 +17,18 @@
  * it, before any parsing, so the client's own JSON work is not counted. The
  * result is one JSON line on stdout:
  *   {"ttft_us":{"p50","p99",...},"ttft_net_us":{...},"chunk_latency_us":{...},
- *    "chunks":N,"requests":N,"errors":N,"first_error":"..."}
+ *    "chunks":N,"events":N,"text_chunks":N,"requests":N,"errors":N,
+ *    "first_error":"..."}
  * and the exit status is 0 only if every request succeeded.
+ *
+ * --proto picks the client's protocol, for the gateway's translated paths:
+ * "openai" (the default: POST an OpenAI chat request, read SSE chunks up to
+ * data: [DONE]), "ollama" (an Ollama /api/chat request, NDJSON lines up to
+ * the one with "done":true) or "anthropic" (a Messages request, SSE events up
+ * to message_stop). A translating gateway does not carry the mock's stamps
+ * over, so those paths give TTFT but no chunk latency; what they are run for
+ * is the count of events and of text pieces, which says each stream arrived
+ * whole, while the caller measures the gateway's CPU around the run.
  *
  * Plain blocking sockets with TCP_NODELAY (without it the delayed ACK of the
  * client adds tens of milliseconds to small SSE writes) and a receive timeout.
@@ -50,11 +60,16 @@
 #define SY_STREAM_REQ_MAX (16 * 1024)
 #define SY_STREAM_SAMPLES_MAX (64L * 1024 * 1024)
 
+/* The client protocols --proto accepts. */
+enum sy_proto { SY_PROTO_OPENAI, SY_PROTO_OLLAMA, SY_PROTO_ANTHROPIC };
+static const char *const sy_proto_names[] = {"openai", "ollama", "anthropic"};
+
 typedef struct sy_stream_opts {
     const char *host;
     const char *port;
     const char *path;
     const char *model;
+    enum sy_proto proto;
     long requests;
     long warmup;
     long concurrency;
@@ -85,6 +100,8 @@ typedef struct sy_stream_worker {
     long requests;
     long errors;
     long chunks_without_ts;
+    long events;      /* data payloads (SSE) or lines (NDJSON) of measured requests */
+    long text_chunks; /* of those, the ones that carried text */
     char first_error[256];
     pthread_t tid;
 } sy_stream_worker_t;
@@ -117,6 +134,8 @@ typedef struct sy_resp {
     bool saw_content;
     bool have_ts_first;
     int64_t ts_first; /* mock_ts_ns of the stream's first chunk */
+    long events;
+    long text_chunks;
     char err[200];
     /* timing */
     int64_t t_sent;
@@ -322,17 +341,75 @@ static bool sy_chunk_has_text(struct json_object *obj)
     return false;
 }
 
-/* Handles one "data:" payload of one SSE event. */
+/* A string member of obj with at least one byte. */
+static bool sy_nonempty_str(struct json_object *obj, const char *key)
+{
+    struct json_object *v;
+
+    return json_object_is_type(obj, json_type_object) && json_object_object_get_ex(obj, key, &v) &&
+           json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0;
+}
+
+/* A string member of obj equal to want. */
+static bool sy_str_is(struct json_object *obj, const char *key, const char *want)
+{
+    struct json_object *v;
+
+    return json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string) &&
+           strcmp(json_object_get_string(v), want) == 0;
+}
+
+/* Anthropic: a content_block_delta whose delta carries text. */
+static bool sy_anthropic_has_text(struct json_object *obj)
+{
+    struct json_object *delta;
+
+    return sy_str_is(obj, "type", "content_block_delta") &&
+           json_object_object_get_ex(obj, "delta", &delta) && sy_nonempty_str(delta, "text");
+}
+
+/* Ollama: a line whose message carries content. */
+static bool sy_ollama_has_text(struct json_object *obj)
+{
+    struct json_object *msg;
+
+    return json_object_object_get_ex(obj, "message", &msg) && sy_nonempty_str(msg, "content");
+}
+
+/*
+ * Whether obj ends the stream in its protocol: Anthropic's message_stop
+ * event, Ollama's line with "done": true. (OpenAI's end is data: [DONE],
+ * which is not JSON and is seen before parsing.)
+ */
+static bool sy_is_last(enum sy_proto proto, struct json_object *obj)
+{
+    struct json_object *v;
+
+    if (proto == SY_PROTO_ANTHROPIC)
+        return sy_str_is(obj, "type", "message_stop");
+    if (proto == SY_PROTO_OLLAMA)
+        return json_object_object_get_ex(obj, "done", &v) && json_object_is_type(v, json_type_boolean) &&
+               json_object_get_boolean(v);
+    return false;
+}
+
+/* Handles one "data:" payload of one SSE event, or one NDJSON line. */
 static void sy_handle_data(sy_stream_worker_t *w, sy_resp_t *r, const char *d, size_t n)
 {
     struct json_tokener *tok;
     struct json_object *obj, *ts, *err;
+    enum sy_proto proto = w->o->proto;
     int64_t stamp = 0;
-    bool has_stamp = false;
+    bool has_stamp = false, has_text;
 
-    if (n == 6 && memcmp(d, "[DONE]", 6) == 0) {
+    r->events++;
+    if (proto == SY_PROTO_OPENAI && n == 6 && memcmp(d, "[DONE]", 6) == 0) {
         r->saw_done = true;
         return;
+    }
+    if (r->saw_done && !r->saw_error) {
+        snprintf(r->err, sizeof(r->err), "data after the stream's last event");
+        r->saw_error = true;
     }
     tok = json_tokener_new_ex(256);
     if (!tok)
@@ -365,7 +442,14 @@ static void sy_handle_data(sy_stream_worker_t *w, sy_resp_t *r, const char *d, s
     } else if (r->measure) {
         w->chunks_without_ts++;
     }
-    if (!r->saw_content && sy_chunk_has_text(obj)) {
+    has_text = proto == SY_PROTO_ANTHROPIC ? sy_anthropic_has_text(obj)
+               : proto == SY_PROTO_OLLAMA  ? sy_ollama_has_text(obj)
+                                           : sy_chunk_has_text(obj);
+    if (has_text)
+        r->text_chunks++;
+    if (sy_is_last(proto, obj))
+        r->saw_done = true;
+    if (!r->saw_content && has_text) {
         r->saw_content = true;
         if (r->measure)
             sy_samples_add(&w->ttft, r->t_recv - r->t_sent);
@@ -382,11 +466,40 @@ static void sy_handle_data(sy_stream_worker_t *w, sy_resp_t *r, const char *d, s
     json_object_put(obj);
 }
 
+/* Splits complete NDJSON lines off the event buffer; blank lines are skipped. */
+static void sy_drain_lines(sy_stream_worker_t *w, sy_resp_t *r)
+{
+    size_t start = 0;
+
+    for (;;) {
+        const char *base = r->ev + start;
+        const char *eol = memchr(base, '\n', r->ev_len - start);
+        size_t len;
+
+        if (!eol)
+            break;
+        len = (size_t)(eol - base);
+        if (len > 0 && base[len - 1] == '\r')
+            len--;
+        if (len > 0)
+            sy_handle_data(w, r, base, len);
+        start += (size_t)(eol - base) + 1;
+    }
+    if (start > 0) {
+        memmove(r->ev, r->ev + start, r->ev_len - start);
+        r->ev_len -= start;
+    }
+}
+
 /* Splits complete SSE events ("\n\n" or "\r\n\r\n") off the event buffer. */
 static void sy_drain_events(sy_stream_worker_t *w, sy_resp_t *r)
 {
     size_t start = 0;
 
+    if (w->o->proto == SY_PROTO_OLLAMA) {
+        sy_drain_lines(w, r);
+        return;
+    }
     for (;;) {
         const char *base = r->ev + start;
         size_t avail = r->ev_len - start;
@@ -656,13 +769,22 @@ static int sy_one_request(sy_stream_worker_t *w, int *fd, bool measure)
         goto out;
     }
     if (!r->saw_done || !r->saw_content) {
-        sy_worker_fail(w, !r->saw_done ? "stream ended without [DONE]" : "stream carried no text");
+        static const char *const no_end[] = {"stream ended without [DONE]",
+                                              "stream ended without a line with \"done\":true",
+                                              "stream ended without message_stop"};
+
+        sy_worker_fail(w, !r->saw_done ? no_end[o->proto] : "stream carried no text");
         goto out;
     }
     if (measure)
         w->requests++;
     rc = 0;
 out:
+    if (measure && r) {
+        /* counted for failed streams too: the gateway relayed them all the same */
+        w->events += r->events;
+        w->text_chunks += r->text_chunks;
+    }
     if (rc != 0 || (r && (r->conn_close || !r->body_done)) || o->new_conn) {
         if (*fd >= 0)
             close(*fd);
@@ -711,19 +833,33 @@ static int sy_build_request(sy_stream_opts_t *o)
     char body[4096];
     int blen, hlen;
 
-    blen = snprintf(body, sizeof(body),
-                    "{\"model\":\"%s\",\"stream\":true,\"temperature\":0.2,"
-                    "\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
-                    "{\"role\":\"user\",\"content\":\"%s\"}]}",
-                    o->model, sys_prompt, user_msg);
+    /* the same texts in each protocol's shape, so the upstream does the same work */
+    if (o->proto == SY_PROTO_ANTHROPIC)
+        blen = snprintf(body, sizeof(body),
+                        "{\"model\":\"%s\",\"stream\":true,\"max_tokens\":%ld,\"temperature\":0.2,"
+                        "\"system\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                        o->model, o->tokens + 64, sys_prompt, user_msg);
+    else if (o->proto == SY_PROTO_OLLAMA)
+        blen = snprintf(body, sizeof(body),
+                        "{\"model\":\"%s\",\"stream\":true,\"options\":{\"temperature\":0.2},"
+                        "\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
+                        "{\"role\":\"user\",\"content\":\"%s\"}]}",
+                        o->model, sys_prompt, user_msg);
+    else
+        blen = snprintf(body, sizeof(body),
+                        "{\"model\":\"%s\",\"stream\":true,\"temperature\":0.2,"
+                        "\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
+                        "{\"role\":\"user\",\"content\":\"%s\"}]}",
+                        o->model, sys_prompt, user_msg);
     if (blen < 0 || (size_t)blen >= sizeof(body))
         return -1;
     hlen = snprintf(o->req, sizeof(o->req),
                     "POST %s HTTP/1.1\r\n"
                     "Host: %s:%s\r\n"
                     "Content-Type: application/json\r\n"
-                    "Accept: text/event-stream\r\n"
+                    "Accept: %s\r\n"
                     "Authorization: Bearer sk-bench\r\n"
+                    "%s"
                     "x-mock-timestamps: 1\r\n"
                     "x-mock-tokens: %ld\r\n"
                     "x-mock-ttft-ms: %ld\r\n"
@@ -731,7 +867,10 @@ static int sy_build_request(sy_stream_opts_t *o)
                     "Content-Length: %d\r\n"
                     "\r\n"
                     "%s",
-                    o->path, o->host, o->port, o->tokens, o->ttft_ms, o->itl_ms, blen, body);
+                    o->path, o->host, o->port,
+                    o->proto == SY_PROTO_OLLAMA ? "application/x-ndjson" : "text/event-stream",
+                    o->proto == SY_PROTO_ANTHROPIC ? "anthropic-version: 2023-06-01\r\n" : "",
+                    o->tokens, o->ttft_ms, o->itl_ms, blen, body);
     if (hlen < 0 || (size_t)hlen >= sizeof(o->req))
         return -1;
     o->req_len = (size_t)hlen;
@@ -746,6 +885,8 @@ static void sy_usage(FILE *f)
             "  --port PORT          target port (required)\n"
             "  --path PATH          request path (/v1/chat/completions)\n"
             "  --model NAME         model in the request body (bench)\n"
+            "  --proto P            client protocol: openai, ollama (/api/chat NDJSON) or\n"
+            "                       anthropic (/v1/messages SSE) (openai)\n"
             "  -n, --requests N     measured requests (200)\n"
             "  --warmup N           unmeasured requests first, per connection (2)\n"
             "  -c, --concurrency N  connections, one request at a time each (1, max %d)\n"
@@ -833,13 +974,13 @@ int main(int argc, char **argv)
         {"concurrency", required_argument, NULL, 'c'}, {"tokens", required_argument, NULL, 't'},
         {"ttft-ms", required_argument, NULL, 'T'},  {"itl-ms", required_argument, NULL, 'I'},
         {"timeout-ms", required_argument, NULL, 'o'}, {"new-conn", no_argument, NULL, 'N'},
-        {"raw", required_argument, NULL, 'r'},
+        {"raw", required_argument, NULL, 'r'},      {"proto", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     static sy_stream_opts_t o;
     sy_stream_worker_t *workers = NULL;
     sy_samples_t ttft = {0}, ttft_net = {0}, chunk = {0};
-    long requests = 0, errors = 0, no_ts = 0, i;
+    long requests = 0, errors = 0, no_ts = 0, events = 0, text_chunks = 0, i;
     const char *first_error = "";
     int opt, status = 1;
     int64_t t0, t1;
@@ -872,12 +1013,24 @@ int main(int argc, char **argv)
         case 'o': bad = sy_parse_long(optarg, 1, 3600000, &o.timeout_ms); break;
         case 'N': o.new_conn = true; break;
         case 'r': o.raw_path = optarg; break;
+        case 'x':
+            bad = 1;
+            for (i = 0; i < (long)(sizeof(sy_proto_names) / sizeof(sy_proto_names[0])); i++)
+                if (strcmp(optarg, sy_proto_names[i]) == 0) {
+                    o.proto = (enum sy_proto)i;
+                    bad = 0;
+                }
+            break;
         case 'h': sy_usage(stdout); return 0;
         default: sy_usage(stderr); return 2;
         }
         if (bad) {
             fprintf(stderr, "sy-stream: bad value for --%s: %s\n",
-                    opt == 'n' ? "requests" : opt == 'c' ? "concurrency" : "option", optarg);
+                    opt == 'n'   ? "requests"
+                    : opt == 'c' ? "concurrency"
+                    : opt == 'x' ? "proto"
+                                 : "option",
+                    optarg);
             return 2;
         }
     }
@@ -928,6 +1081,8 @@ int main(int argc, char **argv)
         requests += w->requests;
         errors += w->errors;
         no_ts += w->chunks_without_ts;
+        events += w->events;
+        text_chunks += w->text_chunks;
         if (!first_error[0] && w->first_error[0])
             first_error = w->first_error;
     }
@@ -950,11 +1105,12 @@ int main(int argc, char **argv)
     sy_print_pcts("ttft_net_us", &ttft_net);
     printf(",");
     sy_print_pcts("chunk_latency_us", &chunk);
-    printf(",\"chunks\":%zu,\"chunks_without_ts\":%ld,\"requests\":%ld,\"errors\":%ld,"
+    printf(",\"chunks\":%zu,\"chunks_without_ts\":%ld,\"events\":%ld,\"text_chunks\":%ld,"
+           "\"requests\":%ld,\"errors\":%ld,\"proto\":\"%s\","
            "\"concurrency\":%ld,\"tokens\":%ld,\"ttft_ms\":%ld,\"itl_ms\":%ld,\"elapsed_s\":%.2f,"
            "\"first_error\":\"",
-           chunk.n, no_ts, requests, errors, o.concurrency, o.tokens, o.ttft_ms, o.itl_ms,
-           (double)(t1 - t0) / 1e9);
+           chunk.n, no_ts, events, text_chunks, requests, errors, sy_proto_names[o.proto],
+           o.concurrency, o.tokens, o.ttft_ms, o.itl_ms, (double)(t1 - t0) / 1e9);
     sy_print_json_str(first_error);
     printf("\"}\n");
     fflush(stdout);
