@@ -58,7 +58,9 @@ test('make run with nothing to serve: demo mode on sy-mock, said loudly, cleaned
   delete env.CONFIG;
   if ((await listening(11434)) || (await listening(8080))) env.SY_DEMO = '1';
 
-  const child = spawn('bash', ['scripts/run.sh'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  /* its own process group, so a failed test can stop the gateway and the
+   * mock with the script (a SIGKILL to the script alone would orphan them) */
+  const child = spawn('bash', ['scripts/run.sh'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const out = [];
   const err = [];
   child.stdout.setEncoding('utf8').on('data', (s) => out.push(...s.split('\n')));
@@ -142,8 +144,18 @@ test('make run with nothing to serve: demo mode on sy-mock, said loudly, cleaned
     assert.doesNotMatch(err.join('\n'), SANITIZER_RE);
   } finally {
     if (!exit) {
-      child.kill('SIGKILL');
+      const group = (sig) => {
+        try {
+          process.kill(-child.pid, sig);
+        } catch {
+          /* gone */
+        }
+      };
+      group('SIGTERM');
+      const t = setTimeout(() => group('SIGKILL'), ms(5000));
       await exited;
+      clearTimeout(t);
+      group('SIGKILL'); /* whatever outlived the script */
     }
   }
 });
