@@ -38,7 +38,8 @@
  * by the upstream's index, mapped to ours (0, 1, ... in order of first
  * appearance, p->call_map holding the upstream index of each of ours); a
  * finish_reason gives FINISH; usage - also in a last chunk with no choices -
- * gives USAGE; "data: [DONE]" ends the stream. A stream with a finish
+ * gives USAGE (after the finish, choices are passed over: only usage may
+ * follow); "data: [DONE]" ends the stream. A stream with a finish
  * reason but no [DONE] ended cleanly too (several servers leave it out); one
  * with neither was cut. An answer that has tool calls finishes with
  * SY_FINISH_TOOL_CALLS even when the server says "stop" (some do).
@@ -808,7 +809,9 @@ static int on_object(sy_eparse_t *p, const sy_jval_t *obj, int whole)
     }
     if (f[O_CHOICES].p && f[O_CHOICES].type != SY_JARRAY)
         return proto_fail(p, "OpenAI-compatible upstream: choices is not an array");
-    if (f[O_CHOICES].p && first_choice(&f[O_CHOICES], &c)) {
+    if (f[O_CHOICES].p && p->finished) {
+        /* the answer is over: only its usage may follow */
+    } else if (f[O_CHOICES].p && first_choice(&f[O_CHOICES], &c)) {
         members(&c, cnames, cf, 3);
         sy_jval_t *m = whole ? &cf[1] : &cf[0];
         if (m->p && m->type != SY_JOBJECT)
