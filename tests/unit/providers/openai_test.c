@@ -754,6 +754,18 @@ Test(openai_parse, events_after_done_ignored)
                   "START chatcmpl-1\nFINISH stop\n");
 }
 
+/* After the finish reason only usage counts: text a server sends late is
+ * passed over. */
+Test(openai_parse, choices_after_finish_ignored)
+{
+    assert_stream(CHUNK("\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]")
+                  CHUNK("\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\",\"tool_calls\":[{\"index\":0,"
+                        "\"id\":\"x\",\"function\":{\"name\":\"f\"}}]},\"finish_reason\":\"length\"}],"
+                        "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}")
+                  "data: [DONE]\n\n",
+                  "START chatcmpl-1\nTEXT a\nFINISH stop\nUSAGE in=1 out=1 cached=-1\n");
+}
+
 Test(openai_parse, truncated_stream)
 {
     assert_stream_fails(CHUNK("\"choices\":[{\"index\":0,\"delta\":{\"content\":\"partial\"}}]")
