@@ -9,7 +9,8 @@
  *
  *   - System text lives in a top-level "system" string: every system
  *     message, wherever it stands in the conversation, is hoisted there, the
- *     messages' texts joined with a blank line.
+ *     text parts joined with a blank line (as the OpenAI adapter joins a
+ *     message's parts). Images in a system message have no place there.
  *   - Roles alternate user / assistant. A tool's result is a tool_result
  *     block in a user turn, so consecutive tool results, and a user message
  *     that follows them, become one user turn; any run of messages that
@@ -430,9 +431,9 @@ static sy_err_t write_messages(enc_t *e)
 
 /* ---- encoding: the rest of the request ------------------------------------ */
 
-/* The system text's pieces, joined with a blank line: each system
- * message's text parts, then the response format instruction. Returns
- * whether there is any (writes nothing when b is NULL). */
+/* The system text's pieces, joined with a blank line: every non-empty text
+ * part of every system message, then the response format instruction.
+ * Returns whether there is any (writes nothing when b is NULL). */
 static int write_system(const sy_creq_t *q, struct evbuffer *b)
 {
     int any = 0;
@@ -440,16 +441,15 @@ static int write_system(const sy_creq_t *q, struct evbuffer *b)
         const sy_msg_t *m = &q->msgs[i];
         if (m->role != SY_ROLE_SYSTEM)
             continue;
-        int this_msg = 0;
         for (size_t j = 0; j < m->n_parts; j++) {
             const sy_part_t *pt = &m->parts[j];
             if (pt->kind != SY_PART_TEXT || pt->text.len == 0)
                 continue;
-            if (b && any && !this_msg)
+            if (b && any)
                 SY_JW_LIT(b, "\\n\\n");
             if (b)
                 sy_jw_escaped(b, pt->text.p, pt->text.len);
-            any = this_msg = 1;
+            any = 1;
         }
     }
     if (q->format == SY_FORMAT_TEXT)

@@ -94,19 +94,19 @@ static void encode_fails(const sy_creq_t *q, sy_err_t code, const char *param)
 Test(anthropic_encode, system_hoisted_and_max_tokens_defaulted)
 {
     sy_part_t sys1[] = {text_part(S("Be brief."))};
-    sy_part_t sys2[] = {text_part(S("Use ")), text_part(S("French."))};
+    sy_part_t sys2[] = {text_part(S("Use French.")), text_part(S("")), text_part(S("Be polite."))};
     sy_part_t hi[] = {text_part(S("Hi"))};
-    sy_msg_t msgs[] = {msg(SY_ROLE_SYSTEM, sys1, 1), msg(SY_ROLE_USER, hi, 1), msg(SY_ROLE_SYSTEM, sys2, 2)};
+    sy_msg_t msgs[] = {msg(SY_ROLE_SYSTEM, sys1, 1), msg(SY_ROLE_USER, hi, 1), msg(SY_ROLE_SYSTEM, sys2, 3)};
     sy_creq_t q;
     sy_creq_init(&q, SY_OP_CHAT, SY_PROTO_OPENAI);
     q.msgs = msgs;
     q.n_msgs = N(msgs);
     encode_is(&q, 1024,
-              "{\"model\":\"claude-x\",\"max_tokens\":1024,\"system\":\"Be brief.\\n\\nUse French.\","
+              "{\"model\":\"claude-x\",\"max_tokens\":1024,\"system\":\"Be brief.\\n\\nUse French.\\n\\nBe polite.\","
               "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}]}");
     /* no provider default either: 4096 */
     encode_is(&q, 0,
-              "{\"model\":\"claude-x\",\"max_tokens\":4096,\"system\":\"Be brief.\\n\\nUse French.\","
+              "{\"model\":\"claude-x\",\"max_tokens\":4096,\"system\":\"Be brief.\\n\\nUse French.\\n\\nBe polite.\","
               "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}]}");
     /* the client's own max_tokens wins; no system message, no "system" */
     q.max_tokens = 77;
