@@ -39,6 +39,7 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "pipeline/error.h"
+#include "router/router.h"
 
 /* type masks */
 #define T_NULL (1 << SY_JNULL)
@@ -878,20 +879,14 @@ void sy_api_anthropic_messages(sy_req_t *r)
         sy_pipeline_translate(r, q, &sy_ingress_anthropic, 0);
 }
 
-/* Whether name is served: a configured model, or "provider/model" for a
- * configured provider (the router's two ways of reading a name). */
-static int model_known(const sy_config_t *cfg, const char *name)
+/* Whether name is served: a configured model (even one whose providers
+ * are disabled now), or whatever else the router resolves - a
+ * "provider/model" address or a discovered model. */
+static int model_known(const sy_config_t *cfg, const sy_disc_snap_t *disc, const char *name)
 {
-    if (sy_config_find_model(cfg, name))
-        return 1;
-    const char *slash = strchr(name, '/');
-    char pname[128];
-    size_t n = slash ? (size_t)(slash - name) : 0;
-    if (!slash || !slash[1] || n >= sizeof(pname))
-        return 0;
-    memcpy(pname, name, n);
-    pname[n] = '\0';
-    return sy_config_find_provider(cfg, pname) != NULL;
+    sy_route_t route;
+    sy_error_t err;
+    return sy_config_find_model(cfg, name) || sy_router_resolve_with(cfg, disc, name, 0, &route, &err) == SY_OK;
 }
 
 /*
@@ -901,11 +896,8 @@ static int model_known(const sy_config_t *cfg, const char *name)
  * if need be; for the log line) once decoded. Returns SY_OK with *tokens,
  * or the error for the client (SY_ENOMODEL when nothing serves the model).
  */
-sy_err_t sy__api_anthropic_count(const sy_config_t *cfg, const char *body, size_t len, sy_arena_t *a,
-                                 char *model, size_t model_cap, int64_t *tokens, sy_error_t *err);
-
-sy_err_t sy__api_anthropic_count(const sy_config_t *cfg, const char *body, size_t len, sy_arena_t *a,
-                                 char *model, size_t model_cap, int64_t *tokens, sy_error_t *err)
+sy_err_t sy__api_anthropic_count(const sy_config_t *cfg, const sy_disc_snap_t *disc, const char *body, size_t len,
+                                 sy_arena_t *a, char *model, size_t model_cap, int64_t *tokens, sy_error_t *err)
 {
     char name[256];
     sy_creq_t q;
@@ -922,7 +914,7 @@ sy_err_t sy__api_anthropic_count(const sy_config_t *cfg, const char *body, size_
         memcpy(model, name, n);
         model[n] = '\0';
     }
-    if (!model_known(cfg, name))
+    if (!model_known(cfg, disc, name))
         return fail(err, SY_ENOMODEL, "model", "%.200s", name);
     *tokens = sy_creq_estimate_tokens(&q);
     return SY_OK;
@@ -945,7 +937,11 @@ void sy_api_anthropic_count_tokens(sy_req_t *r)
         sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
         return;
     }
-    if (sy__api_anthropic_count(r->w->srv->cfg, s, n, &r->arena, r->model, sizeof(r->model), &tokens, &err) !=
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    sy_err_t crc = sy__api_anthropic_count(r->w->srv->cfg, disc, s, n, &r->arena, r->model, sizeof(r->model), &tokens,
+                                           &err);
+    sy_disc_snap_release(disc);
+    if (crc !=
         SY_OK) {
         sy_respond_error(r, &err, -1);
         return;
@@ -1010,8 +1006,10 @@ static int64_t nz(int64_t v)
  * the upstream did not give is 0. */
 static void usage_object(const sy_usage_t *u, struct evbuffer *out)
 {
+    /* canonical input counts cached tokens too; Anthropic's does not */
+    int64_t in = nz(u->input_tokens) - nz(u->cache_read_tokens) - nz(u->cache_write_tokens);
     SY_JW_LIT(out, "{\"input_tokens\":");
-    sy_jw_int(out, nz(u->input_tokens));
+    sy_jw_int(out, in > 0 ? in : 0);
     if (u->cache_write_tokens >= 0) {
         SY_JW_LIT(out, ",\"cache_creation_input_tokens\":");
         sy_jw_int(out, u->cache_write_tokens);

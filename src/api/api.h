@@ -11,6 +11,7 @@
 
 #include "http/request.h"
 #include "pipeline/pipeline.h"
+#include "providers/discovery.h"
 
 void sy_api_dispatch(sy_req_t *r);
 
@@ -47,6 +48,12 @@ extern const sy_ingress_t sy_ingress_ollama;
 void sy_api_anthropic_messages(sy_req_t *r);     /* POST /v1/messages */
 void sy_api_anthropic_count_tokens(sy_req_t *r); /* POST /v1/messages/count_tokens */
 sy_err_t sy_api_anthropic_decode(const char *body, size_t len, sy_arena_t *a, sy_creq_t *q, sy_error_t *err);
+/* count_tokens' work, reachable without a server (tests): decode body,
+ * check the model is served (disc may be NULL), estimate. The model's name
+ * goes to model (cut to model_cap) for the log line. SY_OK with *tokens, or
+ * the client's error (SY_ENOMODEL when nothing serves the model). */
+sy_err_t sy__api_anthropic_count(const sy_config_t *cfg, const sy_disc_snap_t *disc, const char *body, size_t len,
+                                 sy_arena_t *a, char *model, size_t model_cap, int64_t *tokens, sy_error_t *err);
 extern const sy_ingress_t sy_ingress_anthropic;
 
 void sy_api_health_live(sy_req_t *r);

@@ -36,6 +36,7 @@
 #include "core/jsonw.h"
 #include "pipeline/error.h"
 #include "pipeline/pipeline.h"
+#include "providers/discovery.h"
 #include "router/router.h"
 
 /* What GET /api/version says: a real release of the time of the client
@@ -1316,7 +1317,8 @@ const sy_ingress_t sy_ingress_ollama = {
 
 typedef struct oll_model {
     const char *name;
-    sy_provider_type_t kind; /* of the provider that serves it (first deployment) */
+    sy_provider_type_t kind;     /* of the provider that serves it (first deployment) */
+    const sy_disc_model_t *disc; /* a discovered model's details, else NULL */
 } oll_model_t;
 
 typedef void (*model_fn)(void *ud, const oll_model_t *m);
@@ -1329,14 +1331,25 @@ static sy_provider_type_t model_kind(const sy_config_t *cfg, const sy_model_conf
     return SY_PROVIDER_OPENAI;
 }
 
-/* Every model /api/tags and /api/ps show, in order: today the configured
- * public names; models discovered at the providers join here. */
-static void each_model(const sy_config_t *cfg, model_fn fn, void *ud)
+typedef struct each_ctx {
+    model_fn fn;
+    void *ud;
+} each_ctx_t;
+
+static void each_entry(void *ud, const sy_model_entry_t *e)
 {
-    for (size_t i = 0; i < cfg->n_models; i++) {
-        oll_model_t om = {cfg->models[i].name, model_kind(cfg, &cfg->models[i])};
-        fn(ud, &om);
-    }
+    each_ctx_t *c = ud;
+    oll_model_t om = {e->name, e->provider ? e->provider->type : SY_PROVIDER_OPENAI, e->disc};
+    c->fn(c->ud, &om);
+}
+
+/* Every model /api/tags and /api/ps show, in the router's order: the
+ * configured public names, then the models discovered at Ollama providers
+ * (bare where no configured model has the name, and as provider/model). */
+static void each_model(const sy_config_t *cfg, const sy_disc_snap_t *disc, model_fn fn, void *ud)
+{
+    each_ctx_t c = {fn, ud};
+    sy_router_list(cfg, disc, each_entry, &c);
 }
 
 /* A stable "sha256-looking" digest of a name: four FNV-1a passes with
@@ -1357,12 +1370,19 @@ static void digest_hex(const char *name, char out[65])
  * given as its family; Ollama's own fields about weights stay empty. */
 static void write_details(struct evbuffer *o, const oll_model_t *m)
 {
-    const char *family = sy_provider_type_name(m->kind);
-    SY_JW_LIT(o, "\"details\":{\"parent_model\":\"\",\"format\":\"\",\"family\":");
+    const sy_disc_model_t *d = m->disc;
+    const char *family = d && d->family[0] ? d->family : sy_provider_type_name(m->kind);
+    SY_JW_LIT(o, "\"details\":{\"parent_model\":\"\",\"format\":");
+    sy_jw_cstr(o, d ? d->format : "");
+    SY_JW_LIT(o, ",\"family\":");
     sy_jw_cstr(o, family);
     SY_JW_LIT(o, ",\"families\":[");
     sy_jw_cstr(o, family);
-    SY_JW_LIT(o, "],\"parameter_size\":\"\",\"quantization_level\":\"\"}");
+    SY_JW_LIT(o, "],\"parameter_size\":");
+    sy_jw_cstr(o, d ? d->parameter_size : "");
+    SY_JW_LIT(o, ",\"quantization_level\":");
+    sy_jw_cstr(o, d ? d->quantization_level : "");
+    SY_JW_LIT(o, "}");
 }
 
 /* "digest":"...","details":{...} */
@@ -1370,9 +1390,13 @@ static void write_identity(struct evbuffer *o, const oll_model_t *m)
 {
     char dg[65];
     digest_hex(m->name, dg);
-    SY_JW_LIT(o, "\"digest\":\"");
-    sy_jw_raw(o, dg, 64);
-    SY_JW_LIT(o, "\",");
+    SY_JW_LIT(o, "\"digest\":");
+    /* a discovered model keeps its server's digest: clients compare them */
+    if (m->disc && m->disc->digest[0])
+        sy_jw_cstr(o, m->disc->digest);
+    else
+        sy_jw_str(o, dg, 64);
+    SY_JW_LIT(o, ",");
     write_details(o, m);
 }
 
@@ -1393,9 +1417,11 @@ static void tags_one(void *ud, const oll_model_t *m)
     sy_jw_cstr(o, m->name);
     SY_JW_LIT(o, ",\"model\":");
     sy_jw_cstr(o, m->name);
-    SY_JW_LIT(o, ",\"modified_at\":\"");
-    sy_jw_raw(o, c->modified, strlen(c->modified));
-    SY_JW_LIT(o, "\",\"size\":0,");
+    SY_JW_LIT(o, ",\"modified_at\":");
+    sy_jw_cstr(o, m->disc && m->disc->modified_at[0] ? m->disc->modified_at : c->modified);
+    SY_JW_LIT(o, ",\"size\":");
+    sy_jw_int(o, m->disc && m->disc->size > 0 ? m->disc->size : 0);
+    SY_JW_LIT(o, ",");
     write_identity(o, m);
     SY_JW_LIT(o, "}");
 }
@@ -1421,25 +1447,25 @@ static void ps_one(void *ud, const oll_model_t *m)
 
 /* GET /api/tags' body; started is the server's start (modified_at).
  * Internal: tests call it. */
-void sy__ollama_tags(const sy_config_t *cfg, long started, struct evbuffer *o)
+void sy__ollama_tags(const sy_config_t *cfg, const sy_disc_snap_t *disc, long started, struct evbuffer *o)
 {
     list_ctx_t c = {.o = o};
     rfc3339(c.modified, (time_t)started, 0);
     SY_JW_LIT(o, "{\"models\":[");
-    each_model(cfg, tags_one, &c);
+    each_model(cfg, disc, tags_one, &c);
     SY_JW_LIT(o, "]}");
 }
 
 /* GET /api/ps' body: every model "loaded", expiring OLL_PS_EXPIRY_S from
  * now. Internal: tests call it. */
-void sy__ollama_ps(const sy_config_t *cfg, struct evbuffer *o)
+void sy__ollama_ps(const sy_config_t *cfg, const sy_disc_snap_t *disc, struct evbuffer *o)
 {
     list_ctx_t c = {.o = o};
     struct timespec ts;
     sy__ollama_wall(&ts);
     rfc3339(c.expires, ts.tv_sec + OLL_PS_EXPIRY_S, ts.tv_nsec);
     SY_JW_LIT(o, "{\"models\":[");
-    each_model(cfg, ps_one, &c);
+    each_model(cfg, disc, ps_one, &c);
     SY_JW_LIT(o, "]}");
 }
 
@@ -1447,7 +1473,7 @@ void sy__ollama_ps(const sy_config_t *cfg, struct evbuffer *o)
  * cannot be picked now: the router says why when the call is made) or a
  * provider/model address. Sets *kind to the kind of provider that serves
  * it (a model's first deployment's). */
-static int serves(const sy_config_t *cfg, const char *name, sy_provider_type_t *kind)
+static int serves(const sy_config_t *cfg, const sy_disc_snap_t *disc, const char *name, sy_provider_type_t *kind)
 {
     sy_route_t route;
     sy_error_t err;
@@ -1456,7 +1482,7 @@ static int serves(const sy_config_t *cfg, const char *name, sy_provider_type_t *
         *kind = model_kind(cfg, m);
         return 1;
     }
-    if (sy_router_resolve(cfg, name, 0, &route, &err) != SY_OK)
+    if (sy_router_resolve_with(cfg, disc, name, 0, &route, &err) != SY_OK)
         return 0;
     *kind = route.provider->type;
     return 1;
@@ -1465,14 +1491,14 @@ static int serves(const sy_config_t *cfg, const char *name, sy_provider_type_t *
 /* Ollama names "x" and "x:latest" the same model: a name not served as
  * given but served without its ":latest" is that one. Returns the length of
  * the name to use, or 0 when nothing serves it. */
-static size_t served_name(const sy_config_t *cfg, char *name, sy_provider_type_t *kind)
+static size_t served_name(const sy_config_t *cfg, const sy_disc_snap_t *disc, char *name, sy_provider_type_t *kind)
 {
     size_t n = strlen(name);
-    if (serves(cfg, name, kind))
+    if (serves(cfg, disc, name, kind))
         return n;
     if (n > 7 && strcmp(name + n - 7, ":latest") == 0) {
         name[n - 7] = '\0';
-        if (serves(cfg, name, kind))
+        if (serves(cfg, disc, name, kind))
             return n - 7;
         name[n - 7] = ':';
     }
@@ -1481,14 +1507,28 @@ static size_t served_name(const sy_config_t *cfg, char *name, sy_provider_type_t
 
 /* POST /api/show's body for name (the name as the client gave it). Returns
  * 0, or -1 when cfg serves no such model. Internal: tests call it. */
-int sy__ollama_show(const sy_config_t *cfg, long started, const char *name, struct evbuffer *o)
+int sy__ollama_show(const sy_config_t *cfg, const sy_disc_snap_t *disc, long started, const char *name,
+                    struct evbuffer *o)
 {
     char n[256], t[TIME_CAP];
     sy_provider_type_t kind;
     snprintf(n, sizeof(n), "%s", name);
-    if (strlen(name) >= sizeof(n) || !served_name(cfg, n, &kind))
+    if (strlen(name) >= sizeof(n) || !served_name(cfg, disc, n, &kind))
         return -1;
-    oll_model_t m = {n, kind};
+    oll_model_t m = {n, kind, NULL};
+    if (disc && !sy_config_find_model(cfg, n)) {
+        const char *slash = strchr(n, '/');
+        m.disc = sy_disc_snap_find_bare(disc, n);
+        if (!m.disc && slash) {
+            char prov[128];
+            size_t pl = (size_t)(slash - n);
+            if (pl < sizeof(prov)) {
+                memcpy(prov, n, pl);
+                prov[pl] = '\0';
+                m.disc = sy_disc_snap_find(disc, prov, slash + 1);
+            }
+        }
+    }
     const char *family = sy_provider_type_name(kind);
     rfc3339(t, (time_t)started, 0);
     SY_JW_LIT(o, "{\"modelfile\":\"# Served by Switchyard\\nFROM ");
@@ -1597,7 +1637,9 @@ static sy_err_t check_model(sy_req_t *r, sy_creq_t *q, sy_error_t *err)
     memcpy(name, q->model.p, q->model.len);
     name[q->model.len] = '\0';
     snprintf(r->model, sizeof(r->model), "%.*s", (int)sizeof(r->model) - 1, name);
-    size_t n = served_name(r->w->srv->cfg, name, &kind);
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    size_t n = served_name(r->w->srv->cfg, disc, name, &kind);
+    sy_disc_snap_release(disc);
     if (n == 0) {
         sy_error_set(err, SY_ENOMODEL, "model", "model '%s' not found", name);
         return SY_ENOMODEL;
@@ -1660,7 +1702,9 @@ void sy_api_ollama_tags(sy_req_t *r)
         sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
         return;
     }
-    sy__ollama_tags(r->w->srv->cfg, r->w->srv->started, b);
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    sy__ollama_tags(r->w->srv->cfg, disc, r->w->srv->started, b);
+    sy_disc_snap_release(disc);
     reply_json(r, b);
 }
 
@@ -1671,7 +1715,9 @@ void sy_api_ollama_ps(sy_req_t *r)
         sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
         return;
     }
-    sy__ollama_ps(r->w->srv->cfg, b);
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    sy__ollama_ps(r->w->srv->cfg, disc, b);
+    sy_disc_snap_release(disc);
     reply_json(r, b);
 }
 
@@ -1728,7 +1774,10 @@ void sy_api_ollama_show(sy_req_t *r)
         sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
         return;
     }
-    if (sy__ollama_show(r->w->srv->cfg, r->w->srv->started, name, b) < 0) {
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    int rc = sy__ollama_show(r->w->srv->cfg, disc, r->w->srv->started, name, b);
+    sy_disc_snap_release(disc);
+    if (rc < 0) {
         evbuffer_free(b);
         sy_respond_errorf(r, SY_ENOMODEL, "model", "model '%s' not found", name);
         return;

@@ -20,6 +20,8 @@
 #include "core/log.h"
 #include "pipeline/error.h"
 #include "pipeline/pipeline.h"
+#include "providers/discovery.h"
+#include "router/router.h"
 
 /* type masks */
 #define T_NULL (1 << SY_JNULL)
@@ -258,20 +260,34 @@ static void model_object(struct evbuffer *b, const char *id, long created)
 }
 
 
+typedef struct list_ctx {
+    struct evbuffer *b;
+    long created;
+    size_t n;
+} list_ctx_t;
+
+static void list_one(void *ud, const sy_model_entry_t *e)
+{
+    list_ctx_t *c = ud;
+    if (c->n++)
+        evbuffer_add(c->b, ",", 1);
+    model_object(c->b, e->name, c->created);
+}
+
+/* GET /v1/models: every name the router resolves - the configured models,
+ * then the models discovered at Ollama providers (router.h's order). */
 void sy_api_openai_models(sy_req_t *r)
 {
-    const sy_config_t *cfg = r->w->srv->cfg;
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
         return;
     }
+    list_ctx_t c = {b, (long)r->w->srv->started, 0};
     evbuffer_add_printf(b, "{\"object\":\"list\",\"data\":[");
-    for (size_t i = 0; i < cfg->n_models; i++) {
-        if (i)
-            evbuffer_add(b, ",", 1);
-        model_object(b, cfg->models[i].name, (long)r->w->srv->started);
-    }
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    sy_router_list(r->w->srv->cfg, disc, list_one, &c);
+    sy_disc_snap_release(disc);
     evbuffer_add_printf(b, "]}");
     sy_req_reply_buf(r, 200, "application/json", b);
     evbuffer_free(b);
@@ -285,7 +301,12 @@ void sy_api_openai_model(sy_req_t *r)
     char *dec = evhttp_uridecode(raw, 0, NULL);
     snprintf(id, sizeof(id), "%s", dec ? dec : raw);
     free(dec);
-    if (!sy_config_find_model(cfg, id)) {
+    sy_route_t route;
+    sy_error_t err;
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    int known = sy_config_find_model(cfg, id) || sy_router_resolve_with(cfg, disc, id, 0, &route, &err) == SY_OK;
+    sy_disc_snap_release(disc);
+    if (!known) {
         sy_respond_errorf(r, SY_ENOMODEL, "model", "The model `%.200s` does not exist", id);
         return;
     }

@@ -20,6 +20,7 @@
 #include "core/jsonscan.h"
 #include "core/log.h"
 #include "pipeline/error.h"
+#include "providers/discovery.h"
 #include "providers/egress.h"
 #include "providers/provider.h"
 #include "router/router.h"
@@ -708,8 +709,11 @@ fail:
 static sy_err_t route_request(sy_req_t *r, const char *name, sy_route_t *route, sy_error_t *err)
 {
     snprintf(r->model, sizeof(r->model), "%s", name);
-    if (sy_router_resolve(r->w->srv->cfg, name, sy_worker_rand(r->w), route, err) != SY_OK)
-        return err->code;
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    sy_err_t rc = sy_router_resolve_with(r->w->srv->cfg, disc, name, sy_worker_rand(r->w), route, err);
+    sy_disc_snap_release(disc); /* the route keeps a copy of what it needs */
+    if (rc != SY_OK)
+        return rc;
     snprintf(r->deployment, sizeof(r->deployment), "%s", route->upstream_model);
     snprintf(r->provider, sizeof(r->provider), "%s", route->provider->name);
     return SY_OK;

@@ -659,6 +659,14 @@ static int on_usage(sy_eparse_t *p, const sy_jval_t *u)
     }
     if (!any)
         return 0;
+    /* Anthropic's input_tokens leaves the cached part out; canonical input
+     * counts the whole prompt (canon.h) */
+    if (ev.usage.input_tokens >= 0) {
+        if (ev.usage.cache_read_tokens > 0)
+            ev.usage.input_tokens += ev.usage.cache_read_tokens;
+        if (ev.usage.cache_write_tokens > 0)
+            ev.usage.input_tokens += ev.usage.cache_write_tokens;
+    }
     sy_usage_merge(&p->usage, &ev.usage);
     return emit(p, &ev);
 }

@@ -25,13 +25,15 @@
 #include "core/jsonscan.h"
 #include "pipeline/canon.h"
 #include "pipeline/pipeline.h"
+#include "providers/discovery.h"
 
 /* ollama.c's internal hooks and listing bodies */
 extern void (*sy__ollama_wall)(struct timespec *ts);
 extern uint64_t (*sy__ollama_mono)(void);
-void sy__ollama_tags(const sy_config_t *cfg, long started, struct evbuffer *o);
-void sy__ollama_ps(const sy_config_t *cfg, struct evbuffer *o);
-int sy__ollama_show(const sy_config_t *cfg, long started, const char *name, struct evbuffer *o);
+void sy__ollama_tags(const sy_config_t *cfg, const sy_disc_snap_t *disc, long started, struct evbuffer *o);
+void sy__ollama_ps(const sy_config_t *cfg, const sy_disc_snap_t *disc, struct evbuffer *o);
+int sy__ollama_show(const sy_config_t *cfg, const sy_disc_snap_t *disc, long started, const char *name,
+                    struct evbuffer *o);
 
 #define S(lit) ((sy_str_t){(lit), sizeof(lit) - 1})
 #define SS(lit) {(lit), sizeof(lit) - 1} /* the same in a static initializer */
@@ -970,7 +972,7 @@ static const char *digest_of(const char *json, const char *after)
 Test(ollama, tags)
 {
     struct evbuffer *out = evbuffer_new();
-    sy__ollama_tags(&cfg, 1721680408, out);
+    sy__ollama_tags(&cfg, NULL, 1721680408, out);
     const char *got = text_of(out);
     assert_json(got);
     char want[2048];
@@ -991,7 +993,7 @@ Test(ollama, tags)
         cr_assert(strchr("0123456789abcdef", d2[i]));
 
     sy_config_t none = {0};
-    sy__ollama_tags(&none, 0, out);
+    sy__ollama_tags(&none, NULL, 0, out);
     cr_assert_str_eq(text_of(out), "{\"models\":[]}");
     evbuffer_free(out);
 }
@@ -999,7 +1001,7 @@ Test(ollama, tags)
 Test(ollama, ps)
 {
     struct evbuffer *out = evbuffer_new();
-    sy__ollama_ps(&cfg, out);
+    sy__ollama_ps(&cfg, NULL, out);
     const char *got = text_of(out);
     assert_json(got);
     cr_assert(strstr(got, "{\"models\":[{\"name\":\"fast\",\"model\":\"fast\",\"size\":0,\"digest\":\""));
@@ -1017,21 +1019,21 @@ Test(ollama, show)
         "\"general.basename\":\"fast\",\"ollama.context_length\":131072},\"capabilities\":[\"completion\",\"tools\"],"
         "\"modified_at\":\"2024-07-22T20:33:28Z\"}";
     struct evbuffer *out = evbuffer_new();
-    cr_assert_eq(sy__ollama_show(&cfg, 1721680408, "fast", out), 0);
+    cr_assert_eq(sy__ollama_show(&cfg, NULL, 1721680408, "fast", out), 0);
     const char *got = text_of(out);
     cr_assert_str_eq(got, want_fast);
     assert_json(got);
 
-    cr_assert_eq(sy__ollama_show(&cfg, 1721680408, "fast:latest", out), 0, "x:latest is x");
+    cr_assert_eq(sy__ollama_show(&cfg, NULL, 1721680408, "fast:latest", out), 0, "x:latest is x");
     cr_assert_str_eq(text_of(out), want_fast);
 
-    cr_assert_eq(sy__ollama_show(&cfg, 0, "cloud/gpt-4.1", out), 0, "a direct provider/model address");
+    cr_assert_eq(sy__ollama_show(&cfg, NULL, 0, "cloud/gpt-4.1", out), 0, "a direct provider/model address");
     got = text_of(out);
     assert_json(got);
     cr_assert(strstr(got, "\"general.architecture\":\"openai\""));
     cr_assert(strstr(got, "FROM cloud/gpt-4.1"));
 
-    cr_assert_eq(sy__ollama_show(&cfg, 0, "gpt \"4\"", out), 0);
+    cr_assert_eq(sy__ollama_show(&cfg, NULL, 0, "gpt \"4\"", out), 0);
     assert_json(text_of(out));
 
     /* a configured model whose deployments cannot be picked is still known
@@ -1039,12 +1041,12 @@ Test(ollama, show)
     sy_deployment_conf_t off_deps[] = {{.provider = "local", .provider_index = 0, .model = "x", .weight = 0}};
     sy_model_conf_t off = {.name = "off", .deployments = off_deps, .n_deployments = 1};
     sy_config_t cfg_off = {.providers = providers, .n_providers = 2, .models = &off, .n_models = 1};
-    cr_assert_eq(sy__ollama_show(&cfg_off, 0, "off", out), 0);
+    cr_assert_eq(sy__ollama_show(&cfg_off, NULL, 0, "off", out), 0);
     assert_json(text_of(out));
 
-    cr_assert_eq(sy__ollama_show(&cfg, 0, "nope", out), -1);
-    cr_assert_eq(sy__ollama_show(&cfg, 0, "nope:latest", out), -1);
-    cr_assert_eq(sy__ollama_show(&cfg, 0, "fast:7b", out), -1, "only :latest is an alias");
+    cr_assert_eq(sy__ollama_show(&cfg, NULL, 0, "nope", out), -1);
+    cr_assert_eq(sy__ollama_show(&cfg, NULL, 0, "nope:latest", out), -1);
+    cr_assert_eq(sy__ollama_show(&cfg, NULL, 0, "fast:7b", out), -1, "only :latest is an alias");
     cr_assert_eq(evbuffer_get_length(out), 0, "nothing written for an unknown model");
     evbuffer_free(out);
 }

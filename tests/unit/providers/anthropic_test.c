@@ -653,7 +653,7 @@ Test(anthropic_parse, usage_across_start_and_delta)
     t->buf[t->len] = '\0';
     cr_assert_str_eq(t->buf,
                      "START msg_U\n"
-                     "USAGE in=5 out=1 cr=2000 cw=300\n"
+                     "USAGE in=2305 out=1 cr=2000 cw=300\n"
                      "FINISH 2 \n"
                      "USAGE in=7 out=64 cr=-1 cw=-1\n");
     cr_assert_eq(p.usage.input_tokens, 7);
@@ -823,7 +823,7 @@ Test(anthropic_parse, whole_text_and_tool_use)
                      "CALL 0 id=toolu_1 name=get_weather args={\"city\": \"Paris\", \"n\":[1]}\n"
                      "CALL 1 id=toolu_2 name=time args={}\n"
                      "FINISH 3 \n"
-                     "USAGE in=20 out=30 cr=4 cw=-1\n");
+                     "USAGE in=24 out=30 cr=4 cw=-1\n");
 }
 
 /* The mock's shape: text only, stop_sequence given. */
