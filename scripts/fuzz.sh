@@ -23,7 +23,7 @@ OUT=build/fuzz
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter
         -Isrc)
-DRIVERS=(sse jsonscan config ingress)
+DRIVERS=(sse jsonscan config ingress egress)
 LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-1024}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -36,6 +36,9 @@ sources() {
     config) echo "src/config/config.c" ;;
     # the decoders reach the pipeline and the encoders: the whole library
     ingress) find src -name '*.c' ! -path src/main.c | sort | tr '\n' ' ' ;;
+    # the OpenAI-compatible and Ollama stream parsers; egress.c and the
+    # modules under it reach far enough that a list of them would rot
+    egress) find src -name '*.c' ! -path src/main.c | sort | tr '\n' ' ' ;;
   esac
 }
 pkgs() {
@@ -44,6 +47,7 @@ pkgs() {
     jsonscan) echo "json-c" ;;
     config) echo "libfyaml" ;;
     ingress) echo "libevent libevent_pthreads json-c libfyaml" ;;
+    egress) echo "libevent libevent_pthreads json-c libfyaml" ;;
   esac
 }
 
