@@ -87,10 +87,18 @@ static const char *error_kind(const sy_error_t *e)
     }
 }
 
-/* Say which provider failed, for errors raised by the transport. */
+/* Say which provider failed, for errors raised by the transport and by the
+ * stream parsers (an error the upstream reported inside its stream comes
+ * as SY_EUPSTATUS with the upstream's own message). */
 static void name_provider(const relay_t *rl, sy_error_t *e)
 {
-    if (e->code == SY_EUPCONNECT || e->code == SY_EUPTIMEOUT || e->code == SY_EUPPROTO || e->code == SY_EUPCLOSED) {
+    if (e->code == SY_EUPSTATUS && rl->in) {
+        char tmp[sizeof(e->message)];
+        snprintf(tmp, sizeof(tmp), "provider \"%.60s\" reported an error in its stream: %.400s", rl->provider->name,
+                 e->message);
+        memcpy(e->message, tmp, sizeof(tmp));
+    } else if (e->code == SY_EUPCONNECT || e->code == SY_EUPTIMEOUT || e->code == SY_EUPPROTO ||
+               e->code == SY_EUPCLOSED) {
         char tmp[sizeof(e->message)];
         snprintf(tmp, sizeof(tmp), "provider \"%.60s\": %.400s", rl->provider->name, e->message);
         memcpy(e->message, tmp, sizeof(tmp));
@@ -317,7 +325,7 @@ static void translate_done(relay_t *rl, const sy_error_t *err)
 /* Whether a tool call's arguments are not a JSON object: the Ollama and
  * Anthropic encoders must write them as an object, and no client should get
  * a call it cannot parse. Sets *e (a bad upstream answer). */
-static int bad_tool_args(const sy_cresp_t *c, sy_error_t *e, const char *provider)
+static int bad_tool_args(const sy_cresp_t *c, sy_error_t *e)
 {
     for (size_t i = 0; i < c->n_calls; i++) {
         const sy_cresp_call_t *k = &c->calls[i];
@@ -326,8 +334,7 @@ static int bad_tool_args(const sy_cresp_t *c, sy_error_t *e, const char *provide
         if (sy_json_validate(k->args, k->args_len, NULL, NULL) == 0 &&
             sy_json_value(k->args, k->args_len).type == SY_JOBJECT)
             continue;
-        sy_error_set(e, SY_EUPPROTO, NULL, "provider \"%.60s\" sent tool call %zu with arguments that are not a JSON object",
-                     provider, i);
+        sy_error_set(e, SY_EUPPROTO, NULL, "tool call %zu has arguments that are not a JSON object", i);
         return 1;
     }
     return 0;
@@ -365,10 +372,9 @@ static int translate_whole(relay_t *rl, const char *s, size_t n, struct evbuffer
     if (rc < 0) {
         *e = rl->ep.err;
     } else if (rc > 0) {
-        sy_error_set(e, SY_EUPPROTO, NULL, "provider \"%.60s\": answer larger than %u bytes", rl->provider->name,
-                     MAX_RESPONSE_BYTES);
+        sy_error_set(e, SY_EUPPROTO, NULL, "answer larger than %u bytes", MAX_RESPONSE_BYTES);
         rc = -1;
-    } else if (bad_tool_args(c, e, rl->provider->name)) {
+    } else if (bad_tool_args(c, e)) {
         rc = -1;
     } else {
         if (c->usage.input_tokens >= 0)

@@ -5,8 +5,9 @@
  * provider, builds the URL and the header lines of the upstream request: the
  * provider's own key (never the client's Authorization), its extra headers,
  * the request id, and the client headers the provider's forward_headers
- * allows. The OpenAI-compatible kind is served now; the Ollama and Anthropic
- * kinds answer SY_EUNSUPPORTED until their adapters land.
+ * allows. Each kind authenticates its own way: OpenAI-compatible and Ollama
+ * with "Authorization: Bearer" (Ollama only when a key is set - an auth
+ * proxy in front of it), Anthropic with x-api-key and anthropic-version.
  */
 #ifndef SY_PROVIDERS_PROVIDER_H
 #define SY_PROVIDERS_PROVIDER_H
@@ -30,8 +31,8 @@ typedef struct sy_egress {
 /*
  * Fill out for a request of client request r to provider p at path suffix
  * (appended to base_url, e.g. "/chat/completions"). stream asks for an event
- * stream. Returns SY_OK, or an error in err (SY_EUNSUPPORTED for a provider
- * kind without an adapter yet, SY_EBADREQ if the headers do not fit).
+ * stream. Returns SY_OK, or an error in err (SY_EBADREQ if the forwarded
+ * headers do not fit, SY_EINTERNAL for a URL or configured headers too large).
  */
 sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, const sy_req_t *r,
                              int stream, sy_egress_t *out, sy_error_t *err);
