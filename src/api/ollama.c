@@ -76,17 +76,30 @@ uint64_t (*sy__ollama_mono)(void) = mono_now;
  * none at all on a whole second. buf holds TIME_CAP bytes. */
 static void rfc3339(char *buf, time_t sec, long nsec)
 {
-    struct tm tm;
+    /* every line of a stream carries a time: the seconds part is formatted
+     * once per second and thread, the fraction by hand */
+    static _Thread_local time_t last_sec = -1;
+    static _Thread_local char last[TIME_CAP];
+    static _Thread_local size_t last_n;
     size_t n = 0;
-    if (gmtime_r(&sec, &tm))
-        n = strftime(buf, TIME_CAP - 12, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (n == 0) {
-        memcpy(buf, "1970-01-01T00:00:00", 19);
-        n = 19;
+    if (sec != last_sec) {
+        struct tm tm;
+        if (gmtime_r(&sec, &tm))
+            n = strftime(last, TIME_CAP - 12, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (n == 0) {
+            memcpy(last, "1970-01-01T00:00:00", 19);
+            n = 19;
+        }
+        last_n = n;
+        last_sec = sec;
     }
+    n = last_n;
+    memcpy(buf, last, n);
     if (nsec > 0 && nsec < 1000000000L) {
-        char frac[16];
-        snprintf(frac, sizeof(frac), "%09ld", nsec);
+        char frac[9];
+        long v = nsec;
+        for (int i = 8; i >= 0; i--, v /= 10)
+            frac[i] = (char)('0' + v % 10);
         int k = 9;
         while (k > 0 && frac[k - 1] == '0')
             k--;
