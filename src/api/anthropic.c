@@ -172,22 +172,6 @@ static size_t count_elements(const sy_jval_t *arr)
     return n;
 }
 
-/* The members names[0..n) of object obj in one pass (absent: p == NULL);
- * the last occurrence wins, as in sy_json_get. */
-static void members(const sy_jval_t *obj, const char *const *names, sy_jval_t *vals, size_t n)
-{
-    size_t pos = 0;
-    sy_jval_t k, v;
-    for (size_t i = 0; i < n; i++)
-        vals[i].p = NULL;
-    while (sy_json_next_member(obj, &pos, &k, &v))
-        for (size_t i = 0; i < n; i++)
-            if (sy_json_key_is(&k, names[i])) {
-                vals[i] = v;
-                break;
-            }
-}
-
 /* A block's "type": present and a string, decoded into *type. */
 static sy_err_t block_type(dec_t *d, const sy_jval_t *tv, const char *path, sy_str_t *type)
 {
@@ -250,7 +234,7 @@ static sy_err_t decode_image(dec_t *d, const sy_jval_t *blk, const char *path, s
         return missing(d->err, p);
     if ((rc = want(&src, T_OBJ, p, "an object", d->err)))
         return rc;
-    members(&src, names, f, 4);
+    sy_json_members(&src, names, f, 4, 0);
     if ((rc = block_type(d, &f[0], p, &type)))
         return rc;
     sy_part_t *pt = &m->parts[m->n_parts];
@@ -360,7 +344,7 @@ static sy_err_t decode_tool_result(dec_t *d, const sy_jval_t *blk, const char *p
     sy_jval_t f[3];
     sy_str_t id;
     sy_err_t rc;
-    members(blk, names, f, 3);
+    sy_json_members(blk, names, f, 3, 0);
     if ((rc = req_str(d, &f[0], path, "tool_use_id", &id)))
         return rc;
     sy_msg_t *m = push_msg(d, SY_ROLE_TOOL);
@@ -391,7 +375,7 @@ static sy_err_t decode_tool_use(dec_t *d, const sy_jval_t *blk, const char *path
     sy_jval_t f[3];
     sy_err_t rc;
     sy_tool_call_t *k = &m->calls[m->n_calls];
-    members(blk, names, f, 3);
+    sy_json_members(blk, names, f, 3, 0);
     if ((rc = req_str(d, &f[0], path, "id", &k->id)) || (rc = req_str(d, &f[1], path, "name", &k->name)))
         return rc;
     pathf(p, "%s.input", path);
@@ -509,7 +493,7 @@ static sy_err_t decode_message(dec_t *d, const sy_jval_t *el, size_t i)
     pathf(p, "messages.%zu", i);
     if ((rc = want(el, T_OBJ, p, "an object", d->err)))
         return rc;
-    members(el, names, f, 2);
+    sy_json_members(el, names, f, 2, 0);
     pathf(p, "messages.%zu.role", i);
     if (!f[0].p)
         return missing(d->err, p);
@@ -619,7 +603,7 @@ static sy_err_t decode_tools(dec_t *d, const sy_jval_t *v)
         pathf(p, "tools.%zu", i);
         if ((rc = want(&el, T_OBJ, p, "an object", d->err)))
             return rc;
-        members(&el, names, f, 4);
+        sy_json_members(&el, names, f, 4, 0);
         /* custom tools have no type or "custom"; the others (web_search,
          * bash, text_editor, ...) run inside Anthropic's service */
         if (f[3].p && f[3].type != SY_JNULL) {
@@ -659,7 +643,7 @@ static sy_err_t decode_tool_choice(dec_t *d, const sy_jval_t *v)
     sy_str_t type;
     sy_err_t rc;
     sy_creq_t *q = d->q;
-    members(v, names, f, 3);
+    sy_json_members(v, names, f, 3, 0);
     if ((rc = block_type(d, &f[0], "tool_choice", &type)))
         return rc;
     if (str_is(type, "auto")) {

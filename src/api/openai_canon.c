@@ -53,26 +53,12 @@
 
 /* ---- decoding: errors and small helpers ---------------------------------- */
 
-static sy_err_t fail(sy_error_t *err, sy_err_t code, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static sy_err_t fail(sy_error_t *err, sy_err_t code, const char *param, const char *fmt, ...)
-{
-    char msg[sizeof(err->message)];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sy_error_set(err, code, param, "%s", msg);
-    return code;
-}
-
 /* v's type must be one of mask; expect says what in the message. */
 static sy_err_t want(const sy_jval_t *v, int mask, const char *param, const char *expect, sy_error_t *err)
 {
     if (mask & (1 << v->type))
         return SY_OK;
-    return fail(err, SY_EBADFIELD, param, "invalid type for '%s': expected %s, got %s", param, expect,
+    return sy_error_fail(err, SY_EBADFIELD, param, "invalid type for '%s': expected %s, got %s", param, expect,
                 sy_jtype_name(v->type));
 }
 
@@ -80,7 +66,7 @@ static sy_err_t want(const sy_jval_t *v, int mask, const char *param, const char
 static sy_err_t dstr(sy_arena_t *a, const sy_jval_t *v, sy_str_t *out, sy_error_t *err)
 {
     if (sy_canon_str(a, v, out) < 0)
-        return fail(err, SY_ENOMEM, NULL, "out of memory decoding the request");
+        return sy_error_fail(err, SY_ENOMEM, NULL, "out of memory decoding the request");
     return SY_OK;
 }
 
@@ -117,24 +103,8 @@ static void *alloc_array(sy_arena_t *a, size_t n, size_t sz, sy_error_t *err)
 {
     void *p = sy_arena_calloc(a, n ? n : 1, sz);
     if (!p)
-        fail(err, SY_ENOMEM, NULL, "out of memory decoding the request");
+        sy_error_fail(err, SY_ENOMEM, NULL, "out of memory decoding the request");
     return p;
-}
-
-/* The members names[0..n) of object obj into vals (p NULL when absent),
- * in one pass over obj; the last occurrence wins, as in sy_json_get. */
-static void members(const sy_jval_t *obj, const char *const *names, sy_jval_t *vals, size_t n)
-{
-    size_t pos = 0;
-    sy_jval_t k, v;
-    for (size_t i = 0; i < n; i++)
-        vals[i].p = NULL;
-    while (sy_json_next_member(obj, &pos, &k, &v))
-        for (size_t i = 0; i < n; i++)
-            if (sy_json_key_is(&k, names[i])) {
-                vals[i] = v;
-                break;
-            }
 }
 
 /* Whether text is a JSON object (with whitespace around it allowed). */
@@ -179,10 +149,10 @@ static sy_err_t decode_parts(sy_arena_t *a, const sy_jval_t *arr, size_t mi, sy_
         snprintf(param, sizeof(param), "messages[%zu].content[%zu]", mi, j);
         if ((rc = want(&el, T_OBJ, param, "a content part object", err)))
             return rc;
-        members(&el, pnames, f, 4);
+        sy_json_members(&el, pnames, f, 4, 0);
         snprintf(param, sizeof(param), "messages[%zu].content[%zu].type", mi, j);
         if (!f[P_TYPE].p)
-            return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+            return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
         if ((rc = want(&f[P_TYPE], T_STR, param, "a string", err)) || (rc = dstr(a, &f[P_TYPE], &type, err)))
             return rc;
         sy_part_t *pt = &m->parts[m->n_parts];
@@ -191,7 +161,7 @@ static sy_err_t decode_parts(sy_arena_t *a, const sy_jval_t *arr, size_t mi, sy_
             sy_jval_t *tv = is_text ? &f[P_TEXT] : &f[P_REFUSAL];
             snprintf(param, sizeof(param), "messages[%zu].content[%zu].%s", mi, j, is_text ? "text" : "refusal");
             if (!tv->p)
-                return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+                return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
             if ((rc = want(tv, T_STR, param, "a string", err)))
                 return rc;
             if (tv->len > 2) {
@@ -202,18 +172,18 @@ static sy_err_t decode_parts(sy_arena_t *a, const sy_jval_t *arr, size_t mi, sy_
             }
         } else if (str_is(type, "image_url")) {
             if (role != SY_ROLE_USER)
-                return fail(err, SY_EBADREQ, param, "'%s': images are allowed in user messages only", param);
+                return sy_error_fail(err, SY_EBADREQ, param, "'%s': images are allowed in user messages only", param);
             snprintf(param, sizeof(param), "messages[%zu].content[%zu].image_url", mi, j);
             sy_jval_t url = f[P_IMAGE];
             if (!url.p)
-                return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+                return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
             if ((rc = want(&url, T_OBJ | T_STR, param, "an object with a url", err)))
                 return rc;
             if (url.type == SY_JOBJECT) {
                 sy_jval_t obj = url;
                 snprintf(param, sizeof(param), "messages[%zu].content[%zu].image_url.url", mi, j);
                 if (!sy_json_get(&obj, "url", &url))
-                    return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+                    return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
                 if ((rc = want(&url, T_STR, param, "a string", err)))
                     return rc;
             }
@@ -225,21 +195,21 @@ static sy_err_t decode_parts(sy_arena_t *a, const sy_jval_t *arr, size_t mi, sy_
                 pt->media_type = media;
                 pt->data = data;
             } else if (u.len >= 5 && memcmp(u.p, "data:", 5) == 0) {
-                return fail(err, SY_EBADFIELD, param,
+                return sy_error_fail(err, SY_EBADFIELD, param,
                             "'%s' is a data: URL that is not base64 (expected data:<media type>;base64,<data>)",
                             param);
             } else if (u.len == 0) {
-                return fail(err, SY_EBADFIELD, param, "'%s' is empty", param);
+                return sy_error_fail(err, SY_EBADFIELD, param, "'%s' is empty", param);
             } else {
                 pt->url = u;
             }
             m->n_parts++;
         } else if (str_is(type, "input_audio") || str_is(type, "file")) {
-            return fail(err, SY_EBADREQ, param,
+            return sy_error_fail(err, SY_EBADREQ, param,
                         "content parts of type '%s' need an OpenAI-compatible upstream; this model's is not",
                         clip(type, cb));
         } else {
-            return fail(err, SY_EBADFIELD, param, "invalid value for '%s': '%s' is not a content part type%s",
+            return sy_error_fail(err, SY_EBADFIELD, param, "invalid value for '%s': '%s' is not a content part type%s",
                         param, clip(type, cb),
                         role == SY_ROLE_USER ? " (expected text or image_url)" : " (expected text)");
         }
@@ -265,7 +235,7 @@ static sy_err_t decode_calls(sy_arena_t *a, const sy_jval_t *arr, size_t mi, sy_
         snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu]", mi, j);
         if ((rc = want(&el, T_OBJ, param, "an object", err)))
             return rc;
-        members(&el, cnames, c, 3);
+        sy_json_members(&el, cnames, c, 3, 0);
         if (c[0].p && c[0].type != SY_JNULL) {
             snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].id", mi, j);
             if ((rc = want(&c[0], T_STR, param, "a string", err)) || (rc = dstr(a, &c[0], &k->id, err)))
@@ -277,18 +247,18 @@ static sy_err_t decode_calls(sy_arena_t *a, const sy_jval_t *arr, size_t mi, sy_
             if ((rc = want(&c[1], T_STR, param, "a string", err)) || (rc = dstr(a, &c[1], &type, err)))
                 return rc;
             if (!str_is(type, "function"))
-                return fail(err, SY_EBADFIELD, param, "invalid value for '%s': only \"function\" tool calls can be "
+                return sy_error_fail(err, SY_EBADFIELD, param, "invalid value for '%s': only \"function\" tool calls can be "
                             "translated", param);
         }
         snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].function", mi, j);
         if (!c[2].p)
-            return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+            return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
         if ((rc = want(&c[2], T_OBJ, param, "an object", err)))
             return rc;
-        members(&c[2], fnames, f, 2);
+        sy_json_members(&c[2], fnames, f, 2, 0);
         snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].function.name", mi, j);
         if (!f[0].p)
-            return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+            return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
         if ((rc = want(&f[0], T_STR, param, "a string", err)) || (rc = dstr(a, &f[0], &k->name, err)))
             return rc;
         snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].function.arguments", mi, j);
@@ -299,7 +269,7 @@ static sy_err_t decode_calls(sy_arena_t *a, const sy_jval_t *arr, size_t mi, sy_
         if (is_blank(k->args)) {
             k->args = (sy_str_t){"{}", 2};
         } else if (!is_json_object(k->args.p, k->args.len)) {
-            return fail(err, SY_EBADREQ, param, "'%s' must be a JSON object encoded as a string", param);
+            return sy_error_fail(err, SY_EBADREQ, param, "'%s' must be a JSON object encoded as a string", param);
         }
         j++;
     }
@@ -337,15 +307,15 @@ static sy_err_t decode_message(sy_arena_t *a, const sy_jval_t *el, size_t i, sy_
     snprintf(param, sizeof(param), "messages[%zu]", i);
     if ((rc = want(el, T_OBJ, param, "an object", err)))
         return rc;
-    members(el, names, f, M_N);
+    sy_json_members(el, names, f, M_N, 0);
     snprintf(param, sizeof(param), "messages[%zu].role", i);
     if (!f[M_ROLE].p)
-        return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+        return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
     if ((rc = want(&f[M_ROLE], T_STR, param, "a string", err)) || (rc = dstr(a, &f[M_ROLE], &role, err)))
         return rc;
     int r = sy_role_from(role.p, role.len);
     if (r < 0)
-        return fail(err, SY_EBADFIELD, param,
+        return sy_error_fail(err, SY_EBADFIELD, param,
                     "invalid value for '%s': '%s' (expected system, developer, user, assistant or tool)", param,
                     clip(role, cb));
     m->role = (sy_role_t)r;
@@ -355,7 +325,7 @@ static sy_err_t decode_message(sy_arena_t *a, const sy_jval_t *el, size_t i, sy_
     sy_jval_t c = f[M_CONTENT];
     if (!c.p || c.type == SY_JNULL) {
         if (m->role != SY_ROLE_ASSISTANT)
-            return fail(err, c.p ? SY_EBADFIELD : SY_EMISSING, param,
+            return sy_error_fail(err, c.p ? SY_EBADFIELD : SY_EMISSING, param,
                         c.p ? "invalid type for '%s': expected a string or an array of content parts, got null"
                             : "missing required parameter: '%s'",
                         param);
@@ -390,7 +360,7 @@ static sy_err_t decode_message(sy_arena_t *a, const sy_jval_t *el, size_t i, sy_
     if (m->role == SY_ROLE_TOOL) {
         snprintf(param, sizeof(param), "messages[%zu].tool_call_id", i);
         if (!f[M_CALL_ID].p)
-            return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+            return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
         if ((rc = want(&f[M_CALL_ID], T_STR, param, "a string", err)) ||
             (rc = dstr(a, &f[M_CALL_ID], &m->tool_call_id, err)))
             return rc;
@@ -416,7 +386,7 @@ static sy_err_t decode_messages(sy_arena_t *a, const sy_jval_t *v, sy_creq_t *q,
     if ((rc = want(v, T_ARR, "messages", "an array of message objects", err)))
         return rc;
     if ((n = count_elements(v)) == 0)
-        return fail(err, SY_EBADREQ, "messages", "'messages' must contain at least one message");
+        return sy_error_fail(err, SY_EBADREQ, "messages", "'messages' must contain at least one message");
     if (!(q->msgs = alloc_array(a, n, sizeof(sy_msg_t), err)))
         return SY_ENOMEM;
     while (sy_json_next_element(v, &pos, &el)) {
@@ -445,28 +415,28 @@ static sy_err_t decode_tools(sy_arena_t *a, const sy_jval_t *v, sy_creq_t *q, sy
         snprintf(param, sizeof(param), "tools[%zu]", i);
         if ((rc = want(&el, T_OBJ, param, "an object", err)))
             return rc;
-        members(&el, tnames, t, 2);
+        sy_json_members(&el, tnames, t, 2, 0);
         snprintf(param, sizeof(param), "tools[%zu].type", i);
         if (!t[0].p)
-            return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+            return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
         if ((rc = want(&t[0], T_STR, param, "a string", err)) || (rc = dstr(a, &t[0], &type, err)))
             return rc;
         if (!str_is(type, "function"))
-            return fail(err, SY_EBADFIELD, param,
+            return sy_error_fail(err, SY_EBADFIELD, param,
                         "invalid value for '%s': only \"function\" tools can be translated for this model", param);
         snprintf(param, sizeof(param), "tools[%zu].function", i);
         if (!t[1].p)
-            return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+            return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
         if ((rc = want(&t[1], T_OBJ, param, "an object", err)))
             return rc;
-        members(&t[1], fnames, f, 3);
+        sy_json_members(&t[1], fnames, f, 3, 0);
         snprintf(param, sizeof(param), "tools[%zu].function.name", i);
         if (!f[0].p)
-            return fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
+            return sy_error_fail(err, SY_EMISSING, param, "missing required parameter: '%s'", param);
         if ((rc = want(&f[0], T_STR, param, "a string", err)) || (rc = dstr(a, &f[0], &tool->name, err)))
             return rc;
         if (tool->name.len == 0)
-            return fail(err, SY_EBADFIELD, param, "'%s' must not be empty", param);
+            return sy_error_fail(err, SY_EBADFIELD, param, "'%s' must not be empty", param);
         if (f[1].p && f[1].type != SY_JNULL) {
             snprintf(param, sizeof(param), "tools[%zu].function.description", i);
             if ((rc = want(&f[1], T_STR, param, "a string", err)) || (rc = dstr(a, &f[1], &tool->description, err)))
@@ -499,7 +469,7 @@ static sy_err_t decode_tool_choice(sy_arena_t *a, const sy_jval_t *v, sy_creq_t 
         else if (str_is(s, "required"))
             q->tool_choice = SY_TOOLS_REQUIRED;
         else
-            return fail(err, SY_EBADFIELD, "tool_choice",
+            return sy_error_fail(err, SY_EBADFIELD, "tool_choice",
                         "invalid value for 'tool_choice': '%s' (expected auto, none, required or an object)",
                         clip(s, cb));
         return SY_OK;
@@ -507,19 +477,19 @@ static sy_err_t decode_tool_choice(sy_arena_t *a, const sy_jval_t *v, sy_creq_t 
     if ((rc = want(v, T_OBJ, "tool_choice", "a string or an object", err)))
         return rc;
     if (!sy_json_get(v, "type", &type))
-        return fail(err, SY_EMISSING, "tool_choice.type", "missing required parameter: 'tool_choice.type'");
+        return sy_error_fail(err, SY_EMISSING, "tool_choice.type", "missing required parameter: 'tool_choice.type'");
     if ((rc = want(&type, T_STR, "tool_choice.type", "a string", err)) || (rc = dstr(a, &type, &s, err)))
         return rc;
     if (!str_is(s, "function"))
-        return fail(err, SY_EBADREQ, "tool_choice.type",
+        return sy_error_fail(err, SY_EBADREQ, "tool_choice.type",
                     "'tool_choice' of type '%s' cannot be translated for this model (expected function)",
                     clip(s, cb));
     if (!sy_json_get(v, "function", &fn))
-        return fail(err, SY_EMISSING, "tool_choice.function", "missing required parameter: 'tool_choice.function'");
+        return sy_error_fail(err, SY_EMISSING, "tool_choice.function", "missing required parameter: 'tool_choice.function'");
     if ((rc = want(&fn, T_OBJ, "tool_choice.function", "an object", err)))
         return rc;
     if (!sy_json_get(&fn, "name", &name))
-        return fail(err, SY_EMISSING, "tool_choice.function.name",
+        return sy_error_fail(err, SY_EMISSING, "tool_choice.function.name",
                     "missing required parameter: 'tool_choice.function.name'");
     if ((rc = want(&name, T_STR, "tool_choice.function.name", "a string", err)) ||
         (rc = dstr(a, &name, &q->tool_choice_name, err)))
@@ -538,7 +508,7 @@ static sy_err_t decode_response_format(sy_arena_t *a, const sy_jval_t *v, sy_cre
     if ((rc = want(v, T_OBJ, "response_format", "an object", err)))
         return rc;
     if (!sy_json_get(v, "type", &type))
-        return fail(err, SY_EMISSING, "response_format.type", "missing required parameter: 'response_format.type'");
+        return sy_error_fail(err, SY_EMISSING, "response_format.type", "missing required parameter: 'response_format.type'");
     if ((rc = want(&type, T_STR, "response_format.type", "a string", err)) || (rc = dstr(a, &type, &s, err)))
         return rc;
     if (str_is(s, "text")) {
@@ -550,15 +520,15 @@ static sy_err_t decode_response_format(sy_arena_t *a, const sy_jval_t *v, sy_cre
         return SY_OK;
     }
     if (!str_is(s, "json_schema"))
-        return fail(err, SY_EBADFIELD, "response_format.type",
+        return sy_error_fail(err, SY_EBADFIELD, "response_format.type",
                     "invalid value for 'response_format.type': '%s' (expected text, json_object or json_schema)",
                     clip(s, cb));
     if (!sy_json_get(v, "json_schema", &js))
-        return fail(err, SY_EMISSING, "response_format.json_schema",
+        return sy_error_fail(err, SY_EMISSING, "response_format.json_schema",
                     "missing required parameter: 'response_format.json_schema'");
     if ((rc = want(&js, T_OBJ, "response_format.json_schema", "an object", err)))
         return rc;
-    members(&js, snames, f, 3);
+    sy_json_members(&js, snames, f, 3, 0);
     if (f[0].p && f[0].type != SY_JNULL) {
         if ((rc = want(&f[0], T_STR, "response_format.json_schema.name", "a string", err)) ||
             (rc = dstr(a, &f[0], &q->format_name, err)))
@@ -614,12 +584,12 @@ static sy_err_t decode_prompt(sy_arena_t *a, const sy_jval_t *v, sy_creq_t *q, s
     if (v->type == SY_JARRAY) {
         size_t n = count_elements(v);
         if (!sy_json_next_element(v, &pos, &el))
-            return fail(err, SY_EBADREQ, "prompt", "'prompt' must not be an empty array");
+            return sy_error_fail(err, SY_EBADREQ, "prompt", "'prompt' must not be an empty array");
         if (el.type == SY_JINT || el.type == SY_JARRAY)
-            return fail(err, SY_EBADREQ, "prompt",
+            return sy_error_fail(err, SY_EBADREQ, "prompt",
                         "token-id prompts need an OpenAI-compatible upstream; send 'prompt' as a string");
         if (n > 1)
-            return fail(err, SY_EBADREQ, "prompt",
+            return sy_error_fail(err, SY_EBADREQ, "prompt",
                         "batched prompts (%zu) need an OpenAI-compatible upstream; send one prompt per request", n);
         one = el;
         if ((rc = want(&one, T_STR, "prompt[0]", "a string", err)))
@@ -653,13 +623,13 @@ static sy_err_t decode_input(sy_arena_t *a, const sy_jval_t *v, sy_creq_t *q, sy
         return rc;
     size_t n = count_elements(v);
     if (n == 0)
-        return fail(err, SY_EBADREQ, "input", "'input' must not be an empty array");
+        return sy_error_fail(err, SY_EBADREQ, "input", "'input' must not be an empty array");
     if (!(q->inputs = alloc_array(a, n, sizeof(sy_str_t), err)))
         return SY_ENOMEM;
     while (sy_json_next_element(v, &pos, &el)) {
         snprintf(param, sizeof(param), "input[%zu]", i);
         if (el.type == SY_JINT || el.type == SY_JARRAY)
-            return fail(err, SY_EBADREQ, "input",
+            return sy_error_fail(err, SY_EBADREQ, "input",
                         "token-id inputs are not supported by this model's upstream kind; send 'input' as strings");
         if ((rc = want(&el, T_STR, param, "a string", err)) || (rc = dstr(a, &el, &q->inputs[i], err)))
             return rc;
@@ -675,9 +645,9 @@ static sy_err_t want_int(const sy_jval_t *v, const char *param, int64_t min, int
     if ((rc = want(v, T_INT, param, "an integer", err)))
         return rc;
     if (sy_json_int(v, out) < 0)
-        return fail(err, SY_EBADFIELD, param, "'%s' is out of range", param);
+        return sy_error_fail(err, SY_EBADFIELD, param, "'%s' is out of range", param);
     if (*out < min)
-        return fail(err, SY_EBADFIELD, param, "invalid value for '%s': expected at least %lld, got %lld", param,
+        return sy_error_fail(err, SY_EBADFIELD, param, "invalid value for '%s': expected at least %lld, got %lld", param,
                     (long long)min, (long long)*out);
     return SY_OK;
 }
@@ -762,7 +732,7 @@ static sy_err_t decode_body(const sy_jval_t *doc, sy_op_t op, sy_arena_t *a, sy_
 #define ABSENT(i) (!f[i].p || f[i].type == SY_JNULL)
 
     if (!f[K_MODEL].p)
-        return fail(err, SY_EMISSING, "model", "missing required parameter: 'model'");
+        return sy_error_fail(err, SY_EMISSING, "model", "missing required parameter: 'model'");
     if ((rc = want(&f[K_MODEL], T_STR, "model", "a string", err)) || (rc = dstr(a, &f[K_MODEL], &q->model, err)))
         return rc;
     if (!ABSENT(K_USER)) {
@@ -772,7 +742,7 @@ static sy_err_t decode_body(const sy_jval_t *doc, sy_op_t op, sy_arena_t *a, sy_
 
     if (op == SY_OP_EMBED) {
         if (!f[K_INPUT].p)
-            return fail(err, SY_EMISSING, "input", "missing required parameter: 'input'");
+            return sy_error_fail(err, SY_EMISSING, "input", "missing required parameter: 'input'");
         if ((rc = decode_input(a, &f[K_INPUT], q, err)))
             return rc;
         if (!ABSENT(K_DIMENSIONS) && (rc = want_int(&f[K_DIMENSIONS], "dimensions", 1, &q->dimensions, err)))
@@ -784,7 +754,7 @@ static sy_err_t decode_body(const sy_jval_t *doc, sy_op_t op, sy_arena_t *a, sy_
             if (str_is(s, "base64"))
                 *enc_flags |= SY_ENC_BASE64;
             else if (!str_is(s, "float"))
-                return fail(err, SY_EBADFIELD, "encoding_format",
+                return sy_error_fail(err, SY_EBADFIELD, "encoding_format",
                             "invalid value for 'encoding_format': '%s' (expected float or base64)",
                             clip(s, cb));
         }
@@ -793,12 +763,12 @@ static sy_err_t decode_body(const sy_jval_t *doc, sy_op_t op, sy_arena_t *a, sy_
 
     if (op == SY_OP_CHAT) {
         if (!f[K_MESSAGES].p)
-            return fail(err, SY_EMISSING, "messages", "missing required parameter: 'messages'");
+            return sy_error_fail(err, SY_EMISSING, "messages", "missing required parameter: 'messages'");
         if ((rc = decode_messages(a, &f[K_MESSAGES], q, err)))
             return rc;
     } else {
         if (!f[K_PROMPT].p)
-            return fail(err, SY_EMISSING, "prompt", "missing required parameter: 'prompt'");
+            return sy_error_fail(err, SY_EMISSING, "prompt", "missing required parameter: 'prompt'");
         if ((rc = decode_prompt(a, &f[K_PROMPT], q, err)))
             return rc;
         if (!ABSENT(K_SUFFIX)) {
@@ -810,13 +780,13 @@ static sy_err_t decode_body(const sy_jval_t *doc, sy_op_t op, sy_arena_t *a, sy_
             if ((rc = want(&f[K_ECHO], T_BOOL, "echo", "a boolean", err)))
                 return rc;
             if (sy_json_true(&f[K_ECHO]))
-                return fail(err, SY_EBADREQ, "echo", "'echo' needs an OpenAI-compatible upstream");
+                return sy_error_fail(err, SY_EBADREQ, "echo", "'echo' needs an OpenAI-compatible upstream");
         }
         if (!ABSENT(K_BEST_OF)) {
             if ((rc = want_int(&f[K_BEST_OF], "best_of", 1, &n, err)))
                 return rc;
             if (n > 1)
-                return fail(err, SY_EBADREQ, "best_of", "'best_of' above 1 needs an OpenAI-compatible upstream");
+                return sy_error_fail(err, SY_EBADREQ, "best_of", "'best_of' above 1 needs an OpenAI-compatible upstream");
         }
     }
 
@@ -839,7 +809,7 @@ static sy_err_t decode_body(const sy_jval_t *doc, sy_op_t op, sy_arena_t *a, sy_
         if ((rc = want_int(&f[K_N], "n", 1, &n, err)))
             return rc;
         if (n > 1)
-            return fail(err, SY_EBADREQ, "n", "'n' above 1 needs an OpenAI-compatible upstream");
+            return sy_error_fail(err, SY_EBADREQ, "n", "'n' above 1 needs an OpenAI-compatible upstream");
     }
     if ((rc = raw_number(&f[K_TEMPERATURE], "temperature", &q->temperature, err)) ||
         (rc = raw_number(&f[K_TOP_P], "top_p", &q->top_p, err)) ||
@@ -888,15 +858,15 @@ sy_err_t sy_api_openai_decode(const char *body, size_t len, sy_op_t op, sy_arena
     const char *msg;
     sy_creq_init(q, op, SY_PROTO_OPENAI);
     if ((unsigned)op > SY_OP_EMBED)
-        return fail(err, SY_EINTERNAL, NULL, "unknown operation");
+        return sy_error_fail(err, SY_EINTERNAL, NULL, "unknown operation");
     /* openai.c validated it; validating again keeps this function safe on
      * its own for the price of one more linear pass */
     if (!body || sy_json_validate(body, len, &off, &msg) < 0)
-        return fail(err, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", body ? off : 0,
+        return sy_error_fail(err, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", body ? off : 0,
                     body ? msg : "no body");
     sy_jval_t doc = sy_json_value(body, len);
     if (doc.type != SY_JOBJECT)
-        return fail(err, SY_EBADREQ, NULL, "the request body must be a JSON object");
+        return sy_error_fail(err, SY_EBADREQ, NULL, "the request body must be a JSON object");
     return decode_body(&doc, op, a, q, enc_flags, err);
 }
 

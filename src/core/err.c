@@ -60,21 +60,35 @@ const char *sy_err_openai_code(sy_err_t err)
     return r ? r->ocode : "internal_error";
 }
 
-void sy_error_set(sy_error_t *e, sy_err_t code, const char *param, const char *fmt, ...)
+static void error_setv(sy_error_t *e, sy_err_t code, const char *param, const char *fmt, va_list ap)
 {
     e->code = code;
     e->status = 0;
     snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
     if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
         int n = vsnprintf(e->message, sizeof(e->message), fmt, ap);
-        va_end(ap);
         if (n >= (int)sizeof(e->message)) /* cut: do not leave half a character */
             e->message[sy_utf8_trim(e->message, sizeof(e->message) - 1)] = '\0';
     } else {
         snprintf(e->message, sizeof(e->message), "%s", sy_strerror(code));
     }
+}
+
+void sy_error_set(sy_error_t *e, sy_err_t code, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_setv(e, code, param, fmt, ap);
+    va_end(ap);
+}
+
+sy_err_t sy_error_fail(sy_error_t *e, sy_err_t code, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_setv(e, code, param, fmt, ap);
+    va_end(ap);
+    return code;
 }
 
 int sy_error_status(const sy_error_t *e)

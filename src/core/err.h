@@ -74,6 +74,9 @@ typedef struct sy_error {
 /* Fill e with code, a printf-style message (NULL for the table's) and a param (may be NULL). */
 void sy_error_set(sy_error_t *e, sy_err_t code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same, returning code: "return sy_error_fail(err, SY_EBADREQ, ...);". */
+sy_err_t sy_error_fail(sy_error_t *e, sy_err_t code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* The status e maps to: e->status if set, else the table's. */
 int sy_error_status(const sy_error_t *e);
 

@@ -467,3 +467,19 @@ int sy_jsonscan_top(const char *s, size_t n, const char *key, size_t *vstart, si
     }
     return found;
 }
+
+void sy_json_members(const sy_jval_t *obj, const char *const *names, sy_jval_t *vals, size_t n, unsigned flags)
+{
+    size_t pos = 0;
+    sy_jval_t k, v;
+    for (size_t i = 0; i < n; i++)
+        vals[i].p = NULL;
+    while (sy_json_next_member(obj, &pos, &k, &v))
+        for (size_t i = 0; i < n; i++)
+            if (sy_json_key_is(&k, names[i])) {
+                vals[i] = v;
+                if (v.type == SY_JNULL && (flags & SY_JSON_NULL_ABSENT))
+                    vals[i].p = NULL;
+                break;
+            }
+}

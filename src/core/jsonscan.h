@@ -63,6 +63,13 @@ int sy_json_key_is(const sy_jval_t *key, const char *name);
  * occurrence wins. */
 int sy_json_get(const sy_jval_t *obj, const char *name, sy_jval_t *val);
 
+/* The members names[0..n) of object obj into vals, in one pass over obj
+ * (the last occurrence wins, as in sy_json_get); a member that is absent
+ * gets p == NULL, and so does one whose value is null when flags has
+ * SY_JSON_NULL_ABSENT. */
+#define SY_JSON_NULL_ABSENT 0x1
+void sy_json_members(const sy_jval_t *obj, const char *const *names, sy_jval_t *vals, size_t n, unsigned flags);
+
 /* Decode a string value (with quotes) into dst (NUL-terminated, UTF-8).
  * Returns the decoded length, or -1 if it does not fit in cap-1 bytes. */
 long sy_json_string(const sy_jval_t *str, char *dst, size_t cap);

@@ -613,21 +613,6 @@ static int str_of(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_t
     return 0;
 }
 
-/* Members of obj named in names into vals (p NULL when absent), one pass. */
-static void members(const sy_jval_t *obj, const char *const *names, sy_jval_t *vals, size_t n)
-{
-    size_t pos = 0;
-    sy_jval_t k, v;
-    for (size_t i = 0; i < n; i++)
-        vals[i].p = NULL;
-    while (sy_json_next_member(obj, &pos, &k, &v))
-        for (size_t i = 0; i < n; i++)
-            if (sy_json_key_is(&k, names[i])) {
-                vals[i] = v;
-                break;
-            }
-}
-
 static int is_str(const sy_jval_t *v, const char *lit)
 {
     size_t n = strlen(lit);
@@ -646,7 +631,7 @@ static int on_usage(sy_eparse_t *p, const sy_jval_t *u)
     memset(&ev, 0, sizeof(ev));
     ev.kind = SY_EV_USAGE;
     sy_usage_init(&ev.usage);
-    members(u, names, f, 4);
+    sy_json_members(u, names, f, 4, 0);
     int64_t *to[] = {&ev.usage.input_tokens, &ev.usage.output_tokens, &ev.usage.cache_read_tokens,
                      &ev.usage.cache_write_tokens};
     int any = 0;
@@ -699,7 +684,7 @@ static int on_error(sy_eparse_t *p, const sy_jval_t *obj)
     sy_jval_t e, f[2] = {{NULL, 0, SY_JNULL}, {NULL, 0, SY_JNULL}};
     sy_str_t text = SY_STR_NULL;
     if (sy_json_get(obj, "error", &e) && e.type == SY_JOBJECT) {
-        members(&e, names, f, 2);
+        sy_json_members(&e, names, f, 2, 0);
         for (size_t i = 2; i-- > 0 && !text.len;)
             if (f[i].p && f[i].type == SY_JSTRING && sy_canon_str(&p->scratch, &f[i], &text) < 0)
                 text = SY_STR_NULL;
@@ -722,7 +707,7 @@ static int on_block(sy_eparse_t *p, const sy_jval_t *blk, int block_index, int w
     sy_ev_t ev;
     if (blk->type != SY_JOBJECT)
         return proto_fail(p, "Anthropic content block is not an object");
-    members(blk, names, f, 6);
+    sy_json_members(blk, names, f, 6, 0);
     memset(&ev, 0, sizeof(ev));
     if (is_str(&f[B_TYPE], "text") || is_str(&f[B_TYPE], "thinking")) {
         int text = is_str(&f[B_TYPE], "text");
@@ -811,7 +796,7 @@ static int on_delta(sy_eparse_t *p, const sy_jval_t *obj)
         return -1;
     if (!sy_json_get(obj, "delta", &d) || d.type != SY_JOBJECT)
         return proto_fail(p, "Anthropic content_block_delta without a delta object");
-    members(&d, names, f, 4);
+    sy_json_members(&d, names, f, 4, 0);
     memset(&ev, 0, sizeof(ev));
     if (is_str(&f[D_TYPE], "text_delta") && f[D_TEXT].p) {
         ev.kind = SY_EV_TEXT;
@@ -968,7 +953,7 @@ int sy__anthropic_whole(sy_eparse_t *p, const char *body, size_t len)
     sy_jval_t obj = sy_json_value(body, len);
     if (obj.type != SY_JOBJECT)
         return proto_fail(p, "Anthropic answer is not a JSON object");
-    members(&obj, names, f, 4);
+    sy_json_members(&obj, names, f, 4, 0);
     if (is_str(&f[W_TYPE], "error"))
         return on_error(p, &obj);
     if (!f[W_CONTENT].p || f[W_CONTENT].type != SY_JARRAY)
