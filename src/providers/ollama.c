@@ -46,21 +46,10 @@
 #include "core/jsonw.h"
 #include "providers/egress.h"
 
+/* How protocol errors name the upstream. */
+#define UP "Ollama upstream: "
+
 /* ---- encoding: small helpers --------------------------------------------- */
-
-static sy_err_t bad(sy_error_t *err, sy_err_t code, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static sy_err_t bad(sy_error_t *err, sy_err_t code, const char *param, const char *fmt, ...)
-{
-    char msg[sizeof(err->message)];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sy_error_set(err, code, param, "%s", msg);
-    return code;
-}
 
 /* A NUL-terminated fragment chosen at run time (SY_JW_LIT takes literals). */
 static void put(struct evbuffer *b, const char *s)
@@ -132,8 +121,8 @@ static sy_err_t write_images(struct evbuffer *b, const sy_creq_t *q, size_t from
             if (pt->kind != SY_PART_IMAGE)
                 continue;
             if (pt->url.len && !sy_canon_data_url(pt->url, &media, &data))
-                return bad(err, SY_EUNSUPPORTED, param,
-                           "%s: Ollama accepts only inline base64 images, not image URLs", param);
+                return sy_error_fail(err, SY_EUNSUPPORTED, param,
+                                     "%s: Ollama accepts only inline base64 images, not image URLs", param);
             put(b, first ? ",\"images\":[" : ",");
             first = 0;
             sy_jw_str(b, data.p, data.len);
@@ -197,7 +186,7 @@ static sy_err_t write_message(const sy_creq_t *q, size_t i, struct evbuffer *b, 
             const sy_tool_call_t *c = &m->calls[k];
             if (!args_ok(c->args)) {
                 snprintf(p, sizeof(p), "messages[%zu].tool_calls[%zu].function.arguments", i, k);
-                return bad(err, SY_EBADREQ, p, "%s: the arguments must be a JSON object", p);
+                return sy_error_fail(err, SY_EBADREQ, p, "%s: the arguments must be a JSON object", p);
             }
             put(b, k ? ",{" : "{");
             if (c->id.len) {
@@ -467,30 +456,12 @@ static int emit(sy_eparse_t *p, sy_ev_t *ev)
 static int str_of(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_t *out)
 {
     if (v->type != SY_JSTRING)
-        return proto_fail(p, "Ollama upstream: %s is not a string", what);
+        return proto_fail(p, UP "%s is not a string", what);
     if (sy_canon_str(&p->scratch, v, out) < 0) {
         sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's %s", what);
         return -1;
     }
     return 0;
-}
-
-/* Members of obj named in names into vals (p NULL when absent or null), one
- * pass. */
-static void members(const sy_jval_t *obj, const char *const *names, sy_jval_t *vals, size_t n)
-{
-    size_t pos = 0;
-    sy_jval_t k, v;
-    for (size_t i = 0; i < n; i++)
-        vals[i].p = NULL;
-    while (sy_json_next_member(obj, &pos, &k, &v))
-        for (size_t i = 0; i < n; i++)
-            if (sy_json_key_is(&k, names[i])) {
-                vals[i] = v;
-                if (v.type == SY_JNULL)
-                    vals[i].p = NULL;
-                break;
-            }
 }
 
 /* {"error":"..."} (or {"error":{"message":...}}): always -1, p->err the
@@ -531,12 +502,12 @@ static int on_call(sy_eparse_t *p, const sy_jval_t *tc)
     sy_jval_t fn, id, f[2];
     sy_ev_t ev;
     if (tc->type != SY_JOBJECT || !sy_json_get(tc, "function", &fn) || fn.type != SY_JOBJECT)
-        return proto_fail(p, "Ollama upstream: a tool call without a function object");
-    members(&fn, fnames, f, 2);
+        return proto_fail(p, UP "a tool call without a function object");
+    sy_json_members(&fn, fnames, f, 2, SY_JSON_NULL_ABSENT);
     if (!f[0].p)
-        return proto_fail(p, "Ollama upstream: a tool call without a name");
+        return proto_fail(p, UP "a tool call without a name");
     if (p->n_calls >= SY_CRESP_MAX_CALLS)
-        return proto_fail(p, "Ollama upstream: more than %d tool calls", SY_CRESP_MAX_CALLS);
+        return proto_fail(p, UP "more than %d tool calls", SY_CRESP_MAX_CALLS);
     memset(&ev, 0, sizeof(ev));
     ev.kind = SY_EV_TOOL_CALL;
     if (str_of(p, &f[0], "tool call name", &ev.name) < 0)
@@ -548,7 +519,7 @@ static int on_call(sy_eparse_t *p, const sy_jval_t *tc)
     else if (f[1].p && f[1].type == SY_JSTRING && str_of(p, &f[1], "tool call arguments", &ev.args) < 0)
         return -1;
     else if (f[1].p && f[1].type != SY_JSTRING)
-        return proto_fail(p, "Ollama upstream: tool call arguments are not an object");
+        return proto_fail(p, UP "tool call arguments are not an object");
     ev.index = p->n_calls++;
     return emit(p, &ev);
 }
@@ -610,15 +581,15 @@ static int on_object(sy_eparse_t *p, const sy_jval_t *obj, int whole)
     static const char *const mnames[] = {"thinking", "content", "tool_calls"};
     sy_jval_t f[F_N], m[3] = {{NULL, 0, SY_JNULL}, {NULL, 0, SY_JNULL}, {NULL, 0, SY_JNULL}}, tc;
     int rc;
-    members(obj, names, f, F_N);
+    sy_json_members(obj, names, f, F_N, SY_JSON_NULL_ABSENT);
     if (f[F_ERROR].p)
         return on_error(p, &f[F_ERROR]);
     if ((rc = sy__eparse_start(p, SY_STR_NULL)))
         return rc;
     if (f[F_MESSAGE].p) {
         if (f[F_MESSAGE].type != SY_JOBJECT)
-            return proto_fail(p, "Ollama upstream: message is not an object");
-        members(&f[F_MESSAGE], mnames, m, 3);
+            return proto_fail(p, UP "message is not an object");
+        sy_json_members(&f[F_MESSAGE], mnames, m, 3, SY_JSON_NULL_ABSENT);
     }
     if ((rc = on_text(p, m[0].p ? &m[0] : &f[F_THINKING], SY_EV_THINKING, "thinking")) ||
         (rc = on_text(p, m[1].p ? &m[1] : &f[F_RESPONSE], SY_EV_TEXT, "content")))
@@ -626,7 +597,7 @@ static int on_object(sy_eparse_t *p, const sy_jval_t *obj, int whole)
     if (m[2].p) {
         size_t pos = 0;
         if (m[2].type != SY_JARRAY)
-            return proto_fail(p, "Ollama upstream: message.tool_calls is not an array");
+            return proto_fail(p, UP "message.tool_calls is not an array");
         while (sy_json_next_element(&m[2], &pos, &tc))
             if ((rc = on_call(p, &tc)))
                 return rc;
@@ -648,10 +619,10 @@ static int on_line(void *ud, const char *line, size_t len)
         return 0;
     sy_arena_reset(&p->scratch);
     if (sy_json_validate(line, len, &off, &msg) < 0)
-        return proto_fail(p, "Ollama upstream: stream line is not valid JSON (%s at byte %zu)", msg, off);
+        return proto_fail(p, UP "stream line is not valid JSON (%s at byte %zu)", msg, off);
     sy_jval_t obj = sy_json_value(line, len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, "Ollama upstream: stream line is not a JSON object");
+        return proto_fail(p, UP "stream line is not a JSON object");
     return on_object(p, &obj, 0);
 }
 
@@ -661,7 +632,7 @@ static int lines_rc(sy_eparse_t *p, int rc)
     if (rc == 0 || rc == 1 || rc == -1)
         return rc;
     if (rc == SY_ETOOLARGE)
-        return proto_fail(p, "Ollama upstream: stream line larger than %u bytes", SY_EPARSE_MAX_EVENT);
+        return proto_fail(p, UP "stream line larger than %u bytes", SY_EPARSE_MAX_EVENT);
     sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's stream");
     return -1;
 }
@@ -693,28 +664,15 @@ int sy__ollama_whole(sy_eparse_t *p, const char *body, size_t len)
     size_t off;
     const char *msg;
     if (sy_json_validate(body, len, &off, &msg) < 0)
-        return proto_fail(p, "Ollama upstream: answer is not valid JSON (%s at byte %zu)", msg, off);
+        return proto_fail(p, UP "answer is not valid JSON (%s at byte %zu)", msg, off);
     sy_jval_t obj = sy_json_value(body, len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, "Ollama upstream: answer is not a JSON object");
+        return proto_fail(p, UP "answer is not a JSON object");
     sy_arena_reset(&p->scratch);
     return on_object(p, &obj, 1);
 }
 
 /* ---- embeddings ------------------------------------------------------------ */
-
-static sy_err_t embed_fail(sy_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static sy_err_t embed_fail(sy_error_t *err, const char *fmt, ...)
-{
-    char msg[sizeof(err->message)];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sy_error_set(err, SY_EUPPROTO, NULL, "%s", msg);
-    return SY_EUPPROTO;
-}
 
 /* An array of JSON numbers as floats in the arena: 0, -1 when it is not
  * one (or a number does not fit a float), -2 out of memory. */
@@ -757,10 +715,11 @@ sy_err_t sy__ollama_embed(const char *body, size_t len, size_t n_inputs, sy_aren
     out->n_vecs = 0;
     out->prompt_tokens = -1;
     if (sy_json_validate(body, len, &off, &msg) < 0)
-        return embed_fail(err, "Ollama upstream: embeddings answer is not valid JSON (%s at byte %zu)", msg, off);
+        return sy_error_fail(err, SY_EUPPROTO, NULL, UP "embeddings answer is not valid JSON (%s at byte %zu)", msg,
+                             off);
     sy_jval_t obj = sy_json_value(body, len);
     if (obj.type != SY_JOBJECT)
-        return embed_fail(err, "Ollama upstream: embeddings answer is not a JSON object");
+        return sy_error_fail(err, SY_EUPPROTO, NULL, UP "embeddings answer is not a JSON object");
     if (sy_json_get(&obj, "error", &e) && e.type != SY_JNULL) {
         char text[400] = "";
         sy_jval_t m = e;
@@ -774,7 +733,7 @@ sy_err_t sy__ollama_embed(const char *body, size_t len, size_t n_inputs, sy_aren
     int single = 0;
     if (!sy_json_get(&obj, "embeddings", &v) || v.type != SY_JARRAY) {
         if (!sy_json_get(&obj, "embedding", &v) || v.type != SY_JARRAY)
-            return embed_fail(err, "Ollama upstream: embeddings answer without an embeddings array");
+            return sy_error_fail(err, SY_EUPPROTO, NULL, UP "embeddings answer without an embeddings array");
         single = 1;
     }
     if (single) {
@@ -784,7 +743,7 @@ sy_err_t sy__ollama_embed(const char *body, size_t len, size_t n_inputs, sy_aren
             n++;
     }
     if (n != n_inputs)
-        return embed_fail(err, "Ollama upstream: %zu embeddings for %zu inputs", n, n_inputs);
+        return sy_error_fail(err, SY_EUPPROTO, NULL, UP "%zu embeddings for %zu inputs", n, n_inputs);
     if (!(out->vecs = sy_arena_calloc(a, n ? n : 1, sizeof(sy_vec_t)))) {
         sy_error_set(err, SY_ENOMEM, NULL, "out of memory reading the embeddings");
         return SY_ENOMEM;
@@ -799,7 +758,7 @@ sy_err_t sy__ollama_embed(const char *body, size_t len, size_t n_inputs, sy_aren
             return SY_ENOMEM;
         }
         if (rc)
-            return embed_fail(err, "Ollama upstream: embeddings[%zu] is not a vector of floats", i);
+            return sy_error_fail(err, SY_EUPPROTO, NULL, UP "embeddings[%zu] is not a vector of floats", i);
     }
     out->n_vecs = n;
     if (sy_json_get(&obj, "prompt_eval_count", &v))

@@ -56,21 +56,10 @@
 #include "core/jsonw.h"
 #include "providers/egress.h"
 
+/* How protocol errors name the upstream. */
+#define UP "OpenAI-compatible upstream: "
+
 /* ---- encoding: small helpers --------------------------------------------- */
-
-static sy_err_t bad(sy_error_t *err, sy_err_t code, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static sy_err_t bad(sy_error_t *err, sy_err_t code, const char *param, const char *fmt, ...)
-{
-    char msg[sizeof(err->message)];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sy_error_set(err, code, param, "%s", msg);
-    return code;
-}
 
 static int is_blank(sy_str_t s)
 {
@@ -202,7 +191,7 @@ static sy_err_t write_calls(enc_t *e, size_t mi)
         if (!args_ok(c->args)) {
             char p[96];
             snprintf(p, sizeof(p), "messages[%zu].tool_calls[%zu].function.arguments", mi, k);
-            return bad(e->err, SY_EBADREQ, p, "%s: the arguments must be a JSON object", p);
+            return sy_error_fail(e->err, SY_EBADREQ, p, "%s: the arguments must be a JSON object", p);
         }
         if (k)
             SY_JW_LIT(b, ",");
@@ -272,7 +261,8 @@ static sy_err_t write_message(enc_t *e, size_t i, int *first)
 
     if (n_img && m->role != SY_ROLE_USER && m->role != SY_ROLE_TOOL) {
         snprintf(p, sizeof(p), "messages[%zu].content", i);
-        return bad(e->err, SY_EBADREQ, p, "%s: OpenAI-compatible upstreams take images only in user messages", p);
+        return sy_error_fail(e->err, SY_EBADREQ, p, "%s: OpenAI-compatible upstreams take images only in user messages",
+                             p);
     }
     if (!*first)
         SY_JW_LIT(b, ",");
@@ -436,15 +426,16 @@ sy_err_t sy__openai_encode(const sy_creq_t *q, const char *model, struct evbuffe
     if (q->op == SY_OP_EMBED)
         return encode_embed(q, model, out, path);
     if (q->suffix.len)
-        return bad(err, SY_EBADREQ, "suffix", "suffix: OpenAI-compatible upstreams are sent a chat, which has no suffix");
+        return sy_error_fail(err, SY_EBADREQ, "suffix",
+                             "suffix: OpenAI-compatible upstreams are sent a chat, which has no suffix");
     if (q->n_msgs && !(e.base = calloc(q->n_msgs, sizeof(*e.base))))
-        return bad(err, SY_ENOMEM, NULL, "out of memory encoding the request");
+        return sy_error_fail(err, SY_ENOMEM, NULL, "out of memory encoding the request");
     for (size_t i = 0; i < q->n_msgs; i++) {
         e.base[i] = n_calls;
         n_calls += q->msgs[i].role == SY_ROLE_ASSISTANT ? q->msgs[i].n_calls : 0;
     }
     if (n_calls && !(e.answered = calloc(n_calls, 1))) {
-        rc = bad(err, SY_ENOMEM, NULL, "out of memory encoding the request");
+        rc = sy_error_fail(err, SY_ENOMEM, NULL, "out of memory encoding the request");
         goto out;
     }
 
@@ -521,30 +512,12 @@ static int emit(sy_eparse_t *p, sy_ev_t *ev)
 static int str_of(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_t *out)
 {
     if (v->type != SY_JSTRING)
-        return proto_fail(p, "OpenAI-compatible upstream: %s is not a string", what);
+        return proto_fail(p, UP "%s is not a string", what);
     if (sy_canon_str(&p->scratch, v, out) < 0) {
         sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's %s", what);
         return -1;
     }
     return 0;
-}
-
-/* Members of obj named in names into vals (p NULL when absent; a null value
- * counts as absent), one pass. */
-static void members(const sy_jval_t *obj, const char *const *names, sy_jval_t *vals, size_t n)
-{
-    size_t pos = 0;
-    sy_jval_t k, v;
-    for (size_t i = 0; i < n; i++)
-        vals[i].p = NULL;
-    while (sy_json_next_member(obj, &pos, &k, &v))
-        for (size_t i = 0; i < n; i++)
-            if (sy_json_key_is(&k, names[i])) {
-                vals[i] = v;
-                if (v.type == SY_JNULL)
-                    vals[i].p = NULL;
-                break;
-            }
 }
 
 static int is_str(const sy_jval_t *v, const char *lit)
@@ -607,7 +580,7 @@ static int on_error(sy_eparse_t *p, const sy_jval_t *obj)
     if (e.type == SY_JSTRING) {
         f[0] = e;
     } else if (e.type == SY_JOBJECT) {
-        members(&e, names, f, 3);
+        sy_json_members(&e, names, f, 3, SY_JSON_NULL_ABSENT);
     }
     for (size_t i = 0; i < 2 && !text.len; i++)
         if (f[i].p && f[i].type == SY_JSTRING && sy_canon_str(&p->scratch, &f[i], &text) < 0)
@@ -691,7 +664,7 @@ static int call_index(sy_eparse_t *p, const sy_jval_t *index, int has_id)
         if (p->call_map[i] == (int)key)
             return i;
     if (p->n_call_map >= SY_CRESP_MAX_CALLS)
-        return proto_fail(p, "OpenAI-compatible upstream: more than %d tool calls", SY_CRESP_MAX_CALLS);
+        return proto_fail(p, UP "more than %d tool calls", SY_CRESP_MAX_CALLS);
     p->call_map[p->n_call_map] = (int)key;
     p->n_calls = p->n_call_map + 1;
     return p->n_call_map++;
@@ -710,13 +683,13 @@ static int on_call(sy_eparse_t *p, const sy_jval_t *tc, int whole)
     sy_jval_t f[3], fn[2];
     sy_ev_t ev;
     if (tc->type != SY_JOBJECT)
-        return proto_fail(p, "OpenAI-compatible upstream: a tool call is not an object");
-    members(tc, names, f, 3);
+        return proto_fail(p, UP "a tool call is not an object");
+    sy_json_members(tc, names, f, 3, SY_JSON_NULL_ABSENT);
     fn[0].p = fn[1].p = NULL;
     if (f[2].p) {
         if (f[2].type != SY_JOBJECT)
-            return proto_fail(p, "OpenAI-compatible upstream: tool call function is not an object");
-        members(&f[2], fnames, fn, 2);
+            return proto_fail(p, UP "tool call function is not an object");
+        sy_json_members(&f[2], fnames, fn, 2, SY_JSON_NULL_ABSENT);
     }
     memset(&ev, 0, sizeof(ev));
     ev.kind = SY_EV_TOOL_CALL;
@@ -731,9 +704,9 @@ static int on_call(sy_eparse_t *p, const sy_jval_t *tc, int whole)
     }
     if (whole) {
         if (p->n_calls >= SY_CRESP_MAX_CALLS)
-            return proto_fail(p, "OpenAI-compatible upstream: more than %d tool calls", SY_CRESP_MAX_CALLS);
+            return proto_fail(p, UP "more than %d tool calls", SY_CRESP_MAX_CALLS);
         if (!ev.name.len)
-            return proto_fail(p, "OpenAI-compatible upstream: a tool call without a name");
+            return proto_fail(p, UP "a tool call without a name");
         ev.index = p->n_calls++;
         return emit(p, &ev);
     }
@@ -753,9 +726,10 @@ static int on_message(sy_eparse_t *p, const sy_jval_t *m, int whole)
     sy_jval_t f[5], tc;
     size_t pos = 0;
     int rc;
-    members(m, names, f, 5);
+    sy_json_members(m, names, f, 5, SY_JSON_NULL_ABSENT);
     sy_jval_t *think = f[M_RC].p && f[M_RC].type == SY_JSTRING ? &f[M_RC] : &f[M_REASONING];
-    if ((rc = on_text(p, think, SY_EV_THINKING, "reasoning")) || (rc = on_text(p, &f[M_CONTENT], SY_EV_TEXT, "content")))
+    if ((rc = on_text(p, think, SY_EV_THINKING, "reasoning")) ||
+        (rc = on_text(p, &f[M_CONTENT], SY_EV_TEXT, "content")))
         return rc;
     /* a refusal is the answer's text: the client would see nothing else */
     if ((rc = on_text(p, &f[M_REFUSAL], SY_EV_TEXT, "refusal")))
@@ -763,7 +737,7 @@ static int on_message(sy_eparse_t *p, const sy_jval_t *m, int whole)
     if (!f[M_CALLS].p)
         return 0;
     if (f[M_CALLS].type != SY_JARRAY)
-        return proto_fail(p, "OpenAI-compatible upstream: tool_calls is not an array");
+        return proto_fail(p, UP "tool_calls is not an array");
     while (sy_json_next_element(&f[M_CALLS], &pos, &tc))
         if ((rc = on_call(p, &tc, whole)))
             return rc;
@@ -795,11 +769,11 @@ static int on_object(sy_eparse_t *p, const sy_jval_t *obj, int whole)
     static const char *const cnames[] = {"delta", "message", "finish_reason"};
     sy_jval_t f[4], c, cf[3];
     int rc;
-    members(obj, names, f, 4);
+    sy_json_members(obj, names, f, 4, SY_JSON_NULL_ABSENT);
     if (f[O_ERROR].p)
         return on_error(p, obj);
     if (whole && (!f[O_CHOICES].p || f[O_CHOICES].type != SY_JARRAY))
-        return proto_fail(p, "OpenAI-compatible upstream: answer without a choices array");
+        return proto_fail(p, UP "answer without a choices array");
     if (f[O_ID].p && f[O_ID].type == SY_JSTRING && f[O_ID].len > 2 && !p->started) {
         sy_str_t id;
         if (str_of(p, &f[O_ID], "id", &id) < 0)
@@ -808,21 +782,21 @@ static int on_object(sy_eparse_t *p, const sy_jval_t *obj, int whole)
             return rc;
     }
     if (f[O_CHOICES].p && f[O_CHOICES].type != SY_JARRAY)
-        return proto_fail(p, "OpenAI-compatible upstream: choices is not an array");
+        return proto_fail(p, UP "choices is not an array");
     if (f[O_CHOICES].p && p->finished) {
         /* the answer is over: only its usage may follow */
     } else if (f[O_CHOICES].p && first_choice(&f[O_CHOICES], &c)) {
-        members(&c, cnames, cf, 3);
+        sy_json_members(&c, cnames, cf, 3, SY_JSON_NULL_ABSENT);
         sy_jval_t *m = whole ? &cf[1] : &cf[0];
         if (m->p && m->type != SY_JOBJECT)
-            return proto_fail(p, "OpenAI-compatible upstream: choices[0].%s is not an object",
+            return proto_fail(p, UP "choices[0].%s is not an object",
                               whole ? "message" : "delta");
         if (m->p && (rc = on_message(p, m, whole)))
             return rc;
         if ((cf[2].p || whole) && (rc = finish(p, &cf[2])))
             return rc;
     } else if (whole) {
-        return proto_fail(p, "OpenAI-compatible upstream: answer without a choice");
+        return proto_fail(p, UP "answer without a choice");
     }
     if (f[O_USAGE].p && (rc = on_usage(p, &f[O_USAGE])))
         return rc;
@@ -844,11 +818,11 @@ static int on_sse(void *ud, const sy_sse_event_t *sev)
     }
     sy_arena_reset(&p->scratch);
     if (sy_json_validate(sev->data, sev->data_len, &off, &msg) < 0)
-        return proto_fail(p, "OpenAI-compatible upstream: stream event is not valid JSON (%s at byte %zu)", msg,
+        return proto_fail(p, UP "stream event is not valid JSON (%s at byte %zu)", msg,
                           off);
     sy_jval_t obj = sy_json_value(sev->data, sev->data_len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, "OpenAI-compatible upstream: stream event is not a JSON object");
+        return proto_fail(p, UP "stream event is not a JSON object");
     if (sev->event && sev->event_len == 5 && memcmp(sev->event, "error", 5) == 0)
         return on_error(p, &obj);
     return on_object(p, &obj, 0);
@@ -861,7 +835,7 @@ static int sse_rc(sy_eparse_t *p, int rc)
     if (rc == 0 || rc == 1 || rc == -1)
         return rc;
     if (rc == SY_ETOOLARGE)
-        return proto_fail(p, "OpenAI-compatible upstream: stream event larger than %u bytes", SY_EPARSE_MAX_EVENT);
+        return proto_fail(p, UP "stream event larger than %u bytes", SY_EPARSE_MAX_EVENT);
     sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's stream");
     return -1;
 }
@@ -899,28 +873,15 @@ int sy__openai_whole(sy_eparse_t *p, const char *body, size_t len)
     size_t off;
     const char *msg;
     if (sy_json_validate(body, len, &off, &msg) < 0)
-        return proto_fail(p, "OpenAI-compatible upstream: answer is not valid JSON (%s at byte %zu)", msg, off);
+        return proto_fail(p, UP "answer is not valid JSON (%s at byte %zu)", msg, off);
     sy_jval_t obj = sy_json_value(body, len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, "OpenAI-compatible upstream: answer is not a JSON object");
+        return proto_fail(p, UP "answer is not a JSON object");
     sy_arena_reset(&p->scratch);
     return on_object(p, &obj, 1);
 }
 
 /* ---- embeddings ------------------------------------------------------------ */
-
-static sy_err_t embed_fail(sy_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static sy_err_t embed_fail(sy_error_t *err, const char *fmt, ...)
-{
-    char msg[sizeof(err->message)];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sy_error_set(err, SY_EUPPROTO, NULL, "%s", msg);
-    return SY_EUPPROTO;
-}
 
 /* A JSON number (validated text, followed by more of the document) as a
  * float; 0 or -1 when it does not fit one. */
@@ -1022,11 +983,11 @@ sy_err_t sy__openai_embed(const char *body, size_t len, size_t n_inputs, sy_aren
     out->n_vecs = 0;
     out->prompt_tokens = -1;
     if (sy_json_validate(body, len, &off, &msg) < 0)
-        return embed_fail(err, "OpenAI-compatible upstream: embeddings answer is not valid JSON (%s at byte %zu)",
-                          msg, off);
+        return sy_error_fail(err, SY_EUPPROTO, NULL, UP "embeddings answer is not valid JSON (%s at byte %zu)",
+                             msg, off);
     sy_jval_t obj = sy_json_value(body, len);
     if (obj.type != SY_JOBJECT)
-        return embed_fail(err, "OpenAI-compatible upstream: embeddings answer is not a JSON object");
+        return sy_error_fail(err, SY_EUPPROTO, NULL, UP "embeddings answer is not a JSON object");
     if (sy_json_get(&obj, "error", &v) && v.type != SY_JNULL) {
         sy_eparse_t tmp; /* on_error's message rules, without a whole parser */
         memset(&tmp, 0, sizeof(tmp));
@@ -1037,12 +998,12 @@ sy_err_t sy__openai_embed(const char *body, size_t len, size_t n_inputs, sy_aren
         return SY_EUPSTATUS;
     }
     if (!sy_json_get(&obj, "data", &data) || data.type != SY_JARRAY)
-        return embed_fail(err, "OpenAI-compatible upstream: embeddings answer without a data array");
+        return sy_error_fail(err, SY_EUPPROTO, NULL, UP "embeddings answer without a data array");
     size_t n = 0;
     while (sy_json_next_element(&data, &pos, &el))
         n++;
     if (n != n_inputs)
-        return embed_fail(err, "OpenAI-compatible upstream: %zu embeddings for %zu inputs", n, n_inputs);
+        return sy_error_fail(err, SY_EUPPROTO, NULL, UP "%zu embeddings for %zu inputs", n, n_inputs);
     out->vecs = sy_arena_calloc(a, n ? n : 1, sizeof(sy_vec_t));
     unsigned char *seen = sy_arena_calloc(a, n ? n : 1, 1);
     if (!out->vecs || !seen) {
@@ -1053,22 +1014,22 @@ sy_err_t sy__openai_embed(const char *body, size_t len, size_t n_inputs, sy_aren
     while (sy_json_next_element(&data, &pos, &el)) {
         int64_t idx = (int64_t)j;
         if (el.type != SY_JOBJECT)
-            return embed_fail(err, "OpenAI-compatible upstream: data[%zu] is not an object", j);
+            return sy_error_fail(err, SY_EUPPROTO, NULL, UP "data[%zu] is not an object", j);
         if (sy_json_get(&el, "index", &v) && v.type != SY_JNULL &&
             (v.type != SY_JINT || sy_json_int(&v, &idx) < 0 || idx < 0 || (uint64_t)idx >= n))
-            return embed_fail(err, "OpenAI-compatible upstream: data[%zu].index is not an index of the inputs", j);
+            return sy_error_fail(err, SY_EUPPROTO, NULL, UP "data[%zu].index is not an index of the inputs", j);
         if (seen[idx])
-            return embed_fail(err, "OpenAI-compatible upstream: two embeddings for input %lld", (long long)idx);
+            return sy_error_fail(err, SY_EUPPROTO, NULL, UP "two embeddings for input %lld", (long long)idx);
         seen[idx] = 1;
         if (!sy_json_get(&el, "embedding", &v) || (v.type != SY_JARRAY && v.type != SY_JSTRING))
-            return embed_fail(err, "OpenAI-compatible upstream: data[%zu] without an embedding", j);
+            return sy_error_fail(err, SY_EUPPROTO, NULL, UP "data[%zu] without an embedding", j);
         int vrc = v.type == SY_JARRAY ? num_floats(a, &v, &out->vecs[idx]) : b64_floats(a, &v, &out->vecs[idx]);
         if (vrc == -2) {
             sy_error_set(err, SY_ENOMEM, NULL, "out of memory reading the embeddings");
             return SY_ENOMEM;
         }
         if (vrc)
-            return embed_fail(err, "OpenAI-compatible upstream: data[%zu].embedding is not a vector of floats", j);
+            return sy_error_fail(err, SY_EUPPROTO, NULL, UP "data[%zu].embedding is not a vector of floats", j);
         j++;
     }
     out->n_vecs = n;
