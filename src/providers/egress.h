@@ -2,8 +2,8 @@
  * egress.h - the egress adapters: a canonical request encoded for one kind
  * of provider, and that provider's answer parsed back into canonical events.
  *
- * Three kinds: OpenAI-compatible (openai.c: /chat/completions,
- * /completions, /embeddings under base_url, SSE), Ollama (ollama.c:
+ * Three kinds: OpenAI-compatible (openai.c: /chat/completions and
+ * /embeddings under base_url, SSE), Ollama (ollama.c:
  * /api/chat, /api/generate, /api/embed, NDJSON) and Anthropic (anthropic.c:
  * /v1/messages, SSE with named events). egress.c dispatches on the kind.
  *
@@ -71,7 +71,7 @@ typedef struct sy_eparse {
     int n_calls;        /* tool calls seen so far */
     int block_call[SY_EPARSE_MAX_BLOCKS]; /* Anthropic: content block -> tool call index, -1 */
     int last_call_index;                  /* OpenAI: upstream index of the latest call */
-    int call_map[SY_CRESP_MAX_CALLS];     /* OpenAI: upstream tool_calls[].index -> ours */
+    int call_map[SY_CRESP_MAX_CALLS];     /* OpenAI: call_map[ours] = the upstream's tool_calls[].index */
     int n_call_map;
     sy_usage_t usage;
 } sy_eparse_t;

@@ -1,13 +1,15 @@
 /*
  * egress_fuzz.c - libFuzzer driver for the stream parsers of the
- * OpenAI-compatible and Ollama egress adapters (src/providers/openai.c,
- * src/providers/ollama.c through egress.c): they read an upstream's SSE
+ * three egress adapters (src/providers/openai.c, ollama.c and anthropic.c
+ * through egress.c): they read an upstream's SSE
  * chunks and NDJSON lines, bytes nobody here controls, and their events go
  * straight to a client's encoder.
  *
  * Input layout: byte 0 is a control byte - bit 0 the kind (0 OpenAI, 1
  * Ollama), bits 1-3 the number of cut points that follow (each a fraction
- * k/256 of the body's length), bit 4 the operation (chat or generate), bits
+ * k/256 of the body's length), bit 4 the operation (chat or generate; an
+ * OpenAI generate is read as chat, so bit 4 with bit 0 clear selects the
+ * Anthropic parser, src/providers/anthropic.c, instead), bits
  * 5-7 a callback stop (0: never; n: stop at event n * 3 - 2) - and the rest
  * of the input is the upstream's body.
  *
@@ -249,6 +251,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sy_provider_type_t kind = (ctl & 1) ? SY_PROVIDER_OLLAMA : SY_PROVIDER_OPENAI;
     size_t ncuts = (ctl >> 1) & MAX_CUTS;
     sy_op_t op = (ctl & 16) ? SY_OP_GENERATE : SY_OP_CHAT;
+    if (kind == SY_PROVIDER_OPENAI && op == SY_OP_GENERATE) {
+        /* an OpenAI generate is read as a chat: the bit is worth more as
+         * the third kind */
+        kind = SY_PROVIDER_ANTHROPIC;
+        op = SY_OP_CHAT;
+    }
     int stop_at = (int)(ctl >> 5) * 3 - 2;
     if (stop_at < 0)
         stop_at = 0;
@@ -288,6 +296,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(a.run.log);
 
     whole(kind, op, body, n);
-    embed(kind, body, n, (ctl >> 5) & 3);
+    if (kind != SY_PROVIDER_ANTHROPIC) /* which has no embeddings */
+        embed(kind, body, n, (ctl >> 5) & 3);
     return 0;
 }
