@@ -175,6 +175,8 @@ static int cmd_serve(int argc, char **argv)
         goto out;
     }
     srv->discovery = disc;
+    srv->discovery_start = sy_discovery_start;
+    srv->discovery_stop = sy_discovery_stop;
     rc = sy_server_run(srv) == 0 ? 0 : 1;
 out:
     sy_server_free(srv);

@@ -4,7 +4,7 @@
  *
  * A client written for Ollama (the `ollama` libraries, Open WebUI, Continue,
  * LangChain) must not be able to tell Switchyard from a real Ollama. Its
- * bodies are decoded into the canonical request (pipeline/canon.h), whatever
+ * bodies are decoded into the canonical request (core/canon.h), whatever
  * kind of upstream serves the model, and the canonical events come back
  * through sy_ingress_ollama as Ollama writes them: one JSON object per line
  * (NDJSON), the text in message.content (chat) or response (generate), each

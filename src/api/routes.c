@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "pipeline/canon.h"
+#include "core/canon.h"
 #include "pipeline/error.h"
 
 typedef struct route {

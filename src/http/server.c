@@ -35,7 +35,6 @@
 
 #include "core/log.h"
 #include "http/request.h"
-#include "providers/discovery.h"
 #include "upstream/upstream.h"
 
 #define LISTEN_BACKLOG 4096
@@ -384,7 +383,7 @@ int sy_server_run(sy_server_t *srv)
         goto join;
     }
     /* the probes run on worker 0's loop; a failure only costs discovery */
-    if (srv->discovery && sy_discovery_start(srv->discovery, &srv->workers[0]) != 0)
+    if (srv->discovery && srv->discovery_start(srv->discovery, &srv->workers[0]) != 0)
         sy_log(SY_LOG_ERROR, "cannot start model discovery", "out of memory");
 
     sy_logline_t l;
@@ -434,7 +433,8 @@ join:
         pthread_join(srv->workers[i].thread, NULL);
     /* every loop has stopped: cancel a probe in flight and its timers while
      * worker 0's upstream client and event base still exist */
-    sy_discovery_stop(srv->discovery);
+    if (srv->discovery)
+        srv->discovery_stop(srv->discovery);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     sy_log(SY_LOG_INFO, "stopped", NULL);
     return rc;
@@ -444,7 +444,8 @@ void sy_server_free(sy_server_t *srv)
 {
     if (!srv)
         return;
-    sy_discovery_stop(srv->discovery); /* before the loops and clients it runs on go */
+    if (srv->discovery) /* before the loops and clients it runs on go */
+        srv->discovery_stop(srv->discovery);
     for (unsigned i = 0; srv->workers && i < srv->nworkers; i++) {
         sy_worker_t *w = &srv->workers[i];
         /* connections first: their close callbacks cancel the upstream

@@ -72,10 +72,14 @@ struct sy_server {
     atomic_int draining;
     atomic_int stopping;
     /* Ollama model discovery (providers/discovery.h), NULL when no provider
-     * discovers. Owned by the caller (set it between sy_server_new and
-     * sy_server_run, free it after sy_server_free); the server starts it on
-     * worker 0 with the workers and stops it once they have stopped. */
+     * discovers; handlers read its snapshots. Owned by the caller (set it
+     * between sy_server_new and sy_server_run, free it after
+     * sy_server_free). The server knows it only through the two hooks the
+     * caller sets with it: start on worker 0 once the workers run (non-zero
+     * = failed: logged, requests go on), stop once they have stopped. */
     sy_discovery_t *discovery;
+    int (*discovery_start)(sy_discovery_t *d, sy_worker_t *w);
+    void (*discovery_stop)(sy_discovery_t *d);
 };
 
 /*

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/log.h"
-#include "pipeline/canon.h"
+#include "core/canon.h"
 
 size_t sy_error_openai_json(const sy_error_t *e, char *buf, size_t cap)
 {

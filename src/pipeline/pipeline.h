@@ -17,7 +17,7 @@
 
 #include "core/jsonscan.h"
 #include "http/request.h"
-#include "pipeline/canon.h"
+#include "core/canon.h"
 
 struct evbuffer;
 

@@ -26,7 +26,7 @@
 #include "config/config.h"
 #include "core/arena.h"
 #include "core/err.h"
-#include "pipeline/canon.h"
+#include "core/canon.h"
 #include "upstream/ndjson.h"
 #include "upstream/sse.h"
 

@@ -23,7 +23,7 @@
 
 #include "api/api.h"
 #include "core/jsonscan.h"
-#include "pipeline/canon.h"
+#include "core/canon.h"
 #include "pipeline/pipeline.h"
 #include "providers/discovery.h"
 

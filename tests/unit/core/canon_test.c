@@ -1,9 +1,9 @@
 /*
- * canon_test.c - unit tests for src/pipeline/canon.c: the stop-reason and
+ * canon_test.c - unit tests for src/core/canon.c: the stop-reason and
  * role tables in every direction, usage merging, aggregating events into a
  * whole answer and replaying it, data: URLs, image signatures, estimates.
  */
-#include "pipeline/canon.h"
+#include "core/canon.h"
 
 #include <criterion/criterion.h>
 #include <string.h>

@@ -19,8 +19,8 @@
  * reasons, roles) live here, once, as tables; usage field names live in the
  * egress parsers, error shapes in pipeline/error.c.
  */
-#ifndef SY_PIPELINE_CANON_H
-#define SY_PIPELINE_CANON_H
+#ifndef SY_CORE_CANON_H
+#define SY_CORE_CANON_H
 
 #include <stddef.h>
 #include <stdint.h>

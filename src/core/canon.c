@@ -1,7 +1,7 @@
 /*
  * canon.c - the canonical form's tables and helpers (see canon.h).
  */
-#include "pipeline/canon.h"
+#include "core/canon.h"
 
 #include <stdlib.h>
 #include <string.h>
