@@ -580,39 +580,6 @@ out:
 
 /* ---- parsing: helpers ----------------------------------------------------- */
 
-static int proto_fail(sy_eparse_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* A protocol error: the answer is not what the Messages API sends. */
-static int proto_fail(sy_eparse_t *p, const char *fmt, ...)
-{
-    char msg[sizeof(p->err.message)];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sy_error_set(&p->err, SY_EUPPROTO, NULL, "%s", msg);
-    return -1;
-}
-
-/* Emit ev, START first if the upstream has not given one. */
-static int emit(sy_eparse_t *p, sy_ev_t *ev)
-{
-    int rc = sy__eparse_start(p, SY_STR_NULL);
-    return rc ? rc : sy__eparse_emit(p, ev);
-}
-
-/* Decode the string v (which must be one) into the scratch arena. */
-static int str_of(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_t *out)
-{
-    if (v->type != SY_JSTRING)
-        return proto_fail(p, "Anthropic %s is not a string", what);
-    if (sy_canon_str(&p->scratch, v, out) < 0) {
-        sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's %s", what);
-        return -1;
-    }
-    return 0;
-}
-
 static int is_str(const sy_jval_t *v, const char *lit)
 {
     size_t n = strlen(lit);
@@ -653,7 +620,7 @@ static int on_usage(sy_eparse_t *p, const sy_jval_t *u)
             ev.usage.input_tokens += ev.usage.cache_write_tokens;
     }
     sy_usage_merge(&p->usage, &ev.usage);
-    return emit(p, &ev);
+    return sy__eparse_send(p, &ev);
 }
 
 /* The HTTP status Anthropic gives each error type, so an error reported in
@@ -706,29 +673,29 @@ static int on_block(sy_eparse_t *p, const sy_jval_t *blk, int block_index, int w
     sy_jval_t f[6];
     sy_ev_t ev;
     if (blk->type != SY_JOBJECT)
-        return proto_fail(p, "Anthropic content block is not an object");
+        return sy__eparse_fail(p, "Anthropic content block is not an object");
     sy_json_members(blk, names, f, 6, 0);
     memset(&ev, 0, sizeof(ev));
     if (is_str(&f[B_TYPE], "text") || is_str(&f[B_TYPE], "thinking")) {
         int text = is_str(&f[B_TYPE], "text");
         sy_jval_t *v = text ? &f[B_TEXT] : &f[B_THINKING];
         if (!v->p)
-            return whole ? proto_fail(p, "Anthropic %s block without its %s", text ? "text" : "thinking",
+            return whole ? sy__eparse_fail(p, "Anthropic %s block without its %s", text ? "text" : "thinking",
                                       text ? "text" : "thinking")
                          : 0;
-        if (str_of(p, v, text ? "text" : "thinking", &ev.text) < 0)
+        if (sy__eparse_str(p, v, text ? "text" : "thinking", &ev.text) < 0)
             return -1;
         if (ev.text.len == 0)
             return 0;
         ev.kind = text ? SY_EV_TEXT : SY_EV_THINKING;
-        return emit(p, &ev);
+        return sy__eparse_send(p, &ev);
     }
     if (!is_str(&f[B_TYPE], "tool_use"))
         return 0; /* redacted thinking, server tools and their results */
     if (!f[B_NAME].p)
-        return proto_fail(p, "Anthropic tool_use block without a name");
-    if (str_of(p, &f[B_NAME], "tool name", &ev.name) < 0 ||
-        (f[B_ID].p && str_of(p, &f[B_ID], "tool id", &ev.id) < 0))
+        return sy__eparse_fail(p, "Anthropic tool_use block without a name");
+    if (sy__eparse_str(p, &f[B_NAME], "tool name", &ev.name) < 0 ||
+        (f[B_ID].p && sy__eparse_str(p, &f[B_ID], "tool id", &ev.id) < 0))
         return -1;
     ev.kind = SY_EV_TOOL_CALL;
     ev.index = p->n_calls++;
@@ -736,11 +703,11 @@ static int on_block(sy_eparse_t *p, const sy_jval_t *blk, int block_index, int w
         p->block_call[block_index] = ev.index;
     if (whole) {
         if (f[B_INPUT].p && f[B_INPUT].type != SY_JOBJECT)
-            return proto_fail(p, "Anthropic tool_use input is not an object");
+            return sy__eparse_fail(p, "Anthropic tool_use input is not an object");
         if (f[B_INPUT].p)
             ev.args = (sy_str_t){f[B_INPUT].p, f[B_INPUT].len};
     }
-    return emit(p, &ev);
+    return sy__eparse_send(p, &ev);
 }
 
 /* stop_reason and stop_sequence (message_delta's delta, or a whole
@@ -753,7 +720,7 @@ static int on_stop(sy_eparse_t *p, const sy_jval_t *obj, int whole)
     ev.kind = SY_EV_FINISH;
     if (sy_json_get(obj, "stop_reason", &reason) && reason.type == SY_JSTRING) {
         sy_str_t s;
-        if (str_of(p, &reason, "stop_reason", &s) < 0)
+        if (sy__eparse_str(p, &reason, "stop_reason", &s) < 0)
             return -1;
         ev.finish = sy_finish_from_anthropic(s.p, s.len);
     }
@@ -765,9 +732,9 @@ static int on_stop(sy_eparse_t *p, const sy_jval_t *obj, int whole)
     if (p->finished)
         return 0;
     if (sy_json_get(obj, "stop_sequence", &seq) && seq.type == SY_JSTRING &&
-        str_of(p, &seq, "stop_sequence", &ev.stop_sequence) < 0)
+        sy__eparse_str(p, &seq, "stop_sequence", &ev.stop_sequence) < 0)
         return -1;
-    return emit(p, &ev);
+    return sy__eparse_send(p, &ev);
 }
 
 /* ---- parsing: the stream -------------------------------------------------- */
@@ -778,9 +745,9 @@ static int block_index(sy_eparse_t *p, const sy_jval_t *obj, int *out)
     sy_jval_t v;
     int64_t i;
     if (!sy_json_get(obj, "index", &v) || v.type != SY_JINT || sy_json_int(&v, &i) < 0 || i < 0)
-        return proto_fail(p, "Anthropic content block event without a valid index");
+        return sy__eparse_fail(p, "Anthropic content block event without a valid index");
     if (i >= SY_EPARSE_MAX_BLOCKS)
-        return proto_fail(p, "Anthropic answer with more than %d content blocks", SY_EPARSE_MAX_BLOCKS);
+        return sy__eparse_fail(p, "Anthropic answer with more than %d content blocks", SY_EPARSE_MAX_BLOCKS);
     *out = (int)i;
     return 0;
 }
@@ -795,23 +762,23 @@ static int on_delta(sy_eparse_t *p, const sy_jval_t *obj)
     if (block_index(p, obj, &bi) < 0)
         return -1;
     if (!sy_json_get(obj, "delta", &d) || d.type != SY_JOBJECT)
-        return proto_fail(p, "Anthropic content_block_delta without a delta object");
+        return sy__eparse_fail(p, "Anthropic content_block_delta without a delta object");
     sy_json_members(&d, names, f, 4, 0);
     memset(&ev, 0, sizeof(ev));
     if (is_str(&f[D_TYPE], "text_delta") && f[D_TEXT].p) {
         ev.kind = SY_EV_TEXT;
-        if (str_of(p, &f[D_TEXT], "text", &ev.text) < 0)
+        if (sy__eparse_str(p, &f[D_TEXT], "text", &ev.text) < 0)
             return -1;
     } else if (is_str(&f[D_TYPE], "thinking_delta") && f[D_THINKING].p) {
         ev.kind = SY_EV_THINKING;
-        if (str_of(p, &f[D_THINKING], "thinking", &ev.text) < 0)
+        if (sy__eparse_str(p, &f[D_THINKING], "thinking", &ev.text) < 0)
             return -1;
     } else if (is_str(&f[D_TYPE], "input_json_delta") && f[D_JSON].p) {
         if (p->block_call[bi] < 0)
             return 0; /* a server tool's input */
         ev.kind = SY_EV_TOOL_CALL;
         ev.index = p->block_call[bi];
-        if (str_of(p, &f[D_JSON], "partial_json", &ev.args) < 0)
+        if (sy__eparse_str(p, &f[D_JSON], "partial_json", &ev.args) < 0)
             return -1;
         if (ev.args.len == 0)
             return 0;
@@ -820,7 +787,7 @@ static int on_delta(sy_eparse_t *p, const sy_jval_t *obj)
     }
     if (ev.text.len == 0 && ev.kind != SY_EV_TOOL_CALL)
         return 0;
-    return emit(p, &ev);
+    return sy__eparse_send(p, &ev);
 }
 
 static int on_message_start(sy_eparse_t *p, const sy_jval_t *obj)
@@ -828,8 +795,8 @@ static int on_message_start(sy_eparse_t *p, const sy_jval_t *obj)
     sy_jval_t m, v;
     sy_str_t id = SY_STR_NULL;
     if (!sy_json_get(obj, "message", &m) || m.type != SY_JOBJECT)
-        return proto_fail(p, "Anthropic message_start without a message object");
-    if (sy_json_get(&m, "id", &v) && v.type == SY_JSTRING && str_of(p, &v, "message id", &id) < 0)
+        return sy__eparse_fail(p, "Anthropic message_start without a message object");
+    if (sy_json_get(&m, "id", &v) && v.type == SY_JSTRING && sy__eparse_str(p, &v, "message id", &id) < 0)
         return -1;
     int rc = sy__eparse_start(p, id);
     if (rc)
@@ -857,10 +824,10 @@ static int on_sse(void *ud, const sy_sse_event_t *sev)
         return 0;
     sy_arena_reset(&p->scratch);
     if (sy_json_validate(sev->data, sev->data_len, &off, &msg) < 0)
-        return proto_fail(p, "Anthropic stream event is not valid JSON (%s at byte %zu)", msg, off);
+        return sy__eparse_fail(p, "Anthropic stream event is not valid JSON (%s at byte %zu)", msg, off);
     sy_jval_t obj = sy_json_value(sev->data, sev->data_len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, "Anthropic stream event is not a JSON object");
+        return sy__eparse_fail(p, "Anthropic stream event is not a JSON object");
     if (sev->event) {
         name = sev->event, nl = sev->event_len;
     } else if (sy_json_get(&obj, "type", &v) && v.type == SY_JSTRING) {
@@ -875,7 +842,7 @@ static int on_sse(void *ud, const sy_sse_event_t *sev)
         if (block_index(p, &obj, &bi) < 0)
             return -1;
         if (!sy_json_get(&obj, "content_block", &v))
-            return proto_fail(p, "Anthropic content_block_start without a content_block");
+            return sy__eparse_fail(p, "Anthropic content_block_start without a content_block");
         return on_block(p, &v, bi, 0);
     }
     if (name_is(name, nl, "content_block_delta"))
@@ -904,7 +871,7 @@ static int sse_rc(sy_eparse_t *p, int rc)
     if (rc == 0 || rc == 1 || rc == -1)
         return rc;
     if (rc == SY_ETOOLARGE)
-        return proto_fail(p, "Anthropic stream event larger than %u bytes", SY_EPARSE_MAX_EVENT);
+        return sy__eparse_fail(p, "Anthropic stream event larger than %u bytes", SY_EPARSE_MAX_EVENT);
     sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's stream");
     return -1;
 }
@@ -932,7 +899,7 @@ int sy__anthropic_end(sy_eparse_t *p)
         memset(&ev, 0, sizeof(ev));
         ev.kind = SY_EV_FINISH;
         ev.finish = SY_FINISH_STOP;
-        return emit(p, &ev);
+        return sy__eparse_send(p, &ev);
     }
     return 0;
 }
@@ -949,17 +916,17 @@ int sy__anthropic_whole(sy_eparse_t *p, const char *body, size_t len)
     sy_str_t id = SY_STR_NULL;
     int rc;
     if (sy_json_validate(body, len, &off, &msg) < 0)
-        return proto_fail(p, "Anthropic answer is not valid JSON (%s at byte %zu)", msg, off);
+        return sy__eparse_fail(p, "Anthropic answer is not valid JSON (%s at byte %zu)", msg, off);
     sy_jval_t obj = sy_json_value(body, len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, "Anthropic answer is not a JSON object");
+        return sy__eparse_fail(p, "Anthropic answer is not a JSON object");
     sy_json_members(&obj, names, f, 4, 0);
     if (is_str(&f[W_TYPE], "error"))
         return on_error(p, &obj);
     if (!f[W_CONTENT].p || f[W_CONTENT].type != SY_JARRAY)
-        return proto_fail(p, "Anthropic answer without a content array");
+        return sy__eparse_fail(p, "Anthropic answer without a content array");
     sy_arena_reset(&p->scratch);
-    if (f[W_ID].p && f[W_ID].type == SY_JSTRING && str_of(p, &f[W_ID], "message id", &id) < 0)
+    if (f[W_ID].p && f[W_ID].type == SY_JSTRING && sy__eparse_str(p, &f[W_ID], "message id", &id) < 0)
         return -1;
     if ((rc = sy__eparse_start(p, id)))
         return rc;

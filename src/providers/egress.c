@@ -4,6 +4,8 @@
  */
 #include "providers/egress.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 sy_err_t sy_egress_encode(sy_provider_type_t kind, const sy_creq_t *q, const char *upstream_model,
@@ -116,4 +118,32 @@ int sy__eparse_start(sy_eparse_t *p, sy_str_t id)
     ev.kind = SY_EV_START;
     ev.id = id;
     return sy__eparse_emit(p, &ev);
+}
+
+int sy__eparse_fail(sy_eparse_t *p, const char *fmt, ...)
+{
+    char msg[sizeof(p->err.message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    sy_error_set(&p->err, SY_EUPPROTO, NULL, "%s", msg);
+    return -1;
+}
+
+int sy__eparse_send(sy_eparse_t *p, const sy_ev_t *ev)
+{
+    int rc = sy__eparse_start(p, SY_STR_NULL);
+    return rc ? rc : sy__eparse_emit(p, ev);
+}
+
+int sy__eparse_str(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_t *out)
+{
+    if (v->type != SY_JSTRING)
+        return sy__eparse_fail(p, "the upstream's %s is not a string", what);
+    if (sy_canon_str(&p->scratch, v, out) < 0) {
+        sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's %s", what);
+        return -1;
+    }
+    return 0;
 }

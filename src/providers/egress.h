@@ -127,7 +127,15 @@ int sy__anthropic_feed(sy_eparse_t *p, const char *data, size_t len);
 int sy__anthropic_end(sy_eparse_t *p);
 int sy__anthropic_whole(sy_eparse_t *p, const char *body, size_t len);
 
-/* Shared by the parsers: emit ev through p->cb; returns the callback's answer. */
+/* Shared by the parsers. A protocol error (SY_EUPPROTO with a printf-style
+ * message); returns -1. */
+int sy__eparse_fail(sy_eparse_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Emit ev, START first when none was sent; returns the callback's answer. */
+int sy__eparse_send(sy_eparse_t *p, const sy_ev_t *ev);
+/* Decode the string v (which must be one) into p->scratch; -1 with p->err
+ * (SY_EUPPROTO naming what, or SY_ENOMEM) otherwise. */
+int sy__eparse_str(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_t *out);
+/* Emit ev through p->cb; returns the callback's answer. */
 int sy__eparse_emit(sy_eparse_t *p, const sy_ev_t *ev);
 /* Emit START once (before the first other event). */
 int sy__eparse_start(sy_eparse_t *p, sy_str_t id);

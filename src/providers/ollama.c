@@ -431,39 +431,6 @@ sy_err_t sy__ollama_encode(const sy_creq_t *q, const char *model, struct evbuffe
 
 /* ---- parsing: helpers ----------------------------------------------------- */
 
-static int proto_fail(sy_eparse_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* A protocol error: the answer is not what Ollama sends. */
-static int proto_fail(sy_eparse_t *p, const char *fmt, ...)
-{
-    char msg[sizeof(p->err.message)];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sy_error_set(&p->err, SY_EUPPROTO, NULL, "%s", msg);
-    return -1;
-}
-
-/* Emit ev, START (Ollama has no id) first. */
-static int emit(sy_eparse_t *p, sy_ev_t *ev)
-{
-    int rc = sy__eparse_start(p, SY_STR_NULL);
-    return rc ? rc : sy__eparse_emit(p, ev);
-}
-
-/* Decode the string v (which must be one) into the scratch arena. */
-static int str_of(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_t *out)
-{
-    if (v->type != SY_JSTRING)
-        return proto_fail(p, UP "%s is not a string", what);
-    if (sy_canon_str(&p->scratch, v, out) < 0) {
-        sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's %s", what);
-        return -1;
-    }
-    return 0;
-}
-
 /* {"error":"..."} (or {"error":{"message":...}}): always -1, p->err the
  * upstream's message. */
 static int on_error(sy_eparse_t *p, const sy_jval_t *e)
@@ -488,9 +455,9 @@ static int on_text(sy_eparse_t *p, const sy_jval_t *v, sy_ev_kind_t kind, const 
         return 0;
     memset(&ev, 0, sizeof(ev));
     ev.kind = kind;
-    if (str_of(p, v, what, &ev.text) < 0)
+    if (sy__eparse_str(p, v, what, &ev.text) < 0)
         return -1;
-    return ev.text.len ? emit(p, &ev) : 0;
+    return ev.text.len ? sy__eparse_send(p, &ev) : 0;
 }
 
 /* A whole tool call {"id"?,"function":{"name","arguments":{...}}}: one
@@ -502,26 +469,26 @@ static int on_call(sy_eparse_t *p, const sy_jval_t *tc)
     sy_jval_t fn, id, f[2];
     sy_ev_t ev;
     if (tc->type != SY_JOBJECT || !sy_json_get(tc, "function", &fn) || fn.type != SY_JOBJECT)
-        return proto_fail(p, UP "a tool call without a function object");
+        return sy__eparse_fail(p, UP "a tool call without a function object");
     sy_json_members(&fn, fnames, f, 2, SY_JSON_NULL_ABSENT);
     if (!f[0].p)
-        return proto_fail(p, UP "a tool call without a name");
+        return sy__eparse_fail(p, UP "a tool call without a name");
     if (p->n_calls >= SY_CRESP_MAX_CALLS)
-        return proto_fail(p, UP "more than %d tool calls", SY_CRESP_MAX_CALLS);
+        return sy__eparse_fail(p, UP "more than %d tool calls", SY_CRESP_MAX_CALLS);
     memset(&ev, 0, sizeof(ev));
     ev.kind = SY_EV_TOOL_CALL;
-    if (str_of(p, &f[0], "tool call name", &ev.name) < 0)
+    if (sy__eparse_str(p, &f[0], "tool call name", &ev.name) < 0)
         return -1;
-    if (sy_json_get(tc, "id", &id) && id.type == SY_JSTRING && str_of(p, &id, "tool call id", &ev.id) < 0)
+    if (sy_json_get(tc, "id", &id) && id.type == SY_JSTRING && sy__eparse_str(p, &id, "tool call id", &ev.id) < 0)
         return -1;
     if (f[1].p && f[1].type == SY_JOBJECT)
         ev.args = (sy_str_t){f[1].p, f[1].len};
-    else if (f[1].p && f[1].type == SY_JSTRING && str_of(p, &f[1], "tool call arguments", &ev.args) < 0)
+    else if (f[1].p && f[1].type == SY_JSTRING && sy__eparse_str(p, &f[1], "tool call arguments", &ev.args) < 0)
         return -1;
     else if (f[1].p && f[1].type != SY_JSTRING)
-        return proto_fail(p, UP "tool call arguments are not an object");
+        return sy__eparse_fail(p, UP "tool call arguments are not an object");
     ev.index = p->n_calls++;
-    return emit(p, &ev);
+    return sy__eparse_send(p, &ev);
 }
 
 /* A non-negative integer into *out (left alone otherwise); whether it was. */
@@ -546,7 +513,7 @@ static int on_done(sy_eparse_t *p, const sy_jval_t *reason, const sy_jval_t *cou
     ev.finish = SY_FINISH_STOP;
     if (reason->p && reason->type == SY_JSTRING) {
         sy_str_t s;
-        if (str_of(p, reason, "done_reason", &s) < 0)
+        if (sy__eparse_str(p, reason, "done_reason", &s) < 0)
             return -1;
         ev.finish = sy_finish_from_ollama(s.p, s.len);
         if (ev.finish == SY_FINISH_NONE)
@@ -554,7 +521,7 @@ static int on_done(sy_eparse_t *p, const sy_jval_t *reason, const sy_jval_t *cou
     }
     if (ev.finish == SY_FINISH_STOP && p->n_calls > 0)
         ev.finish = SY_FINISH_TOOL_CALLS;
-    if (!p->finished && (rc = emit(p, &ev)))
+    if (!p->finished && (rc = sy__eparse_send(p, &ev)))
         return rc;
     memset(&ev, 0, sizeof(ev));
     ev.kind = SY_EV_USAGE;
@@ -566,7 +533,7 @@ static int on_done(sy_eparse_t *p, const sy_jval_t *reason, const sy_jval_t *cou
     if (!any)
         return 0;
     sy_usage_merge(&p->usage, &ev.usage);
-    return emit(p, &ev);
+    return sy__eparse_send(p, &ev);
 }
 
 /* One line of a stream, or the whole answer (whole: a missing done counts
@@ -588,7 +555,7 @@ static int on_object(sy_eparse_t *p, const sy_jval_t *obj, int whole)
         return rc;
     if (f[F_MESSAGE].p) {
         if (f[F_MESSAGE].type != SY_JOBJECT)
-            return proto_fail(p, UP "message is not an object");
+            return sy__eparse_fail(p, UP "message is not an object");
         sy_json_members(&f[F_MESSAGE], mnames, m, 3, SY_JSON_NULL_ABSENT);
     }
     if ((rc = on_text(p, m[0].p ? &m[0] : &f[F_THINKING], SY_EV_THINKING, "thinking")) ||
@@ -597,7 +564,7 @@ static int on_object(sy_eparse_t *p, const sy_jval_t *obj, int whole)
     if (m[2].p) {
         size_t pos = 0;
         if (m[2].type != SY_JARRAY)
-            return proto_fail(p, UP "message.tool_calls is not an array");
+            return sy__eparse_fail(p, UP "message.tool_calls is not an array");
         while (sy_json_next_element(&m[2], &pos, &tc))
             if ((rc = on_call(p, &tc)))
                 return rc;
@@ -619,10 +586,10 @@ static int on_line(void *ud, const char *line, size_t len)
         return 0;
     sy_arena_reset(&p->scratch);
     if (sy_json_validate(line, len, &off, &msg) < 0)
-        return proto_fail(p, UP "stream line is not valid JSON (%s at byte %zu)", msg, off);
+        return sy__eparse_fail(p, UP "stream line is not valid JSON (%s at byte %zu)", msg, off);
     sy_jval_t obj = sy_json_value(line, len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, UP "stream line is not a JSON object");
+        return sy__eparse_fail(p, UP "stream line is not a JSON object");
     return on_object(p, &obj, 0);
 }
 
@@ -632,7 +599,7 @@ static int lines_rc(sy_eparse_t *p, int rc)
     if (rc == 0 || rc == 1 || rc == -1)
         return rc;
     if (rc == SY_ETOOLARGE)
-        return proto_fail(p, UP "stream line larger than %u bytes", SY_EPARSE_MAX_EVENT);
+        return sy__eparse_fail(p, UP "stream line larger than %u bytes", SY_EPARSE_MAX_EVENT);
     sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's stream");
     return -1;
 }
@@ -664,10 +631,10 @@ int sy__ollama_whole(sy_eparse_t *p, const char *body, size_t len)
     size_t off;
     const char *msg;
     if (sy_json_validate(body, len, &off, &msg) < 0)
-        return proto_fail(p, UP "answer is not valid JSON (%s at byte %zu)", msg, off);
+        return sy__eparse_fail(p, UP "answer is not valid JSON (%s at byte %zu)", msg, off);
     sy_jval_t obj = sy_json_value(body, len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, UP "answer is not a JSON object");
+        return sy__eparse_fail(p, UP "answer is not a JSON object");
     sy_arena_reset(&p->scratch);
     return on_object(p, &obj, 1);
 }

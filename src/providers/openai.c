@@ -487,39 +487,6 @@ out:
 
 /* ---- parsing: helpers ----------------------------------------------------- */
 
-static int proto_fail(sy_eparse_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* A protocol error: the answer is not what an OpenAI-compatible server sends. */
-static int proto_fail(sy_eparse_t *p, const char *fmt, ...)
-{
-    char msg[sizeof(p->err.message)];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sy_error_set(&p->err, SY_EUPPROTO, NULL, "%s", msg);
-    return -1;
-}
-
-/* Emit ev, START first if no chunk has given one. */
-static int emit(sy_eparse_t *p, sy_ev_t *ev)
-{
-    int rc = sy__eparse_start(p, SY_STR_NULL);
-    return rc ? rc : sy__eparse_emit(p, ev);
-}
-
-/* Decode the string v (which must be one) into the scratch arena. */
-static int str_of(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_t *out)
-{
-    if (v->type != SY_JSTRING)
-        return proto_fail(p, UP "%s is not a string", what);
-    if (sy_canon_str(&p->scratch, v, out) < 0) {
-        sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's %s", what);
-        return -1;
-    }
-    return 0;
-}
-
 static int is_str(const sy_jval_t *v, const char *lit)
 {
     size_t n = strlen(lit);
@@ -559,7 +526,7 @@ static int on_usage(sy_eparse_t *p, const sy_jval_t *u)
     if (!any)
         return 0;
     sy_usage_merge(&p->usage, &ev.usage);
-    return emit(p, &ev);
+    return sy__eparse_send(p, &ev);
 }
 
 /*
@@ -608,7 +575,7 @@ static int finish(sy_eparse_t *p, const sy_jval_t *reason)
     ev.finish = SY_FINISH_STOP;
     if (reason && reason->p && reason->type == SY_JSTRING) {
         sy_str_t s;
-        if (str_of(p, reason, "finish_reason", &s) < 0)
+        if (sy__eparse_str(p, reason, "finish_reason", &s) < 0)
             return -1;
         ev.finish = sy_finish_from_openai(s.p, s.len);
         if (ev.finish == SY_FINISH_NONE)
@@ -616,7 +583,7 @@ static int finish(sy_eparse_t *p, const sy_jval_t *reason)
     }
     if (ev.finish == SY_FINISH_STOP && p->n_calls > 0)
         ev.finish = SY_FINISH_TOOL_CALLS;
-    return emit(p, &ev);
+    return sy__eparse_send(p, &ev);
 }
 
 /* Text or thinking v as events: a string, or an array of parts whose
@@ -638,9 +605,9 @@ static int on_text(sy_eparse_t *p, const sy_jval_t *v, sy_ev_kind_t kind, const 
         return 0;
     memset(&ev, 0, sizeof(ev));
     ev.kind = kind;
-    if (str_of(p, v, what, &ev.text) < 0)
+    if (sy__eparse_str(p, v, what, &ev.text) < 0)
         return -1;
-    return ev.text.len ? emit(p, &ev) : 0;
+    return ev.text.len ? sy__eparse_send(p, &ev) : 0;
 }
 
 /*
@@ -664,7 +631,7 @@ static int call_index(sy_eparse_t *p, const sy_jval_t *index, int has_id)
         if (p->call_map[i] == (int)key)
             return i;
     if (p->n_call_map >= SY_CRESP_MAX_CALLS)
-        return proto_fail(p, UP "more than %d tool calls", SY_CRESP_MAX_CALLS);
+        return sy__eparse_fail(p, UP "more than %d tool calls", SY_CRESP_MAX_CALLS);
     p->call_map[p->n_call_map] = (int)key;
     p->n_calls = p->n_call_map + 1;
     return p->n_call_map++;
@@ -683,39 +650,39 @@ static int on_call(sy_eparse_t *p, const sy_jval_t *tc, int whole)
     sy_jval_t f[3], fn[2];
     sy_ev_t ev;
     if (tc->type != SY_JOBJECT)
-        return proto_fail(p, UP "a tool call is not an object");
+        return sy__eparse_fail(p, UP "a tool call is not an object");
     sy_json_members(tc, names, f, 3, SY_JSON_NULL_ABSENT);
     fn[0].p = fn[1].p = NULL;
     if (f[2].p) {
         if (f[2].type != SY_JOBJECT)
-            return proto_fail(p, UP "tool call function is not an object");
+            return sy__eparse_fail(p, UP "tool call function is not an object");
         sy_json_members(&f[2], fnames, fn, 2, SY_JSON_NULL_ABSENT);
     }
     memset(&ev, 0, sizeof(ev));
     ev.kind = SY_EV_TOOL_CALL;
-    if ((f[1].p && str_of(p, &f[1], "tool call id", &ev.id) < 0) ||
-        (fn[0].p && str_of(p, &fn[0], "tool call name", &ev.name) < 0))
+    if ((f[1].p && sy__eparse_str(p, &f[1], "tool call id", &ev.id) < 0) ||
+        (fn[0].p && sy__eparse_str(p, &fn[0], "tool call name", &ev.name) < 0))
         return -1;
     if (fn[1].p) {
         if (fn[1].type == SY_JOBJECT)
             ev.args = (sy_str_t){fn[1].p, fn[1].len};
-        else if (str_of(p, &fn[1], "tool call arguments", &ev.args) < 0)
+        else if (sy__eparse_str(p, &fn[1], "tool call arguments", &ev.args) < 0)
             return -1;
     }
     if (whole) {
         if (p->n_calls >= SY_CRESP_MAX_CALLS)
-            return proto_fail(p, UP "more than %d tool calls", SY_CRESP_MAX_CALLS);
+            return sy__eparse_fail(p, UP "more than %d tool calls", SY_CRESP_MAX_CALLS);
         if (!ev.name.len)
-            return proto_fail(p, UP "a tool call without a name");
+            return sy__eparse_fail(p, UP "a tool call without a name");
         ev.index = p->n_calls++;
-        return emit(p, &ev);
+        return sy__eparse_send(p, &ev);
     }
     int before = p->n_call_map;
     if ((ev.index = call_index(p, &f[0], ev.id.len > 0)) < 0)
         return -1;
     if (ev.index < before && !ev.id.len && !ev.name.len && !ev.args.len)
         return 0; /* nothing new */
-    return emit(p, &ev);
+    return sy__eparse_send(p, &ev);
 }
 
 /* A choice's delta (stream) or message (whole): thinking, text, tool calls. */
@@ -737,7 +704,7 @@ static int on_message(sy_eparse_t *p, const sy_jval_t *m, int whole)
     if (!f[M_CALLS].p)
         return 0;
     if (f[M_CALLS].type != SY_JARRAY)
-        return proto_fail(p, UP "tool_calls is not an array");
+        return sy__eparse_fail(p, UP "tool_calls is not an array");
     while (sy_json_next_element(&f[M_CALLS], &pos, &tc))
         if ((rc = on_call(p, &tc, whole)))
             return rc;
@@ -773,30 +740,30 @@ static int on_object(sy_eparse_t *p, const sy_jval_t *obj, int whole)
     if (f[O_ERROR].p)
         return on_error(p, obj);
     if (whole && (!f[O_CHOICES].p || f[O_CHOICES].type != SY_JARRAY))
-        return proto_fail(p, UP "answer without a choices array");
+        return sy__eparse_fail(p, UP "answer without a choices array");
     if (f[O_ID].p && f[O_ID].type == SY_JSTRING && f[O_ID].len > 2 && !p->started) {
         sy_str_t id;
-        if (str_of(p, &f[O_ID], "id", &id) < 0)
+        if (sy__eparse_str(p, &f[O_ID], "id", &id) < 0)
             return -1;
         if ((rc = sy__eparse_start(p, id)))
             return rc;
     }
     if (f[O_CHOICES].p && f[O_CHOICES].type != SY_JARRAY)
-        return proto_fail(p, UP "choices is not an array");
+        return sy__eparse_fail(p, UP "choices is not an array");
     if (f[O_CHOICES].p && p->finished) {
         /* the answer is over: only its usage may follow */
     } else if (f[O_CHOICES].p && first_choice(&f[O_CHOICES], &c)) {
         sy_json_members(&c, cnames, cf, 3, SY_JSON_NULL_ABSENT);
         sy_jval_t *m = whole ? &cf[1] : &cf[0];
         if (m->p && m->type != SY_JOBJECT)
-            return proto_fail(p, UP "choices[0].%s is not an object",
+            return sy__eparse_fail(p, UP "choices[0].%s is not an object",
                               whole ? "message" : "delta");
         if (m->p && (rc = on_message(p, m, whole)))
             return rc;
         if ((cf[2].p || whole) && (rc = finish(p, &cf[2])))
             return rc;
     } else if (whole) {
-        return proto_fail(p, UP "answer without a choice");
+        return sy__eparse_fail(p, UP "answer without a choice");
     }
     if (f[O_USAGE].p && (rc = on_usage(p, &f[O_USAGE])))
         return rc;
@@ -818,11 +785,11 @@ static int on_sse(void *ud, const sy_sse_event_t *sev)
     }
     sy_arena_reset(&p->scratch);
     if (sy_json_validate(sev->data, sev->data_len, &off, &msg) < 0)
-        return proto_fail(p, UP "stream event is not valid JSON (%s at byte %zu)", msg,
+        return sy__eparse_fail(p, UP "stream event is not valid JSON (%s at byte %zu)", msg,
                           off);
     sy_jval_t obj = sy_json_value(sev->data, sev->data_len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, UP "stream event is not a JSON object");
+        return sy__eparse_fail(p, UP "stream event is not a JSON object");
     if (sev->event && sev->event_len == 5 && memcmp(sev->event, "error", 5) == 0)
         return on_error(p, &obj);
     return on_object(p, &obj, 0);
@@ -835,7 +802,7 @@ static int sse_rc(sy_eparse_t *p, int rc)
     if (rc == 0 || rc == 1 || rc == -1)
         return rc;
     if (rc == SY_ETOOLARGE)
-        return proto_fail(p, UP "stream event larger than %u bytes", SY_EPARSE_MAX_EVENT);
+        return sy__eparse_fail(p, UP "stream event larger than %u bytes", SY_EPARSE_MAX_EVENT);
     sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's stream");
     return -1;
 }
@@ -873,10 +840,10 @@ int sy__openai_whole(sy_eparse_t *p, const char *body, size_t len)
     size_t off;
     const char *msg;
     if (sy_json_validate(body, len, &off, &msg) < 0)
-        return proto_fail(p, UP "answer is not valid JSON (%s at byte %zu)", msg, off);
+        return sy__eparse_fail(p, UP "answer is not valid JSON (%s at byte %zu)", msg, off);
     sy_jval_t obj = sy_json_value(body, len);
     if (obj.type != SY_JOBJECT)
-        return proto_fail(p, UP "answer is not a JSON object");
+        return sy__eparse_fail(p, UP "answer is not a JSON object");
     sy_arena_reset(&p->scratch);
     return on_object(p, &obj, 1);
 }
