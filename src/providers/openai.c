@@ -225,7 +225,8 @@ static void write_result_id(enc_t *e, size_t ti)
     while (ai-- > 0 && e->q->msgs[ai].role != SY_ROLE_ASSISTANT)
         ;
     const sy_msg_t *a = ai < ti ? &e->q->msgs[ai] : NULL;
-    unsigned char *ans = a ? e->answered + e->base[ai] : NULL;
+    /* no call anywhere in the conversation: nothing was allocated */
+    unsigned char *ans = a && a->n_calls ? e->answered + e->base[ai] : NULL;
     if (t->tool_call_id.len) {
         for (size_t k = 0; a && k < a->n_calls; k++)
             if (!ans[k] && str_eq(a->calls[k].id, t->tool_call_id)) {
