@@ -147,3 +147,14 @@ int sy__eparse_str(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_
     }
     return 0;
 }
+
+int sy__eparse_split_rc(sy_eparse_t *p, int rc)
+{
+    if (rc == 0 || rc == 1 || rc == -1)
+        return rc;
+    if (rc == SY_ETOOLARGE)
+        return sy__eparse_fail(p, "the upstream's stream has an event or line larger than %u bytes",
+                               SY_EPARSE_MAX_EVENT);
+    sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's stream");
+    return -1;
+}

@@ -135,6 +135,10 @@ int sy__eparse_send(sy_eparse_t *p, const sy_ev_t *ev);
 /* Decode the string v (which must be one) into p->scratch; -1 with p->err
  * (SY_EUPPROTO naming what, or SY_ENOMEM) otherwise. */
 int sy__eparse_str(sy_eparse_t *p, const sy_jval_t *v, const char *what, sy_str_t *out);
+/* The answer of the SSE or NDJSON splitter (sy_sse_feed, sy_ndjson_feed)
+ * as the parser's: 0, 1 and -1 (p->err set by a callback) pass through; the
+ * splitter's own SY_ETOOLARGE and SY_ENOMEM become -1 with p->err. */
+int sy__eparse_split_rc(sy_eparse_t *p, int rc);
 /* Emit ev through p->cb; returns the callback's answer. */
 int sy__eparse_emit(sy_eparse_t *p, const sy_ev_t *ev);
 /* Emit START once (before the first other event). */

@@ -593,20 +593,9 @@ static int on_line(void *ud, const char *line, size_t len)
     return on_object(p, &obj, 0);
 }
 
-/* sy_ndjson_feed's answer as the parser's (see openai.c's sse_rc). */
-static int lines_rc(sy_eparse_t *p, int rc)
-{
-    if (rc == 0 || rc == 1 || rc == -1)
-        return rc;
-    if (rc == SY_ETOOLARGE)
-        return sy__eparse_fail(p, UP "stream line larger than %u bytes", SY_EPARSE_MAX_EVENT);
-    sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's stream");
-    return -1;
-}
-
 int sy__ollama_feed(sy_eparse_t *p, const char *data, size_t len)
 {
-    return lines_rc(p, sy_ndjson_feed(&p->lines, data, len, on_line, p));
+    return sy__eparse_split_rc(p, sy_ndjson_feed(&p->lines, data, len, on_line, p));
 }
 
 /* The body ended: a last line without its newline is complete now (one
@@ -614,7 +603,7 @@ int sy__ollama_feed(sy_eparse_t *p, const char *data, size_t len)
  * line the answer was cut short. */
 int sy__ollama_end(sy_eparse_t *p)
 {
-    int rc = lines_rc(p, sy_ndjson_finish(&p->lines, on_line, p));
+    int rc = sy__eparse_split_rc(p, sy_ndjson_finish(&p->lines, on_line, p));
     if (rc && !(rc < 0 && p->err.code == SY_EUPPROTO && !p->ended))
         return rc;
     if (!p->ended) {

@@ -796,21 +796,9 @@ static int on_sse(void *ud, const sy_sse_event_t *sev)
     return on_object(p, &obj, 0);
 }
 
-/* sy_sse_feed's answer as the parser's: the callback's 1 (stop) or -1
- * (p->err set), or the splitter's own failure. */
-static int sse_rc(sy_eparse_t *p, int rc)
-{
-    if (rc == 0 || rc == 1 || rc == -1)
-        return rc;
-    if (rc == SY_ETOOLARGE)
-        return sy__eparse_fail(p, UP "stream event larger than %u bytes", SY_EPARSE_MAX_EVENT);
-    sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's stream");
-    return -1;
-}
-
 int sy__openai_feed(sy_eparse_t *p, const char *data, size_t len)
 {
-    return sse_rc(p, sy_sse_feed(&p->sse, data, len, on_sse, p));
+    return sy__eparse_split_rc(p, sy_sse_feed(&p->sse, data, len, on_sse, p));
 }
 
 /* The body ended: an event held without its blank line is complete now
@@ -820,7 +808,7 @@ int sy__openai_feed(sy_eparse_t *p, const char *data, size_t len)
 int sy__openai_end(sy_eparse_t *p)
 {
     int rc;
-    if (sy_sse_pending(&p->sse) && (rc = sse_rc(p, sy_sse_feed(&p->sse, "\n\n", 2, on_sse, p)))) {
+    if (sy_sse_pending(&p->sse) && (rc = sy__eparse_split_rc(p, sy_sse_feed(&p->sse, "\n\n", 2, on_sse, p)))) {
         if (rc < 0 && p->err.code == SY_EUPPROTO && !p->ended && !p->finished)
             goto cut;
         return rc;
