@@ -117,14 +117,6 @@ static int is_json_object(const char *s, size_t n)
     return sy_json_value(s, n).type == SY_JOBJECT;
 }
 
-static int is_blank(sy_str_t s)
-{
-    for (size_t i = 0; i < s.len; i++)
-        if (s.p[i] != ' ' && s.p[i] != '\t' && s.p[i] != '\n' && s.p[i] != '\r')
-            return 0;
-    return 1;
-}
-
 /* ---- decoding: messages --------------------------------------------------- */
 
 /*
@@ -266,7 +258,7 @@ static sy_err_t decode_calls(sy_arena_t *a, const sy_jval_t *arr, size_t mi, sy_
             if ((rc = want(&f[1], T_STR, param, "a string of JSON", err)) || (rc = dstr(a, &f[1], &k->args, err)))
                 return rc;
         }
-        if (is_blank(k->args)) {
+        if (sy_str_blank(k->args)) {
             k->args = (sy_str_t){"{}", 2};
         } else if (!is_json_object(k->args.p, k->args.len)) {
             return sy_error_fail(err, SY_EBADREQ, param, "'%s' must be a JSON object encoded as a string", param);

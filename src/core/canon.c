@@ -6,6 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+int sy_str_eq(sy_str_t a, sy_str_t b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+int sy_str_blank(sy_str_t s)
+{
+    for (size_t i = 0; i < s.len; i++)
+        if (s.p[i] != ' ' && s.p[i] != '\t' && s.p[i] != '\n' && s.p[i] != '\r')
+            return 0;
+    return 1;
+}
+
 void sy_creq_init(sy_creq_t *q, sy_op_t op, sy_proto_t proto)
 {
     memset(q, 0, sizeof(*q));

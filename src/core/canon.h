@@ -36,6 +36,11 @@ typedef struct sy_str {
 
 #define SY_STR_NULL ((sy_str_t){NULL, 0})
 
+/* Whether a and b hold the same bytes. */
+int sy_str_eq(sy_str_t a, sy_str_t b);
+/* Whether s is empty or only spaces, tabs and line breaks. */
+int sy_str_blank(sy_str_t s);
+
 /* The client's wire protocol (ingress), also the error shape it receives. */
 typedef enum sy_proto {
     SY_PROTO_OPENAI = 0,

@@ -80,19 +80,6 @@ static sy_err_t bad(sy_error_t *err, sy_err_t code, const char *param, const cha
     return code;
 }
 
-static int is_blank(sy_str_t s)
-{
-    for (size_t i = 0; i < s.len; i++)
-        if (s.p[i] != ' ' && s.p[i] != '\t' && s.p[i] != '\n' && s.p[i] != '\r')
-            return 0;
-    return 1;
-}
-
-static int str_eq(sy_str_t a, sy_str_t b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
 /* Whether a part becomes a content block (empty text does not). */
 static int part_counts(const sy_part_t *pt)
 {
@@ -173,7 +160,7 @@ static int args_ok(sy_str_t args)
 {
     size_t off;
     const char *msg;
-    if (is_blank(args))
+    if (sy_str_blank(args))
         return 1;
     if (sy_json_validate(args.p, args.len, &off, &msg) < 0)
         return 0;
@@ -271,7 +258,7 @@ static sy_err_t write_tool_uses(enc_t *e, int *first, size_t mi)
         SY_JW_LIT(b, ",\"name\":");
         sy_jw_str(b, c->name.p, c->name.len);
         SY_JW_LIT(b, ",\"input\":");
-        if (is_blank(c->args))
+        if (sy_str_blank(c->args))
             SY_JW_LIT(b, "{}");
         else
             sy_jw_raw(b, c->args.p, c->args.len);
@@ -291,9 +278,9 @@ static call_ref_t *find_call(enc_t *e, const sy_msg_t *m)
         if (r->turn != e->asst_turn)
             continue;
         if (m->tool_call_id.len) {
-            if (str_eq(r->c->id, m->tool_call_id))
+            if (sy_str_eq(r->c->id, m->tool_call_id))
                 return r;
-        } else if (!r->answered && (m->tool_name.len == 0 || str_eq(r->c->name, m->tool_name))) {
+        } else if (!r->answered && (m->tool_name.len == 0 || sy_str_eq(r->c->name, m->tool_name))) {
             return r;
         }
     }

@@ -57,19 +57,6 @@ static void put(struct evbuffer *b, const char *s)
     sy_jw_raw(b, s, strlen(s));
 }
 
-static int is_blank(sy_str_t s)
-{
-    for (size_t i = 0; i < s.len; i++)
-        if (s.p[i] != ' ' && s.p[i] != '\t' && s.p[i] != '\n' && s.p[i] != '\r')
-            return 0;
-    return 1;
-}
-
-static int str_eq(sy_str_t a, sy_str_t b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
 /* Which messages a helper below takes: those with this role, any (ANY) or
  * all but the system ones (NOT_SYSTEM). */
 #define ANY (-1)
@@ -138,7 +125,7 @@ static int args_ok(sy_str_t args)
 {
     size_t off;
     const char *msg;
-    if (is_blank(args))
+    if (sy_str_blank(args))
         return 1;
     if (sy_json_validate(args.p, args.len, &off, &msg) < 0)
         return 0;
@@ -155,7 +142,7 @@ static sy_str_t name_of_call(const sy_creq_t *q, size_t ti)
     for (size_t i = ti; i-- > 0;) {
         const sy_msg_t *m = &q->msgs[i];
         for (size_t k = 0; m->role == SY_ROLE_ASSISTANT && k < m->n_calls; k++)
-            if (str_eq(m->calls[k].id, t->tool_call_id))
+            if (sy_str_eq(m->calls[k].id, t->tool_call_id))
                 return m->calls[k].name;
     }
     return SY_STR_NULL;
@@ -197,7 +184,7 @@ static sy_err_t write_message(const sy_creq_t *q, size_t i, struct evbuffer *b, 
             SY_JW_LIT(b, "\"function\":{\"name\":");
             sy_jw_str(b, c->name.p, c->name.len);
             SY_JW_LIT(b, ",\"arguments\":");
-            if (is_blank(c->args))
+            if (sy_str_blank(c->args))
                 SY_JW_LIT(b, "{}");
             else
                 sy_jw_raw(b, c->args.p, c->args.len);
@@ -245,7 +232,7 @@ static void write_tools(const sy_creq_t *q, struct evbuffer *b)
         return;
     size_t named = SIZE_MAX;
     for (size_t i = 0; q->tool_choice == SY_TOOLS_NAMED && i < q->n_tools && named == SIZE_MAX; i++)
-        if (str_eq(q->tools[i].name, q->tool_choice_name))
+        if (sy_str_eq(q->tools[i].name, q->tool_choice_name))
             named = i;
     SY_JW_LIT(b, ",\"tools\":[");
     if (named != SIZE_MAX) {

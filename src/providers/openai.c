@@ -61,25 +61,12 @@
 
 /* ---- encoding: small helpers --------------------------------------------- */
 
-static int is_blank(sy_str_t s)
-{
-    for (size_t i = 0; i < s.len; i++)
-        if (s.p[i] != ' ' && s.p[i] != '\t' && s.p[i] != '\n' && s.p[i] != '\r')
-            return 0;
-    return 1;
-}
-
-static int str_eq(sy_str_t a, sy_str_t b)
-{
-    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
-}
-
 /* Whether args is empty (meaning {}) or the text of one JSON object. */
 static int args_ok(sy_str_t args)
 {
     size_t off;
     const char *msg;
-    if (is_blank(args))
+    if (sy_str_blank(args))
         return 1;
     if (sy_json_validate(args.p, args.len, &off, &msg) < 0)
         return 0;
@@ -200,7 +187,7 @@ static sy_err_t write_calls(enc_t *e, size_t mi)
         SY_JW_LIT(b, ",\"type\":\"function\",\"function\":{\"name\":");
         sy_jw_str(b, c->name.p, c->name.len);
         SY_JW_LIT(b, ",\"arguments\":");
-        if (is_blank(c->args))
+        if (sy_str_blank(c->args))
             SY_JW_LIT(b, "\"{}\"");
         else
             sy_jw_str(b, c->args.p, c->args.len);
@@ -229,7 +216,7 @@ static void write_result_id(enc_t *e, size_t ti)
     unsigned char *ans = a && a->n_calls ? e->answered + e->base[ai] : NULL;
     if (t->tool_call_id.len) {
         for (size_t k = 0; a && k < a->n_calls; k++)
-            if (!ans[k] && str_eq(a->calls[k].id, t->tool_call_id)) {
+            if (!ans[k] && sy_str_eq(a->calls[k].id, t->tool_call_id)) {
                 ans[k] = 1;
                 break;
             }
@@ -238,7 +225,7 @@ static void write_result_id(enc_t *e, size_t ti)
     }
     size_t pick = SIZE_MAX;
     for (size_t k = 0; a && k < a->n_calls && pick == SIZE_MAX; k++)
-        if (!ans[k] && t->tool_name.len && str_eq(a->calls[k].name, t->tool_name))
+        if (!ans[k] && t->tool_name.len && sy_str_eq(a->calls[k].name, t->tool_name))
             pick = k;
     for (size_t k = 0; a && k < a->n_calls && pick == SIZE_MAX; k++)
         if (!ans[k])

@@ -289,3 +289,14 @@ Test(canon, estimates)
     q.n_msgs = 1;
     cr_assert_eq(sy_creq_estimate_tokens(&q), 5 + 1000);
 }
+
+Test(canon, str_eq_and_blank)
+{
+    cr_assert(sy_str_eq(S("abc"), S("abc")));
+    cr_assert_not(sy_str_eq(S("abc"), S("abd")));
+    cr_assert_not(sy_str_eq(S("ab"), S("abc")));
+    cr_assert(sy_str_eq(SY_STR_NULL, S("")), "empty strings are equal however they are held");
+    cr_assert(sy_str_blank(SY_STR_NULL));
+    cr_assert(sy_str_blank(S(" \t\r\n")));
+    cr_assert_not(sy_str_blank(S("  x ")));
+}
