@@ -56,9 +56,18 @@ typedef struct loader {
     size_t problems;   /* every problem found, reported or not */
     bool oom;
     sy_config_t *cfg;
+    pos_t embedder_pos; /* where cache.semantic.embedder was given */
 } loader_t;
 
-static const char *const top_keys[] = {"server", "log", "providers", "models"};
+static const char *const top_keys[] = {"server", "log", "providers", "models", "cache"};
+static const char *const cache_keys[] = {"memory", "redis", "sqlite", "semantic"};
+static const char *const cache_memory_keys[] = {"max_bytes"};
+static const char *const cache_redis_keys[] = {"url"};
+static const char *const cache_sqlite_keys[] = {"path", "max_bytes"};
+static const char *const cache_semantic_keys[] = {"embedder", "threshold"};
+static const char *const model_cache_keys[] = {"mode", "ttl_s"};
+static const char *const cache_mode_names[] = {"off", "exact", "semantic"};
+static const char *const dedup_names[] = {"auto", "on", "off"};
 static const char *const server_keys[] = {"listen",
                                           "workers",
                                           "max_body_bytes",
@@ -80,7 +89,8 @@ static const char *const provider_keys[] = {"name",
                                             "default_max_tokens",
                                             "demo"};
 static const char *const timeout_keys[] = {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"};
-static const char *const model_keys[] = {"name", "deployments"};
+static const char *const model_keys[] = {"name", "deployments", "cache", "dedup"};
+#define MODEL_REQUIRED_KEYS 2 /* name, deployments */
 static const char *const deployment_keys[] = {"provider", "model", "weight"};
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const type_names[] = {"openai", "ollama", "anthropic"};
@@ -1176,10 +1186,148 @@ static void parse_deployment(loader_t *ld, struct fy_node *map, const char *wher
             report(ld, ipos, "%s: missing required key \"%s\"", where, deployment_keys[i]);
 }
 
+/* A number in [min, max] (a plain YAML int or float). */
+static bool get_double(loader_t *ld, struct fy_node *n, pos_t key, const char *path, double min, double max,
+                       double *out)
+{
+    size_t len;
+    const char *s = scalar_text(n, &len);
+    char buf[64], *end = NULL;
+    if (s && fy_node_get_style(n) == FYNS_PLAIN && len > 0 && len < sizeof(buf)) {
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        errno = 0;
+        double d = strtod(buf, &end);
+        if (errno == 0 && end == buf + len && d == d) {
+            if (d < min || d > max) {
+                report(ld, value_pos(n, key), "%s: out of range (%g..%g)", path, min, max);
+                return false;
+            }
+            *out = d;
+            return true;
+        }
+    }
+    report(ld, value_pos(n, key), "%s: expected a number", path);
+    return false;
+}
+
+/* A mapping whose keys are all in keys[]; calls fn(k, value, key pos, path)
+ * for each known one. */
+typedef void (*member_fn)(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud);
+
+static void parse_members(loader_t *ld, struct fy_node *map, pos_t mpos, const char *where,
+                          const char *const *keys, size_t nkeys, member_fn fn, void *ud)
+{
+    if (!expect_mapping(ld, map, mpos, where))
+        return;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        pos_t kp;
+        char path[128];
+        struct fy_node *v = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), where, keys, nkeys, &kp, mpos);
+        if (k < 0)
+            continue;
+        snprintf(path, sizeof(path), "%s.%s", where, keys[k]);
+        fn(ld, k, v, kp, path, ud);
+    }
+}
+
+static void cache_memory_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    (void)k, (void)ud;
+    get_uint(ld, v, kp, path, 0, UINT64_MAX / 2, &ld->cfg->cache.memory_max_bytes);
+}
+
+static void cache_redis_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    char *url = NULL;
+    (void)k, (void)ud;
+    if (!get_string(ld, v, kp, path, false, 2048, &url))
+        return;
+    if (strncmp(url, "redis://", 8) != 0 && strncmp(url, "rediss://", 9) != 0 && strncmp(url, "unix://", 7) != 0) {
+        report(ld, value_pos(v, kp), "%s: expected a redis://, rediss:// or unix:// URL", path);
+        free(url);
+        return;
+    }
+    free(ld->cfg->cache.redis_url);
+    ld->cfg->cache.redis_url = url;
+}
+
+static void cache_sqlite_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    (void)ud;
+    if (k == 0) {
+        char *p = NULL;
+        if (get_string(ld, v, kp, path, false, 4096, &p)) {
+            free(ld->cfg->cache.sqlite_path);
+            ld->cfg->cache.sqlite_path = p;
+        }
+    } else {
+        get_uint(ld, v, kp, path, 1048576, UINT64_MAX / 2, &ld->cfg->cache.sqlite_max_bytes);
+    }
+}
+
+static void cache_semantic_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    (void)ud;
+    if (k == 0) {
+        char *e = NULL;
+        if (get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &e)) {
+            free(ld->cfg->cache.embedder);
+            ld->cfg->cache.embedder = e;
+            ld->embedder_pos = value_pos(v, kp);
+        }
+    } else {
+        get_double(ld, v, kp, path, 0.0, 1.0, &ld->cfg->cache.threshold);
+    }
+}
+
+static void cache_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    (void)ud;
+    switch (k) {
+    case 0:
+        parse_members(ld, v, kp, path, cache_memory_keys, NKEYS(cache_memory_keys), cache_memory_member, NULL);
+        break;
+    case 1:
+        parse_members(ld, v, kp, path, cache_redis_keys, NKEYS(cache_redis_keys), cache_redis_member, NULL);
+        break;
+    case 2:
+        parse_members(ld, v, kp, path, cache_sqlite_keys, NKEYS(cache_sqlite_keys), cache_sqlite_member, NULL);
+        break;
+    case 3:
+        parse_members(ld, v, kp, path, cache_semantic_keys, NKEYS(cache_semantic_keys), cache_semantic_member,
+                      NULL);
+        break;
+    }
+}
+
+static void model_cache_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_model_conf_t *m = ud;
+    uint64_t u;
+    int mode;
+    if (k == 0) {
+        if (get_enum(ld, v, kp, path, cache_mode_names, NKEYS(cache_mode_names), &mode))
+            m->cache_mode = (sy_cache_mode_t)mode;
+    } else if (get_uint(ld, v, kp, path, 1, 31536000, &u)) { /* a year */
+        m->cache_ttl_s = (uint32_t)u;
+    }
+}
+
+/* models[i].cache: { mode, ttl_s } */
+static void parse_model_cache(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, sy_model_conf_t *m)
+{
+    parse_members(ld, v, kp, path, model_cache_keys, NKEYS(model_cache_keys), model_cache_member, m);
+}
+
 static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos,
                         pos_t *name_pos)
 {
     sy_model_conf_t *m = &ld->cfg->models[idx];
+    m->cache_ttl_s = 600;
     char where[48];
     snprintf(where, sizeof(where), "models[%zu]", idx);
     if (!expect_mapping(ld, map, ipos, where))
@@ -1205,6 +1353,16 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
                              name_pos);
             continue;
         }
+        if (k == 2) {
+            parse_model_cache(ld, v, kp, path, m);
+            continue;
+        }
+        if (k == 3) {
+            int dm;
+            if (get_enum(ld, v, kp, path, dedup_names, NKEYS(dedup_names), &dm))
+                m->dedup = (sy_dedup_mode_t)dm;
+            continue;
+        }
         if (!expect_sequence(ld, v, kp, path, SY_CONF_MAX_DEPLOYMENTS))
             continue;
         size_t n = (size_t)fy_node_sequence_item_count(v);
@@ -1228,7 +1386,7 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
             i++;
         }
     }
-    for (size_t i = 0; i < NKEYS(model_keys); i++)
+    for (size_t i = 0; i < MODEL_REQUIRED_KEYS; i++)
         if (!seen[i])
             report(ld, ipos, "%s: missing required key \"%s\"", where, model_keys[i]);
 }
@@ -1267,10 +1425,23 @@ static void parse_root(loader_t *ld, struct fy_node *root)
                 parse_list(ld, v, kp, "providers", SY_CONF_MAX_PROVIDERS, sizeof(*ld->cfg->providers),
                            &ld->cfg->providers, &ld->cfg->n_providers, parse_provider);
                 break;
+            case 4:
+                parse_members(ld, v, kp, "cache", cache_keys, NKEYS(cache_keys), cache_member, NULL);
+                break;
             default: /* models (second pass) or unknown (reported) */
                 break;
             }
         }
+    }
+    /* an embedder other than the built-in one is a model of this config */
+    const char *e = ld->cfg->cache.embedder;
+    if (e && strcmp(e, "builtin") != 0) {
+        bool found = false;
+        for (size_t i = 0; i < ld->cfg->n_models && !found; i++)
+            found = ld->cfg->models[i].name && strcmp(ld->cfg->models[i].name, e) == 0;
+        if (!found)
+            report(ld, ld->embedder_pos, "cache.semantic.embedder: \"%s\" is neither \"builtin\" nor a model of this config",
+                   e);
     }
 }
 
@@ -1400,6 +1571,9 @@ void sy_config_free(sy_config_t *cfg)
     for (size_t i = 0; i < cfg->n_models; i++)
         free_model(&cfg->models[i]);
     free(cfg->models);
+    free(cfg->cache.redis_url);
+    free(cfg->cache.sqlite_path);
+    free(cfg->cache.embedder);
     free(cfg);
 }
 
@@ -1421,7 +1595,11 @@ static sy_config_t *config_defaults(const char *path)
     cfg->server.sse_keepalive_ms = 15000;
     cfg->log.level = 1;
     cfg->log.requests = 1;
-    if (!cfg->path || !cfg->server.listen || !cfg->server.host) {
+    cfg->cache.memory_max_bytes = 268435456;
+    cfg->cache.sqlite_max_bytes = 4294967296ull;
+    cfg->cache.embedder = dup_str("builtin");
+    cfg->cache.threshold = 0.92;
+    if (!cfg->path || !cfg->server.listen || !cfg->server.host || !cfg->cache.embedder) {
         sy_config_free(cfg);
         return NULL;
     }
@@ -1519,7 +1697,7 @@ static sy_config_t *load_text(const char *text, size_t len, const char *file, co
     }
     if (fy_node_get_type(root) != FYNT_MAPPING) {
         report(&ld, value_pos(root, origin),
-               "expected a mapping at the top level (server, log, providers, models)");
+               "expected a mapping at the top level (server, log, providers, models, cache)");
         goto out;
     }
     parse_root(&ld, root);

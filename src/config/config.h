@@ -69,11 +69,39 @@ typedef struct sy_deployment_conf {
     uint32_t weight;       /* default 1; 0 = never chosen */
 } sy_deployment_conf_t;
 
+/* models[].cache.mode */
+typedef enum sy_cache_mode {
+    SY_CACHE_OFF = 0, /* default */
+    SY_CACHE_EXACT,
+    SY_CACHE_SEMANTIC,
+} sy_cache_mode_t;
+
+/* models[].dedup */
+typedef enum sy_dedup_mode {
+    SY_DEDUP_AUTO = 0, /* default: merge requests whose answer is deterministic */
+    SY_DEDUP_ON,
+    SY_DEDUP_OFF,
+} sy_dedup_mode_t;
+
 typedef struct sy_model_conf {
     char *name; /* public name clients ask for */
     sy_deployment_conf_t *deployments;
     size_t n_deployments;
+    sy_cache_mode_t cache_mode; /* cache: { mode: off | exact | semantic } */
+    uint32_t cache_ttl_s;       /* cache: { ttl_s: N }; default 600 */
+    sy_dedup_mode_t dedup;      /* dedup: auto | on | off */
 } sy_model_conf_t;
+
+/* The top-level cache section: its tiers and the semantic cache. Every
+ * tier is optional; a model uses them only when its cache.mode says so. */
+typedef struct sy_cache_conf {
+    uint64_t memory_max_bytes; /* memory: { max_bytes }; default 268435456 (256 MiB); 0 = no memory tier */
+    char *redis_url;           /* redis: { url }: redis://, rediss:// or unix:// ; NULL = no Redis tier */
+    char *sqlite_path;         /* sqlite: { path }; NULL = no SQLite tier */
+    uint64_t sqlite_max_bytes; /* sqlite: { max_bytes }; default 4294967296 (4 GiB) */
+    char *embedder;            /* semantic: { embedder }: "builtin" (default) or an embedding model's name */
+    double threshold;          /* semantic: { threshold }: cosine similarity for a hit, 0..1; default 0.92 */
+} sy_cache_conf_t;
 
 typedef struct sy_server_conf {
     char *listen;                     /* "host:port" as written; default "127.0.0.1:11435" */
@@ -99,6 +127,7 @@ typedef struct sy_config {
     size_t n_providers;
     sy_model_conf_t *models;
     size_t n_models;
+    sy_cache_conf_t cache;
 } sy_config_t;
 
 /* One problem found while loading: file:line:col: message (line and col 1-based). */

@@ -657,10 +657,10 @@ Test(config, empty_file, .init = cr_redirect_stderr)
 Test(config, top_level_not_mapping)
 {
     expect_diags("- a\n- b\n",
-                 "t.yaml:1:1: expected a mapping at the top level (server, log, providers, models)",
+                 "t.yaml:1:1: expected a mapping at the top level (server, log, providers, models, cache)",
                  NULL);
     expect_diags("\n  hello\n",
-                 "t.yaml:2:3: expected a mapping at the top level (server, log, providers, models)",
+                 "t.yaml:2:3: expected a mapping at the top level (server, log, providers, models, cache)",
                  NULL);
 }
 
@@ -724,7 +724,7 @@ Test(config, all_problems_reported_in_order)
                  "t.yaml:6:12: server.workers: expected a positive integer or \"auto\"",
                  "t.yaml:8:22: providers[0].type: expected one of openai, ollama, anthropic",
                  "t.yaml:9:1: unknown key \"bogus\" at the top level; expected one of server, log, "
-                 "providers, models",
+                 "providers, models, cache",
                  NULL);
 }
 
@@ -1073,4 +1073,79 @@ Test(config, set_listen)
     cr_assert_eq(sy_config_set_listen(c, "127.0.0.1:70000"), -2);
     cr_assert_str_eq(c->server.listen, "[::1]:0", "unchanged after a bad address");
     sy_config_free(c);
+}
+
+/* ---- cache and dedup ------------------------------------------------------ */
+
+#define CACHE_BASE                                                                                 \
+    "providers:\n"                                                                                 \
+    "  - { name: p, type: openai, base_url: \"http://127.0.0.1:1/v1\" }\n"
+
+Test(config, cache_defaults)
+{
+    sy_config_t *c = load_ok(CACHE_BASE "models:\n  - { name: m, deployments: [ { provider: p, model: x } ] }\n");
+    cr_assert_eq(c->cache.memory_max_bytes, 268435456u);
+    cr_assert_null(c->cache.redis_url);
+    cr_assert_null(c->cache.sqlite_path);
+    cr_assert_eq(c->cache.sqlite_max_bytes, 4294967296ull);
+    cr_assert_str_eq(c->cache.embedder, "builtin");
+    cr_assert_float_eq(c->cache.threshold, 0.92, 1e-12);
+    cr_assert_eq(c->models[0].cache_mode, SY_CACHE_OFF);
+    cr_assert_eq(c->models[0].cache_ttl_s, 600);
+    cr_assert_eq(c->models[0].dedup, SY_DEDUP_AUTO);
+    sy_config_free(c);
+}
+
+Test(config, cache_section_and_model_keys)
+{
+    sy_config_t *c = load_ok(CACHE_BASE
+                             "cache:\n"
+                             "  memory:   { max_bytes: 1048576 }\n"
+                             "  redis:    { url: \"redis://127.0.0.1:6379/0\" }\n"
+                             "  sqlite:   { path: \"var/cache.db\", max_bytes: 2097152 }\n"
+                             "  semantic: { embedder: emb, threshold: 0.95 }\n"
+                             "models:\n"
+                             "  - name: m\n"
+                             "    deployments: [ { provider: p, model: x } ]\n"
+                             "    cache: { mode: exact, ttl_s: 60 }\n"
+                             "    dedup: off\n"
+                             "  - name: emb\n"
+                             "    deployments: [ { provider: p, model: e } ]\n"
+                             "    cache: { mode: semantic }\n"
+                             "    dedup: on\n");
+    cr_assert_eq(c->cache.memory_max_bytes, 1048576u);
+    cr_assert_str_eq(c->cache.redis_url, "redis://127.0.0.1:6379/0");
+    cr_assert_str_eq(c->cache.sqlite_path, "var/cache.db");
+    cr_assert_eq(c->cache.sqlite_max_bytes, 2097152u);
+    cr_assert_str_eq(c->cache.embedder, "emb");
+    cr_assert_float_eq(c->cache.threshold, 0.95, 1e-12);
+    cr_assert_eq(c->models[0].cache_mode, SY_CACHE_EXACT);
+    cr_assert_eq(c->models[0].cache_ttl_s, 60);
+    cr_assert_eq(c->models[0].dedup, SY_DEDUP_OFF);
+    cr_assert_eq(c->models[1].cache_mode, SY_CACHE_SEMANTIC);
+    cr_assert_eq(c->models[1].cache_ttl_s, 600);
+    cr_assert_eq(c->models[1].dedup, SY_DEDUP_ON);
+    sy_config_free(c);
+}
+
+Test(config, cache_problems)
+{
+    expect_diags(CACHE_BASE
+                 "cache:\n"
+                 "  memory: { max_byte: 1 }\n"
+                 "  redis: { url: \"http://127.0.0.1:6379\" }\n"
+                 "  semantic: { embedder: nope, threshold: 1.5 }\n"
+                 "models:\n"
+                 "  - name: m\n"
+                 "    deployments: [ { provider: p, model: x } ]\n"
+                 "    cache: { mode: fuzzy, ttl_s: 0 }\n"
+                 "    dedup: maybe\n",
+                 "t.yaml:4:13: unknown key \"max_byte\" in cache.memory; did you mean \"max_bytes\"?",
+                 "t.yaml:5:17: cache.redis.url: expected a redis://, rediss:// or unix:// URL",
+                 "t.yaml:6:25: cache.semantic.embedder: \"nope\" is neither \"builtin\" nor a model of this config",
+                 "t.yaml:6:42: cache.semantic.threshold: out of range (0..1)",
+                 "t.yaml:10:20: models[0].cache.mode: expected one of off, exact, semantic",
+                 "t.yaml:10:34: models[0].cache.ttl_s: expected a positive integer",
+                 "t.yaml:11:12: models[0].dedup: expected one of auto, on, off",
+                 NULL);
 }
