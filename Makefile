@@ -18,8 +18,9 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl is opened at run time when a provider needs it (src/upstream/curl_dl.c),
-# and OpenSSL is not used yet: neither is linked, to keep idle memory small
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl openssl,$(PKGS)) 2>/dev/null) -ldl
+# to keep idle memory small; of OpenSSL only libcrypto is linked (SHA-256 for
+# the cache key, src/cache/key.c), not libssl
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl openssl,$(PKGS)) libcrypto 2>/dev/null) -ldl
 CFLAGS  += $(CFLAGS_BASE) $(PKG_CFLAGS)
 LDLIBS  += $(LDSAN) $(PKG_LIBS) -lm -pthread
 
