@@ -23,7 +23,7 @@ OUT=build/fuzz
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter
         -Isrc)
-DRIVERS=(sse jsonscan config ingress egress)
+DRIVERS=(sse jsonscan config ingress egress entry)
 LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-1024}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -34,11 +34,9 @@ sources() {
     sse) echo "src/upstream/sse.c" ;;  # err.h only: the codes are an enum
     jsonscan) echo "src/core/jsonscan.c" ;;
     config) echo "src/config/config.c" ;;
-    # the decoders reach the pipeline and the encoders: the whole library
-    ingress) find src -name '*.c' ! -path src/main.c | sort | tr '\n' ' ' ;;
-    # the OpenAI-compatible and Ollama stream parsers; egress.c and the
-    # modules under it reach far enough that a list of them would rot
-    egress) find src -name '*.c' ! -path src/main.c | sort | tr '\n' ' ' ;;
+    # the decoders, the stream parsers and the cache entries reach far enough
+    # into the library that a list of their modules would rot: all of it
+    ingress|egress|entry) find src -name '*.c' ! -path src/main.c | sort | tr '\n' ' ' ;;
   esac
 }
 pkgs() {
@@ -46,8 +44,7 @@ pkgs() {
     sse) echo "" ;;
     jsonscan) echo "json-c" ;;
     config) echo "libfyaml" ;;
-    ingress) echo "libevent libevent_pthreads json-c libfyaml" ;;
-    egress) echo "libevent libevent_pthreads json-c libfyaml" ;;
+    ingress|egress|entry) echo "libevent libevent_pthreads json-c libfyaml libcrypto" ;;
   esac
 }
 
