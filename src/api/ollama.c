@@ -313,14 +313,11 @@ static sy_err_t opt_str(dec_t *d, const sy_jval_t *obj, const char *name, const 
  * options from float64s). Returns 0 or -1 when out of range. */
 static int num_i64(const sy_jval_t *v, int64_t *out)
 {
-    char buf[64];
+    double x;
     if (v->type == SY_JINT)
         return sy_json_int(v, out);
-    if (v->type != SY_JDOUBLE || v->len >= sizeof(buf))
+    if (sy_json_double(v, &x) < 0)
         return -1;
-    memcpy(buf, v->p, v->len);
-    buf[v->len] = '\0';
-    double x = strtod(buf, NULL);
     if (!(x > -9.2e18 && x < 9.2e18))
         return -1;
     *out = (int64_t)x;

@@ -1436,10 +1436,7 @@ static void parse_root(loader_t *ld, struct fy_node *root)
     /* an embedder other than the built-in one is a model of this config */
     const char *e = ld->cfg->cache.embedder;
     if (e && strcmp(e, "builtin") != 0) {
-        bool found = false;
-        for (size_t i = 0; i < ld->cfg->n_models && !found; i++)
-            found = ld->cfg->models[i].name && strcmp(ld->cfg->models[i].name, e) == 0;
-        if (!found)
+        if (!sy_config_find_model(ld->cfg, e))
             report(ld, ld->embedder_pos, "cache.semantic.embedder: \"%s\" is neither \"builtin\" nor a model of this config",
                    e);
     }

@@ -483,3 +483,14 @@ void sy_json_members(const sy_jval_t *obj, const char *const *names, sy_jval_t *
                 break;
             }
 }
+
+int sy_json_double(const sy_jval_t *v, double *out)
+{
+    char buf[128]; /* the text is followed by more of the document: copy to end it */
+    if ((v->type != SY_JINT && v->type != SY_JDOUBLE) || v->len >= sizeof(buf))
+        return -1;
+    memcpy(buf, v->p, v->len);
+    buf[v->len] = '\0';
+    *out = strtod(buf, NULL);
+    return 0;
+}

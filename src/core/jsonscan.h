@@ -75,6 +75,10 @@ void sy_json_members(const sy_jval_t *obj, const char *const *names, sy_jval_t *
 long sy_json_string(const sy_jval_t *str, char *dst, size_t cap);
 /* An SY_JINT value as int64; returns 0, or -1 when out of range. */
 int sy_json_int(const sy_jval_t *v, int64_t *out);
+/* A number value (SY_JINT or SY_JDOUBLE) as a double (nearest; huge
+ * exponents give +-inf, which the caller bounds). Returns 0, or -1 for a
+ * value that is not a number or whose text is over 127 bytes. */
+int sy_json_double(const sy_jval_t *v, double *out);
 /* true for the literal true. */
 int sy_json_true(const sy_jval_t *v);
 

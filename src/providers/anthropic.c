@@ -885,16 +885,12 @@ int sy__anthropic_whole(sy_eparse_t *p, const char *body, size_t len)
 {
     static const char *const names[] = {"type", "id", "content", "usage"};
     enum { W_TYPE, W_ID, W_CONTENT, W_USAGE };
-    size_t off, pos = 0;
-    const char *msg;
-    sy_jval_t f[4], blk;
+    size_t pos = 0;
+    sy_jval_t f[4], blk, obj;
     sy_str_t id = SY_STR_NULL;
     int rc;
-    if (sy_json_validate(body, len, &off, &msg) < 0)
-        return sy__eparse_fail(p, "Anthropic answer is not valid JSON (%s at byte %zu)", msg, off);
-    sy_jval_t obj = sy_json_value(body, len);
-    if (obj.type != SY_JOBJECT)
-        return sy__eparse_fail(p, "Anthropic answer is not a JSON object");
+    if (sy__eparse_object(p, body, len, &obj) < 0)
+        return -1;
     sy_json_members(&obj, names, f, 4, 0);
     if (is_str(&f[W_TYPE], "error"))
         return on_error(p, &obj);

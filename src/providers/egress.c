@@ -158,3 +158,16 @@ int sy__eparse_split_rc(sy_eparse_t *p, int rc)
     sy_error_set(&p->err, SY_ENOMEM, NULL, "out of memory reading the upstream's stream");
     return -1;
 }
+
+int sy__eparse_object(sy_eparse_t *p, const char *body, size_t len, sy_jval_t *obj)
+{
+    size_t off;
+    const char *msg;
+    if (sy_json_validate(body, len, &off, &msg) < 0)
+        return sy__eparse_fail(p, "the upstream's answer is not valid JSON (%s at byte %zu)", msg, off);
+    *obj = sy_json_value(body, len);
+    if (obj->type != SY_JOBJECT)
+        return sy__eparse_fail(p, "the upstream's answer is not a JSON object");
+    sy_arena_reset(&p->scratch);
+    return 0;
+}

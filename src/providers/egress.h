@@ -130,6 +130,9 @@ int sy__anthropic_whole(sy_eparse_t *p, const char *body, size_t len);
 /* Shared by the parsers. A protocol error (SY_EUPPROTO with a printf-style
  * message); returns -1. */
 int sy__eparse_fail(sy_eparse_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A whole answer's body as one JSON object in *obj (p->scratch emptied for
+ * its strings); -1 with p->err (SY_EUPPROTO) when it is not one. */
+int sy__eparse_object(sy_eparse_t *p, const char *body, size_t len, sy_jval_t *obj);
 /* Emit ev, START first when none was sent; returns the callback's answer. */
 int sy__eparse_send(sy_eparse_t *p, const sy_ev_t *ev);
 /* Decode the string v (which must be one) into p->scratch; -1 with p->err

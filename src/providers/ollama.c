@@ -604,14 +604,9 @@ int sy__ollama_end(sy_eparse_t *p)
 
 int sy__ollama_whole(sy_eparse_t *p, const char *body, size_t len)
 {
-    size_t off;
-    const char *msg;
-    if (sy_json_validate(body, len, &off, &msg) < 0)
-        return sy__eparse_fail(p, UP "answer is not valid JSON (%s at byte %zu)", msg, off);
-    sy_jval_t obj = sy_json_value(body, len);
-    if (obj.type != SY_JOBJECT)
-        return sy__eparse_fail(p, UP "answer is not a JSON object");
-    sy_arena_reset(&p->scratch);
+    sy_jval_t obj;
+    if (sy__eparse_object(p, body, len, &obj) < 0)
+        return -1;
     return on_object(p, &obj, 1);
 }
 
@@ -623,7 +618,6 @@ static int vec_of(sy_arena_t *a, const sy_jval_t *arr, sy_vec_t *out)
 {
     size_t pos = 0, n = 0;
     sy_jval_t x;
-    char buf[128];
     if (arr->type != SY_JARRAY)
         return -1;
     while (sy_json_next_element(arr, &pos, &x))
@@ -633,11 +627,10 @@ static int vec_of(sy_arena_t *a, const sy_jval_t *arr, sy_vec_t *out)
     out->n = 0;
     pos = 0;
     while (sy_json_next_element(arr, &pos, &x)) {
-        if ((x.type != SY_JINT && x.type != SY_JDOUBLE) || x.len >= sizeof(buf))
+        double d;
+        if (sy_json_double(&x, &d) < 0)
             return -1;
-        memcpy(buf, x.p, x.len);
-        buf[x.len] = '\0';
-        float f = (float)strtod(buf, NULL);
+        float f = (float)d;
         if (!isfinite(f))
             return -1;
         out->v[out->n++] = f;

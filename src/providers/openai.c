@@ -813,14 +813,9 @@ cut:
 
 int sy__openai_whole(sy_eparse_t *p, const char *body, size_t len)
 {
-    size_t off;
-    const char *msg;
-    if (sy_json_validate(body, len, &off, &msg) < 0)
-        return sy__eparse_fail(p, UP "answer is not valid JSON (%s at byte %zu)", msg, off);
-    sy_jval_t obj = sy_json_value(body, len);
-    if (obj.type != SY_JOBJECT)
-        return sy__eparse_fail(p, UP "answer is not a JSON object");
-    sy_arena_reset(&p->scratch);
+    sy_jval_t obj;
+    if (sy__eparse_object(p, body, len, &obj) < 0)
+        return -1;
     return on_object(p, &obj, 1);
 }
 
@@ -830,12 +825,9 @@ int sy__openai_whole(sy_eparse_t *p, const char *body, size_t len)
  * float; 0 or -1 when it does not fit one. */
 static int to_float(const sy_jval_t *v, float *out)
 {
-    char buf[128];
-    if (v->len >= sizeof(buf))
+    double d;
+    if (sy_json_double(v, &d) < 0)
         return -1;
-    memcpy(buf, v->p, v->len);
-    buf[v->len] = '\0';
-    double d = strtod(buf, NULL);
     float f = (float)d;
     if (!isfinite(f))
         return -1;

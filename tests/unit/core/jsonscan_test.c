@@ -345,3 +345,30 @@ Test(jsonscan, int_out_of_range_refused)
     cr_assert_eq(v.type, SY_JINT);
     cr_assert_eq(sy_json_int(&v, &n), -1);
 }
+
+Test(jsonscan, double_of_numbers)
+{
+    static const struct {
+        const char *text;
+        double want;
+    } ok[] = {{"0", 0.0}, {"-12", -12.0}, {"0.5", 0.5}, {"7e-1", 0.7}, {"1E3", 1000.0}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        /* a number inside a document: its text is not NUL-terminated */
+        char doc[64];
+        snprintf(doc, sizeof doc, "[%s,9]", ok[i].text);
+        sy_jval_t arr = sy_json_value(doc, strlen(doc)), v;
+        size_t pos = 0;
+        cr_assert(sy_json_next_element(&arr, &pos, &v));
+        double d;
+        cr_assert_eq(sy_json_double(&v, &d), 0, "%s", ok[i].text);
+        cr_assert_eq(d, ok[i].want, "%s", ok[i].text);
+    }
+    double d;
+    sy_jval_t s = sy_json_value("\"1\"", 3);
+    cr_assert_eq(sy_json_double(&s, &d), -1, "a string is not a number");
+    char big[200];
+    memset(big, '1', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    sy_jval_t b = sy_json_value(big, strlen(big));
+    cr_assert_eq(sy_json_double(&b, &d), -1, "text over 127 bytes");
+}
