@@ -173,7 +173,9 @@ test('an Ollama upstream that goes silent mid-stream ends an Anthropic stream wi
   assert.equal(last.json.error.type, 'timeout_error');
   assert.match(last.json.error.message, /stall-ollama/);
   assert.ok(!names.includes('message_stop'), 'no message_stop after the failure');
-  const st = await mock.stats();
+  /* the mock sees the gateway's close a moment later: wait for it */
+  let st = await mock.stats();
+  for (const t1 = now(); st.open_streams !== 0 && now() - t1 < ms(2000); st = await mock.stats()) await sleep(10);
   assert.equal(st.open_streams, 0, 'the silent upstream connection was closed');
 });
 
