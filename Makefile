@@ -4,7 +4,7 @@
 
 BUILD   ?= build
 CC      ?= gcc
-PKGS     = libevent libevent_pthreads libcurl json-c libfyaml openssl
+PKGS     = libevent libevent_pthreads libcurl json-c libfyaml openssl sqlite3 hiredis
 OPT     ?= -O2
 SAN     ?=
 

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential pkg-config clang libclang-rt-14-dev
   libevent-dev libcurl4-openssl-dev libjson-c-dev libfyaml-dev libssl-dev
-  libsqlite3-dev libcriterion-dev
+  libsqlite3-dev libhiredis-dev redis-server libcriterion-dev
   nodejs npm wrk nginx-light curl
 )
 
@@ -32,4 +32,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   # the nginx package starts a system service on port 80; the bench runs its own
   if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
   $SUDO pkill -x nginx >/dev/null 2>&1 || true
+  # redis-server's package starts one on 6379 too; tests start their own on free ports
+  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+  $SUDO pkill -x redis-server >/dev/null 2>&1 || true
 fi
