@@ -259,7 +259,36 @@ static sy_str_t cstr(const char *s, size_t n)
     return (sy_str_t){s, s ? n : 0};
 }
 
-int sy_cresp_replay(const sy_cresp_t *c, sy_ev_cb cb, void *ud)
+/* The length of the next piece of s[0..n) of about `piece` bytes, ended
+ * before a UTF-8 continuation byte. */
+static size_t piece_len(const char *s, size_t n, size_t piece)
+{
+    if (piece == 0 || n <= piece)
+        return n;
+    size_t k = piece;
+    while (k < n && ((unsigned char)s[k] & 0xC0) == 0x80)
+        k++;
+    return k;
+}
+
+static int replay_text(sy_ev_kind_t kind, const char *s, size_t n, size_t piece, sy_ev_cb cb, void *ud)
+{
+    sy_ev_t ev;
+    while (n) {
+        size_t k = piece_len(s, n, piece);
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = kind;
+        ev.text = cstr(s, k);
+        int rc = cb(ud, &ev);
+        if (rc)
+            return rc;
+        s += k;
+        n -= k;
+    }
+    return 0;
+}
+
+int sy_cresp_replay(const sy_cresp_t *c, size_t piece, sy_ev_cb cb, void *ud)
 {
     sy_ev_t ev;
     int rc;
@@ -268,20 +297,10 @@ int sy_cresp_replay(const sy_cresp_t *c, sy_ev_cb cb, void *ud)
     ev.id = cstr(c->id, strlen(c->id));
     if ((rc = cb(ud, &ev)))
         return rc;
-    if (c->thinking_len) {
-        memset(&ev, 0, sizeof(ev));
-        ev.kind = SY_EV_THINKING;
-        ev.text = cstr(c->thinking, c->thinking_len);
-        if ((rc = cb(ud, &ev)))
-            return rc;
-    }
-    if (c->text_len) {
-        memset(&ev, 0, sizeof(ev));
-        ev.kind = SY_EV_TEXT;
-        ev.text = cstr(c->text, c->text_len);
-        if ((rc = cb(ud, &ev)))
-            return rc;
-    }
+    if ((rc = replay_text(SY_EV_THINKING, c->thinking, c->thinking_len, piece, cb, ud)))
+        return rc;
+    if ((rc = replay_text(SY_EV_TEXT, c->text, c->text_len, piece, cb, ud)))
+        return rc;
     for (size_t i = 0; i < c->n_calls; i++) {
         const sy_cresp_call_t *k = &c->calls[i];
         memset(&ev, 0, sizeof(ev));
@@ -303,6 +322,97 @@ int sy_cresp_replay(const sy_cresp_t *c, sy_ev_cb cb, void *ud)
     ev.kind = SY_EV_USAGE;
     ev.usage = c->usage;
     return cb(ud, &ev);
+}
+
+/* ---- events as bytes ----------------------------------------------------- */
+
+/* The header: kind, finish (1 byte each), 2 spare, index (4), the lengths of
+ * text, id, name, args, stop_sequence (4 each), the eight usage counts. */
+typedef struct ev_head {
+    uint8_t kind, finish, spare[2];
+    int32_t index;
+    uint32_t len[5];
+    int64_t usage[8];
+} ev_head_t;
+
+_Static_assert(sizeof(ev_head_t) == SY_EV_PACK_HEAD, "packed event header");
+
+static void ev_strs(const sy_ev_t *ev, sy_str_t s[5])
+{
+    s[0] = ev->text;
+    s[1] = ev->id;
+    s[2] = ev->name;
+    s[3] = ev->args;
+    s[4] = ev->stop_sequence;
+}
+
+size_t sy_ev_packed_len(const sy_ev_t *ev)
+{
+    sy_str_t s[5];
+    size_t n = SY_EV_PACK_HEAD;
+    ev_strs(ev, s);
+    for (int i = 0; i < 5; i++)
+        n += s[i].len;
+    return n;
+}
+
+void sy_ev_pack(const sy_ev_t *ev, unsigned char *dst)
+{
+    ev_head_t h;
+    sy_str_t s[5];
+    memset(&h, 0, sizeof(h));
+    h.kind = (uint8_t)ev->kind;
+    h.finish = (uint8_t)ev->finish;
+    h.index = ev->index;
+    ev_strs(ev, s);
+    const sy_usage_t *u = &ev->usage;
+    int64_t us[8] = {u->input_tokens,   u->output_tokens, u->cache_read_tokens,    u->cache_write_tokens,
+                     u->total_duration, u->load_duration, u->prompt_eval_duration, u->eval_duration};
+    memcpy(h.usage, us, sizeof(us));
+    unsigned char *p = dst + SY_EV_PACK_HEAD;
+    for (int i = 0; i < 5; i++) {
+        h.len[i] = (uint32_t)s[i].len;
+        if (s[i].len)
+            memcpy(p, s[i].p, s[i].len);
+        p += s[i].len;
+    }
+    memcpy(dst, &h, sizeof(h));
+}
+
+size_t sy_ev_unpack(const unsigned char *p, size_t n, sy_ev_t *ev)
+{
+    ev_head_t h;
+    if (n < SY_EV_PACK_HEAD)
+        return 0;
+    memcpy(&h, p, sizeof(h));
+    if (h.kind > SY_EV_ERROR || h.finish > SY_FINISH_FILTER)
+        return 0;
+    size_t need = SY_EV_PACK_HEAD;
+    for (int i = 0; i < 5; i++) {
+        if (h.len[i] > n - need)
+            return 0;
+        need += h.len[i];
+    }
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = (sy_ev_kind_t)h.kind;
+    ev->finish = (sy_finish_t)h.finish;
+    ev->index = h.index;
+    sy_str_t *s[5] = {&ev->text, &ev->id, &ev->name, &ev->args, &ev->stop_sequence};
+    const char *q = (const char *)p + SY_EV_PACK_HEAD;
+    for (int i = 0; i < 5; i++) {
+        *s[i] = h.len[i] ? cstr(q, h.len[i]) : SY_STR_NULL;
+        q += h.len[i];
+    }
+    sy_usage_t *u = &ev->usage;
+    u->input_tokens = h.usage[0];
+    u->output_tokens = h.usage[1];
+    u->cache_read_tokens = h.usage[2];
+    u->cache_write_tokens = h.usage[3];
+    u->total_duration = h.usage[4];
+    u->load_duration = h.usage[5];
+    u->prompt_eval_duration = h.usage[6];
+    u->eval_duration = h.usage[7];
+    return need;
 }
 
 /* ---- helpers ------------------------------------------------------------ */

@@ -253,8 +253,28 @@ void sy_cresp_release(sy_cresp_t *c);
 int sy_cresp_add(sy_cresp_t *c, const sy_ev_t *ev);
 /* Replay c as the event sequence a stream would have given (START, the
  * thinking, the text, each tool call whole, FINISH, USAGE); stops when cb
- * returns non-zero and returns that value. */
-int sy_cresp_replay(const sy_cresp_t *c, sy_ev_cb cb, void *ud);
+ * returns non-zero and returns that value. piece > 0 cuts the thinking and
+ * the text into pieces of about that many bytes (never inside a UTF-8
+ * character), the way a real stream arrives; 0 gives each whole. */
+int sy_cresp_replay(const sy_cresp_t *c, size_t piece, sy_ev_cb cb, void *ud);
+
+/* ---- events as bytes ----------------------------------------------------- */
+
+/*
+ * One event as bytes, to hand it between threads (the dedup fan-out): a
+ * fixed header (kind, finish, index, the five string lengths, the usage)
+ * followed by the strings. ERROR events are not packed (a failed call's
+ * error travels beside the stream). The bytes are for this process only:
+ * host byte order, no version.
+ */
+#define SY_EV_PACK_HEAD 96
+/* The packed size of ev. */
+size_t sy_ev_packed_len(const sy_ev_t *ev);
+/* Write ev into dst (sy_ev_packed_len(ev) bytes). */
+void sy_ev_pack(const sy_ev_t *ev, unsigned char *dst);
+/* Read one event from p[0..n): its strings point into p. Returns the bytes
+ * it took, or 0 when p does not start with a whole packed event. */
+size_t sy_ev_unpack(const unsigned char *p, size_t n, sy_ev_t *ev);
 
 /* ---- embeddings --------------------------------------------------------- */
 

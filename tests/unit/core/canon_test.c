@@ -195,7 +195,7 @@ Test(canon, cresp_aggregates_and_replays)
 
     rec_t r;
     memset(&r, 0, sizeof r);
-    cr_assert_eq(sy_cresp_replay(&c, record, &r), 0);
+    cr_assert_eq(sy_cresp_replay(&c, 0, record, &r), 0);
     sy_ev_kind_t want[] = {SY_EV_START, SY_EV_THINKING, SY_EV_TEXT, SY_EV_TOOL_CALL, SY_EV_TOOL_CALL, SY_EV_FINISH,
                            SY_EV_USAGE};
     cr_assert_eq(r.n, 7);
@@ -231,10 +231,66 @@ Test(canon, empty_answer_replays_a_stop)
     sy_cresp_init(&c, 0);
     rec_t r;
     memset(&r, 0, sizeof r);
-    sy_cresp_replay(&c, record, &r);
+    sy_cresp_replay(&c, 0, record, &r);
     cr_assert_eq(r.n, 3);
     cr_assert_eq(r.kinds[1], SY_EV_FINISH);
     sy_cresp_release(&c);
+}
+
+/* Replay in pieces: every piece at most the size asked (plus the rest of a
+ * UTF-8 character), no character cut, the text whole when joined. */
+static int pieces(void *ud, const sy_ev_t *e)
+{
+    rec_t *r = ud;
+    if (e->kind == SY_EV_TEXT) {
+        cr_assert_leq(e->text.len, 5);
+        cr_assert_neq((unsigned char)e->text.p[0] & 0xC0, 0x80, "a piece starts inside a character");
+        strncat(r->text, e->text.p, e->text.len);
+        r->n++;
+    }
+    return 0;
+}
+
+Test(canon, replay_in_pieces_keeps_characters_whole)
+{
+    sy_cresp_t c;
+    sy_cresp_init(&c, 0);
+    sy_ev_t e = ev(SY_EV_TEXT);
+    e.text = S("abc\xc3\xa9\xc3\xa9xyz\xe2\x82\xac!"); /* abcééxyz€! */
+    sy_cresp_add(&c, &e);
+    rec_t r;
+    memset(&r, 0, sizeof r);
+    cr_assert_eq(sy_cresp_replay(&c, 4, pieces, &r), 0);
+    cr_assert_str_eq(r.text, "abc\xc3\xa9\xc3\xa9xyz\xe2\x82\xac!");
+    cr_assert_geq(r.n, 4);
+    /* a callback's non-zero stops the replay and comes back */
+    sy_cresp_release(&c);
+}
+
+Test(canon, events_pack_and_unpack)
+{
+    sy_ev_t e = ev(SY_EV_TOOL_CALL), back;
+    e.index = 3, e.id = S("call_1"), e.name = S("get"), e.args = S("{\"a\":1}");
+    e.usage.output_tokens = 42;
+    size_t n = sy_ev_packed_len(&e);
+    cr_assert_eq(n, SY_EV_PACK_HEAD + 6 + 3 + 7);
+    unsigned char buf[256];
+    sy_ev_pack(&e, buf);
+    cr_assert_eq(sy_ev_unpack(buf, n, &back), n);
+    cr_assert_eq(back.kind, SY_EV_TOOL_CALL);
+    cr_assert_eq(back.index, 3);
+    cr_assert_eq(back.id.len, 6);
+    cr_assert(memcmp(back.id.p, "call_1", 6) == 0);
+    cr_assert(memcmp(back.args.p, "{\"a\":1}", 7) == 0);
+    cr_assert_eq(back.text.len, 0);
+    cr_assert_eq(back.usage.output_tokens, 42);
+    cr_assert_eq(back.usage.input_tokens, -1);
+    /* cut anywhere: not a whole event */
+    for (size_t k = 0; k < n; k++)
+        cr_assert_eq(sy_ev_unpack(buf, k, &back), 0, "cut at %zu", k);
+    /* a kind out of range is refused */
+    buf[0] = 200;
+    cr_assert_eq(sy_ev_unpack(buf, n, &back), 0);
 }
 
 /* ---- helpers ------------------------------------------------------------ */
