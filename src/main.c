@@ -16,6 +16,8 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "providers/discovery.h"
+#include "cache/cache.h"
+#include "dedup/table.h"
 #include "telemetry/metrics.h"
 #include "upstream/curl_dl.h"
 #include "upstream/upstream.h"
@@ -129,6 +131,8 @@ static int cmd_serve(int argc, char **argv)
     sy_metrics_t *metrics = NULL;
     sy_server_t *srv = NULL;
     sy_discovery_t *disc = NULL;
+    sy_cache_t *cache = NULL;
+    sy_dedup_t *dedup = NULL;
     sy_config_t *cfg = sy_config_load(path, &d);
     if (!cfg) {
         sy_diags_print(stderr, &d);
@@ -169,6 +173,12 @@ static int cmd_serve(int argc, char **argv)
         sy_log(SY_LOG_ERROR, "cannot start", "model discovery: out of memory");
         goto out;
     }
+    if (sy_cache_wanted(cfg) && (cache = sy_cache_new(cfg, &err)) == NULL) {
+        sy_log(SY_LOG_ERROR, "cannot start", "cache: %s", err.message);
+        goto out;
+    }
+    if ((dedup = sy_dedup_new(0)) == NULL)
+        goto out;
     srv = sy_server_new(cfg, metrics, sy_api_dispatch, &err);
     if (!srv) {
         sy_log(SY_LOG_ERROR, "cannot start", "%s", err.message);
@@ -177,10 +187,16 @@ static int cmd_serve(int argc, char **argv)
     srv->discovery = disc;
     srv->discovery_start = sy_discovery_start;
     srv->discovery_stop = sy_discovery_stop;
+    srv->cache = cache;
+    srv->dedup = dedup;
+    srv->cache_start = sy_cache_start;
+    srv->cache_stop = sy_cache_stop;
     rc = sy_server_run(srv) == 0 ? 0 : 1;
 out:
     sy_server_free(srv);
     sy_discovery_free(disc);
+    sy_cache_free(cache);
+    sy_dedup_free(dedup);
     sy_metrics_free(metrics);
     sy_config_free(cfg);
     sy_diags_release(&d);

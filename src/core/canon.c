@@ -259,12 +259,17 @@ static sy_str_t cstr(const char *s, size_t n)
     return (sy_str_t){s, s ? n : 0};
 }
 
-/* The length of the next piece of s[0..n) of about `piece` bytes, ended
- * before a UTF-8 continuation byte. */
+/* The length of the next piece of s[0..n) of about `piece` bytes: cut
+ * after the last space in its second half when there is one (pieces end
+ * at word boundaries, as a model's tokens do), never inside a UTF-8
+ * character. */
 static size_t piece_len(const char *s, size_t n, size_t piece)
 {
     if (piece == 0 || n <= piece)
         return n;
+    for (size_t k = piece; k > piece / 2; k--)
+        if (s[k - 1] == ' ')
+            return k;
     size_t k = piece;
     while (k < n && ((unsigned char)s[k] & 0xC0) == 0x80)
         k++;

@@ -385,6 +385,8 @@ int sy_server_run(sy_server_t *srv)
     /* the probes run on worker 0's loop; a failure only costs discovery */
     if (srv->discovery && srv->discovery_start(srv->discovery, &srv->workers[0]) != 0)
         sy_log(SY_LOG_ERROR, "cannot start model discovery", "out of memory");
+    if (srv->cache && srv->cache_start(srv->cache, srv->workers[0].base) != 0)
+        sy_log(SY_LOG_ERROR, "cannot start the cache's expiry sweep", "out of memory");
 
     sy_logline_t l;
     char url[128];
@@ -435,6 +437,8 @@ join:
      * worker 0's upstream client and event base still exist */
     if (srv->discovery)
         srv->discovery_stop(srv->discovery);
+    if (srv->cache)
+        srv->cache_stop(srv->cache);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     sy_log(SY_LOG_INFO, "stopped", NULL);
     return rc;
@@ -446,6 +450,8 @@ void sy_server_free(sy_server_t *srv)
         return;
     if (srv->discovery) /* before the loops and clients it runs on go */
         srv->discovery_stop(srv->discovery);
+    if (srv->cache)
+        srv->cache_stop(srv->cache);
     for (unsigned i = 0; srv->workers && i < srv->nworkers; i++) {
         sy_worker_t *w = &srv->workers[i];
         /* connections first: their close callbacks cancel the upstream

@@ -28,6 +28,8 @@ typedef struct sy_worker sy_worker_t;
 typedef struct sy_req sy_req_t;
 typedef struct sy_upstream sy_upstream_t;
 typedef struct sy_discovery sy_discovery_t;
+struct sy_cache;
+struct sy_dedup;
 
 /* Receives every request. Must eventually answer it (see request.h). */
 typedef void (*sy_handler_fn)(sy_req_t *r);
@@ -80,6 +82,14 @@ struct sy_server {
     sy_discovery_t *discovery;
     int (*discovery_start)(sy_discovery_t *d, sy_worker_t *w);
     void (*discovery_stop)(sy_discovery_t *d);
+    /* The answer cache (cache/cache.h; NULL when no model caches) and the
+     * in-flight dedup table (dedup/table.h): owned by the caller like
+     * discovery. The cache's background work runs on worker 0, started and
+     * stopped through the two hooks. */
+    struct sy_cache *cache;
+    struct sy_dedup *dedup;
+    int (*cache_start)(struct sy_cache *c, struct event_base *base);
+    void (*cache_stop)(struct sy_cache *c);
 };
 
 /*

@@ -20,6 +20,7 @@
 #include "core/jsonscan.h"
 #include "core/log.h"
 #include "pipeline/error.h"
+#include "pipeline/internal.h"
 #include "providers/discovery.h"
 #include "providers/egress.h"
 #include "providers/provider.h"
@@ -89,26 +90,37 @@ static const char *error_kind(const sy_error_t *e)
 
 /* Say which provider failed, for errors raised by the transport and by the
  * stream parsers (an error the upstream reported inside its stream comes
- * as SY_EUPSTATUS with the upstream's own message). */
-static void name_provider(const relay_t *rl, sy_error_t *e)
+ * as SY_EUPSTATUS with the upstream's own message; translated says the
+ * stream was parsed by us). */
+void sy__pl_name_provider(const char *provider, int translated, sy_error_t *e)
 {
-    if (e->code == SY_EUPSTATUS && rl->in) {
+    if (e->code == SY_EUPSTATUS && translated) {
         char tmp[sizeof(e->message)];
-        snprintf(tmp, sizeof(tmp), "provider \"%.60s\" reported an error in its stream: %.400s", rl->provider->name,
+        snprintf(tmp, sizeof(tmp), "provider \"%.60s\" reported an error in its stream: %.400s", provider,
                  e->message);
         memcpy(e->message, tmp, sizeof(tmp));
     } else if (e->code == SY_EUPCONNECT || e->code == SY_EUPTIMEOUT || e->code == SY_EUPPROTO ||
                e->code == SY_EUPCLOSED) {
         char tmp[sizeof(e->message)];
-        snprintf(tmp, sizeof(tmp), "provider \"%.60s\": %.400s", rl->provider->name, e->message);
+        snprintf(tmp, sizeof(tmp), "provider \"%.60s\": %.400s", provider, e->message);
         memcpy(e->message, tmp, sizeof(tmp));
     }
 }
 
+static void name_provider(const relay_t *rl, sy_error_t *e)
+{
+    sy__pl_name_provider(rl->provider->name, rl->in != NULL, e);
+}
+
+void sy__pl_count_error(sy_worker_t *w, const char *provider, const sy_error_t *e)
+{
+    const char *v[2] = {provider, error_kind(e)};
+    sy_metric_add(w->srv->m.upstream_errors, w->index, v, 1);
+}
+
 static void count_upstream_error(relay_t *rl, const sy_error_t *e)
 {
-    const char *v[2] = {rl->provider->name, error_kind(e)};
-    sy_metric_add(rl->r->w->srv->m.upstream_errors, rl->r->w->index, v, 1);
+    sy__pl_count_error(rl->r->w, rl->provider->name, e);
     rl->r->error_code = sy_err_openai_code(e->code);
 }
 
@@ -325,7 +337,7 @@ static void translate_done(relay_t *rl, const sy_error_t *err)
 /* Whether a tool call's arguments are not a JSON object: the Ollama and
  * Anthropic encoders must write them as an object, and no client should get
  * a call it cannot parse. Sets *e (a bad upstream answer). */
-static int bad_tool_args(const sy_cresp_t *c, sy_error_t *e)
+int sy__pl_bad_tool_args(const sy_cresp_t *c, sy_error_t *e)
 {
     for (size_t i = 0; i < c->n_calls; i++) {
         const sy_cresp_call_t *k = &c->calls[i];
@@ -374,7 +386,7 @@ static int translate_whole(relay_t *rl, const char *s, size_t n, struct evbuffer
     } else if (rc > 0) {
         sy_error_set(e, SY_EUPPROTO, NULL, "answer larger than %u bytes", MAX_RESPONSE_BYTES);
         rc = -1;
-    } else if (bad_tool_args(c, e)) {
+    } else if (sy__pl_bad_tool_args(c, e)) {
         rc = -1;
     } else {
         if (c->usage.input_tokens >= 0)
@@ -467,13 +479,13 @@ static int up_body(void *ud, const char *data, size_t len)
     return 0;
 }
 
-/* Turn an upstream's error answer into ours: its status, its message, the
- * provider named. */
-static void upstream_status_error(relay_t *rl, sy_error_t *e)
+/* Turn an upstream's error answer (body may be NULL) into ours: its
+ * status, its message, the provider named. */
+void sy__pl_status_error(const char *provider, int status, struct evbuffer *body, sy_error_t *e)
 {
     char msg[400] = "";
-    size_t n = rl->body ? evbuffer_get_length(rl->body) : 0;
-    const char *s = n ? (const char *)evbuffer_pullup(rl->body, -1) : NULL;
+    size_t n = body ? evbuffer_get_length(body) : 0;
+    const char *s = n ? (const char *)evbuffer_pullup(body, -1) : NULL;
     if (s && sy_json_validate(s, n, NULL, NULL) == 0) {
         /* {"error":{"message":..}}, {"error":"..."} (Ollama) or {"message":..} */
         sy_jval_t o = sy_json_value(s, n), err, m;
@@ -487,11 +499,10 @@ static void upstream_status_error(relay_t *rl, sy_error_t *e)
         }
     }
     if (msg[0])
-        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%.60s\" returned HTTP %d: %s", rl->provider->name,
-                     rl->status, msg);
+        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%.60s\" returned HTTP %d: %s", provider, status, msg);
     else
-        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%.60s\" returned HTTP %d", rl->provider->name, rl->status);
-    e->status = rl->status;
+        sy_error_set(e, SY_EUPSTATUS, NULL, "provider \"%.60s\" returned HTTP %d", provider, status);
+    e->status = status;
 }
 
 static void finish_whole(relay_t *rl, const sy_error_t *err)
@@ -511,7 +522,7 @@ static void finish_whole(relay_t *rl, const sy_error_t *err)
         goto fail;
     }
     if (rl->status < 200 || rl->status >= 300) {
-        upstream_status_error(rl, &e);
+        sy__pl_status_error(rl->provider->name, rl->status, rl->body, &e);
         retry_after = rl->retry_after;
         goto fail;
     }
@@ -712,7 +723,7 @@ fail:
 }
 
 /* Route name for r: sets what the log line says. */
-static sy_err_t route_request(sy_req_t *r, const char *name, sy_route_t *route, sy_error_t *err)
+sy_err_t sy__pl_route(sy_req_t *r, const char *name, sy_route_t *route, sy_error_t *err)
 {
     snprintf(r->model, sizeof(r->model), "%s", name);
     const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
@@ -725,25 +736,48 @@ static sy_err_t route_request(sy_req_t *r, const char *name, sy_route_t *route, 
     return SY_OK;
 }
 
+/* Decode c into a canonical request in r's arena. */
+static sy_creq_t *decode_call(sy_req_t *r, const sy_call_t *c, unsigned *flags, sy_error_t *err)
+{
+    sy_creq_t *q = sy_arena_alloc(&r->arena, sizeof(*q));
+    if (!q) {
+        sy_error_set(err, SY_ENOMEM, NULL, NULL);
+        return NULL;
+    }
+    *flags = 0;
+    if (c->decode(c->body, c->body_len, c->op, &r->arena, q, flags, err) != SY_OK)
+        return NULL;
+    return q;
+}
+
 void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
 {
     sy_error_t err;
     sy_route_t route;
+    sy_share_t sh;
     relay_t *rl = NULL;
+    unsigned flags = 0;
+    sy_creq_t *q;
 
     r->route = c->route;
-    if (route_request(r, c->model, &route, &err) != SY_OK)
+    if (sy__pl_route(r, c->model, &route, &err) != SY_OK)
         goto fail;
     if (route.provider->type != SY_PROVIDER_OPENAI && c->decode) {
-        unsigned flags = 0;
-        sy_creq_t *q = sy_arena_alloc(&r->arena, sizeof(*q));
-        if (!q) {
-            sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        if (!(q = decode_call(r, c, &flags, &err)))
             goto fail;
+        if (q->op != SY_OP_EMBED && sy__share_policy(r, c->model, sy__creq_deterministic(q), 1, &sh)) {
+            sy__pipeline_shared(r, q, c->ingress, flags, &sh, &route);
+            return;
         }
-        if (c->decode(c->body, c->body_len, c->op, &r->arena, q, &flags, &err) != SY_OK)
-            goto fail;
         translate_routed(r, q, c->ingress, flags, &route);
+        return;
+    }
+    /* the passthrough, unless the model caches or merges (the answer must
+     * then be read into its canonical form) */
+    if (c->decode && c->op != SY_OP_EMBED && sy__share_policy(r, c->model, 0, 0, &sh)) {
+        if (!(q = decode_call(r, c, &flags, &err)))
+            goto fail;
+        sy__pipeline_shared(r, q, c->ingress, flags, &sh, &route);
         return;
     }
     rl = calloc(1, sizeof(*rl));
@@ -765,6 +799,7 @@ void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, un
 {
     sy_error_t err;
     sy_route_t route;
+    sy_share_t sh;
     char name[256];
 
     if (q->model.len >= sizeof(name) || memchr(q->model.p, '\0', q->model.len)) {
@@ -774,8 +809,12 @@ void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, un
     }
     memcpy(name, q->model.p, q->model.len);
     name[q->model.len] = '\0';
-    if (route_request(r, name, &route, &err) != SY_OK)
+    if (sy__pl_route(r, name, &route, &err) != SY_OK)
         goto fail;
+    if (q->op != SY_OP_EMBED && sy__share_policy(r, name, sy__creq_deterministic(q), 1, &sh)) {
+        sy__pipeline_shared(r, q, in, enc_flags, &sh, &route);
+        return;
+    }
     translate_routed(r, q, in, enc_flags, &route);
     return;
 

@@ -1,0 +1,62 @@
+/*
+ * internal.h - what pipeline.c and shared.c (the cache and dedup path)
+ * share: routing a request, and turning upstream failures into errors.
+ * Worker thread only. Not for other layers.
+ */
+#ifndef SY_PIPELINE_INTERNAL_H
+#define SY_PIPELINE_INTERNAL_H
+
+#include "core/canon.h"
+#include "core/err.h"
+#include "http/request.h"
+#include "pipeline/pipeline.h"
+#include "router/router.h"
+
+struct evbuffer;
+
+/* Route name for r and note the model, deployment and provider for its
+ * log line. */
+sy_err_t sy__pl_route(sy_req_t *r, const char *name, sy_route_t *route, sy_error_t *err);
+
+/* Prefix a transport or parser error with the provider's name; translated
+ * says an in-stream upstream error came through our parser. */
+void sy__pl_name_provider(const char *provider, int translated, sy_error_t *e);
+
+/* An upstream's non-2xx answer (body may be NULL) as our error. */
+void sy__pl_status_error(const char *provider, int status, struct evbuffer *body, sy_error_t *e);
+
+/* Count an upstream failure in the metrics of worker w. */
+void sy__pl_count_error(sy_worker_t *w, const char *provider, const sy_error_t *e);
+
+/* Whether a tool call of c has arguments that are not a JSON object (*e set). */
+int sy__pl_bad_tool_args(const sy_cresp_t *c, sy_error_t *e);
+
+/*
+ * The shared path (shared.c): requests of a model that caches, or that
+ * dedup merges, are answered from the cache, from a call already in flight
+ * for the same key, or by a new call other requests may join. The caller
+ * has routed the request and decided to take this path (sy__share_policy);
+ * q lives in r's arena. Always finishes r.
+ */
+typedef struct sy_share {
+    const sy_model_conf_t *mc; /* the model's config (NULL: none) */
+    int lookup;                /* look the cache up */
+    int store;                 /* fill the cache with the answer */
+    int dedup;                 /* merge with identical calls in flight */
+    uint64_t ttl_ns;
+} sy_share_t;
+
+/* What the shared path should do for model `name` and request r, given
+ * whether the request is deterministic (temperature 0 or a seed) and
+ * whether it would be translated anyway. Sets the x-switchyard-cache
+ * header to "bypass" when the cache is not looked up. Returns 1 when the
+ * shared path is wanted. */
+int sy__share_policy(sy_req_t *r, const char *name, int deterministic, int translated, sy_share_t *sh);
+
+/* Whether q samples deterministically: temperature 0 or a seed. */
+int sy__creq_deterministic(const sy_creq_t *q);
+
+void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned enc_flags,
+                         const sy_share_t *sh, const sy_route_t *route);
+
+#endif

@@ -1,0 +1,905 @@
+/*
+ * shared.c - answers shared between requests: the exact cache and the
+ * in-flight dedup (internal.h has the entry points; docs/cache.md and
+ * docs/dedup.md the behaviour).
+ *
+ * A request on this path is answered one of three ways:
+ *
+ *   hit     the cache has the answer: it is replayed in the client's
+ *           protocol, as a stream (cut into pieces like a real one) or
+ *           whole; no upstream is asked.
+ *   join    a call for the same key is in flight (any worker): the request
+ *           becomes one more waiter of that call.
+ *   lead    otherwise: a new call (a flight) that later requests may join.
+ *
+ * A flight lives on the worker that started it. It always asks its
+ * upstream for a stream, parses it into canonical events, aggregates them
+ * into the answer and appends each, packed, to a fan-out buffer
+ * (dedup/fanout.h). Every client - the leader's included - is a waiter
+ * that reads the buffer on its own worker at its own pace and writes the
+ * events through its own ingress encoder, so one call serves OpenAI,
+ * Ollama and Anthropic clients at once. A waiter woken from another thread
+ * gets an event_active on its own loop.
+ *
+ * When the call ends well the flight writes the answer as a cache entry
+ * (kept for waiters the buffer detached for lagging, and stored in the
+ * cache after the waiters were told), then leaves the dedup table. When the
+ * last waiter leaves early, the call is cancelled on the flight's own loop.
+ *
+ * Lifetimes: a flight is reference counted (its producer side, each
+ * waiter, and a joiner between the table and its join); a waiter belongs
+ * to its request.
+ */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cache/cache.h"
+#include "cache/entry.h"
+#include "cache/key.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "dedup/fanout.h"
+#include "dedup/table.h"
+#include "pipeline/error.h"
+#include "pipeline/internal.h"
+#include "providers/egress.h"
+#include "providers/provider.h"
+#include "upstream/upstream.h"
+
+#define MAX_ANSWER_BYTES (64u << 20) /* text + thinking + arguments of one answer */
+#define MAX_ERROR_BODY (1u << 20)    /* an upstream's error answer kept to read its message */
+#define FANOUT_BYTES (4u << 20)      /* a shared stream's buffer; laggards past it are detached */
+#define REPLAY_PIECE 32              /* bytes of text per replayed stream event */
+
+/* ---- policy ------------------------------------------------------------- */
+
+/* Whether the Cache-Control value v has the directive tok. */
+static int cc_has(const char *v, const char *tok)
+{
+    size_t tl = strlen(tok);
+    while (*v) {
+        while (*v == ' ' || *v == '\t' || *v == ',')
+            v++;
+        size_t n = strcspn(v, ",");
+        size_t k = strcspn(v, "=, \t");
+        if (k > n)
+            k = n;
+        if (k == tl && strncasecmp(v, tok, tl) == 0)
+            return 1;
+        v += n;
+    }
+    return 0;
+}
+
+int sy__creq_deterministic(const sy_creq_t *q)
+{
+    double t;
+    if (q->has_seed)
+        return 1;
+    return q->temperature.p && sy_json_double(&q->temperature, &t) == 0 && t == 0.0;
+}
+
+int sy__share_policy(sy_req_t *r, const char *name, int deterministic, int translated, sy_share_t *sh)
+{
+    sy_server_t *srv = r->w->srv;
+    memset(sh, 0, sizeof(*sh));
+    sh->mc = sy_config_find_model(srv->cfg, name);
+    int caches = sh->mc && sh->mc->cache_mode != SY_CACHE_OFF && srv->cache;
+    if (caches) {
+        const char *cc = sy_req_header(r, "cache-control");
+        sh->lookup = !(cc && cc_has(cc, "no-cache"));
+        sh->store = !(cc && cc_has(cc, "no-store"));
+        sh->ttl_ns = (uint64_t)sh->mc->cache_ttl_s * 1000000000ull;
+    }
+    sy_dedup_mode_t dm = sh->mc ? sh->mc->dedup : SY_DEDUP_AUTO;
+    sh->dedup = srv->dedup &&
+                (dm == SY_DEDUP_ON || (dm == SY_DEDUP_AUTO && (caches || (deterministic && translated))));
+    if (!sh->lookup) {
+        sy_req_set_header(r, "x-switchyard-cache", "bypass");
+        if (srv->cache)
+            atomic_fetch_add_explicit(&srv->cache->bypasses, 1, memory_order_relaxed);
+    }
+    return caches || sh->dedup;
+}
+
+/* ---- the client's encoder ----------------------------------------------- */
+
+static int enc_init(sy_req_t *r, sy_enc_t *e, const sy_creq_t *q, unsigned flags)
+{
+    memset(e, 0, sizeof(*e));
+    e->q = q;
+    e->model = sy_arena_strndup(&r->arena, q->model.p, q->model.len);
+    if (!e->model)
+        return -1;
+    e->id = r->id;
+    e->created = (int64_t)time(NULL);
+    e->start_ns = r->start_ns;
+    e->flags = flags;
+    e->open_block = -1;
+    sy_usage_init(&e->usage);
+    return 0;
+}
+
+static void take_usage(sy_req_t *r, const sy_usage_t *u)
+{
+    if (u->input_tokens >= 0)
+        r->prompt_tokens = u->input_tokens;
+    if (u->output_tokens >= 0)
+        r->completion_tokens = u->output_tokens;
+}
+
+/* ---- hits --------------------------------------------------------------- */
+
+typedef struct replay {
+    sy_req_t *r;
+    const sy_ingress_t *in;
+    sy_enc_t *enc;
+    struct evbuffer *out;
+} replay_t;
+
+static int replay_event(void *ud, const sy_ev_t *ev)
+{
+    replay_t *p = ud;
+    p->in->event(p->enc, ev, p->out);
+    return 0;
+}
+
+/* Answer r from c (a cached answer): a stream cut into pieces, or whole. */
+static void serve_answer(sy_req_t *r, const sy_creq_t *q, int stream, const sy_ingress_t *in, unsigned flags,
+                         const sy_cresp_t *c)
+{
+    sy_enc_t enc;
+    struct evbuffer *out = evbuffer_new();
+    if (!out || enc_init(r, &enc, q, flags) < 0) {
+        if (out)
+            evbuffer_free(out);
+        sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
+        return;
+    }
+    take_usage(r, &c->usage);
+    if (!stream) {
+        in->whole(&enc, c, out);
+        free(enc.own);
+        sy_req_reply_buf(r, 200, "application/json", out);
+        evbuffer_free(out);
+        return;
+    }
+    replay_t p = {r, in, &enc, out};
+    sy_req_stream_start(r, 200, in->stream_type);
+    sy_cresp_replay(c, REPLAY_PIECE, replay_event, &p);
+    in->end(&enc, out);
+    free(enc.own);
+    sy_req_stream_write_buf(r, out);
+    evbuffer_free(out);
+    sy_req_stream_end(r);
+}
+
+/* Read an entry; 0 when it is a good one. */
+static int read_entry(const char *data, size_t len, sy_cresp_t *c)
+{
+    sy_cresp_init(c, MAX_ANSWER_BYTES);
+    if (sy_cache_entry_read(data, len, c) == 0)
+        return 0;
+    sy_cresp_release(c);
+    return -1;
+}
+
+/* Look key up in the tiers. Returns 1 and fills c on a hit. */
+static int lookup(sy_cache_t *cache, const unsigned char *key, sy_cresp_t *c)
+{
+    atomic_fetch_add_explicit(&cache->lookups, 1, memory_order_relaxed);
+    if (cache->mem) {
+        const sy_cache_val_t *v = sy_memcache_get(cache->mem, key, sy_now_ns());
+        if (v) {
+            int ok = read_entry((const char *)v->data, v->len, c) == 0;
+            sy_cache_val_release(v);
+            if (ok) {
+                atomic_fetch_add_explicit(&cache->hits[SY_TIER_MEMORY], 1, memory_order_relaxed);
+                return 1;
+            }
+            atomic_fetch_add_explicit(&cache->bad_entries, 1, memory_order_relaxed);
+            sy_memcache_delete(cache->mem, key);
+        }
+        atomic_fetch_add_explicit(&cache->tier_misses[SY_TIER_MEMORY], 1, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&cache->misses, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* ---- flights ------------------------------------------------------------ */
+
+typedef struct flight {
+    atomic_int refs;
+    unsigned char key[SY_CACHE_KEY_LEN];
+    sy_worker_t *w; /* the producer's worker: everything below runs there */
+    sy_dedup_t *table;
+    int registered;
+    sy_cache_t *cache;
+    int store;
+    uint64_t ttl_ns;
+    sy_fanout_t *fo;
+    struct event *cancel_ev; /* activated by the last waiter to leave (any thread) */
+    int done;                /* the call is over (answered, failed or cancelled) */
+
+    sy_upreq_t *up;
+    const sy_provider_conf_t *provider;
+    char provider_name[64];
+    char deployment[128];
+    sy_op_t op;
+    char *body; /* the encoded request until it is sent */
+    size_t body_len;
+    const char *path;
+    int status, retry_after;
+    int parse_stream;
+    struct evbuffer *resp; /* an error answer, or a whole one */
+    sy_eparse_t ep;
+    int ep_live;
+    sy_cresp_t agg;
+    unsigned char *pk; /* packing scratch */
+    size_t pk_cap;
+
+    /* the outcome: written before sy_fanout_end, read by waiters after END */
+    int failed;
+    sy_error_t err;
+    char *entry; /* the answer as a cache entry */
+    size_t entry_len;
+} flight_t;
+
+static void flight_retain(void *p)
+{
+    atomic_fetch_add_explicit(&((flight_t *)p)->refs, 1, memory_order_relaxed);
+}
+
+static void flight_unref(flight_t *fl)
+{
+    if (atomic_fetch_sub_explicit(&fl->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    sy_fanout_release(fl->fo);
+    free(fl->entry);
+    free(fl);
+}
+
+/* Let go of the producer's side (producer thread, once, after
+ * sy_fanout_end: the last-leave callback can no longer touch cancel_ev).
+ * The buffer itself goes with the flight's last reference, so a joiner
+ * holding one can still join it. */
+static void flight_close(flight_t *fl)
+{
+    if (fl->registered) {
+        sy_dedup_remove(fl->table, fl->key, fl);
+        fl->registered = 0;
+    }
+    if (fl->cancel_ev) {
+        event_free(fl->cancel_ev);
+        fl->cancel_ev = NULL;
+    }
+    if (fl->ep_live)
+        sy_eparse_release(&fl->ep);
+    if (fl->resp)
+        evbuffer_free(fl->resp);
+    sy_cresp_release(&fl->agg);
+    free(fl->pk);
+    free(fl->body);
+    flight_unref(fl);
+}
+
+/* The call failed: tell the waiters, close. */
+static void flight_fail(flight_t *fl, const sy_error_t *e)
+{
+    fl->done = 1;
+    fl->failed = 1;
+    fl->err = *e;
+    sy__pl_count_error(fl->w, fl->provider_name, e);
+    if (fl->cache)
+        atomic_fetch_add_explicit(&fl->cache->not_cacheable, 1, memory_order_relaxed);
+    sy_fanout_end(fl->fo, e->code ? e->code : SY_EINTERNAL);
+    flight_close(fl);
+}
+
+/* The call ended well: the answer becomes an entry the detached waiters
+ * can read, the waiters are told, then the entry is stored. */
+static void flight_finish(flight_t *fl)
+{
+    sy_error_t e;
+    if (sy__pl_bad_tool_args(&fl->agg, &e)) {
+        sy__pl_name_provider(fl->provider_name, 1, &e);
+        flight_fail(fl, &e);
+        return;
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b || sy_cache_entry_write(&fl->agg, b) < 0 ||
+        (fl->entry = malloc(evbuffer_get_length(b) + 1)) == NULL) {
+        if (b)
+            evbuffer_free(b);
+        sy_error_set(&e, SY_ENOMEM, NULL, NULL);
+        flight_fail(fl, &e);
+        return;
+    }
+    fl->entry_len = evbuffer_get_length(b);
+    evbuffer_remove(b, fl->entry, fl->entry_len);
+    evbuffer_free(b);
+    fl->done = 1;
+    sy_fanout_end(fl->fo, SY_OK);
+    if (fl->cache) {
+        if (!fl->store)
+            atomic_fetch_add_explicit(&fl->cache->no_stores, 1, memory_order_relaxed);
+        else if (fl->cache->mem &&
+                 sy_memcache_put(fl->cache->mem, fl->key, fl->entry, fl->entry_len, fl->ttl_ns, sy_now_ns()) ==
+                     SY_OK)
+            atomic_fetch_add_explicit(&fl->cache->stores, 1, memory_order_relaxed);
+    }
+    flight_close(fl);
+}
+
+/* Every waiter left before the end: cancel the call (its own loop). */
+static void flight_cancel(evutil_socket_t fd, short what, void *arg)
+{
+    flight_t *fl = arg;
+    (void)fd, (void)what;
+    if (fl->done)
+        return;
+    fl->done = 1;
+    if (fl->up) {
+        sy_upreq_cancel(fl->up);
+        fl->up = NULL;
+    }
+    sy_fanout_end(fl->fo, SY_ECLIENTGONE);
+    flight_close(fl);
+}
+
+static void flight_last_leave(void *ud)
+{
+    flight_t *fl = ud;
+    event_active(fl->cancel_ev, 0, 0); /* under the fan-out's lock: nothing else */
+}
+
+/* One canonical event of the answer: aggregate it, hand it to the waiters. */
+static int flight_event(void *ud, const sy_ev_t *ev)
+{
+    flight_t *fl = ud;
+    int rc = sy_cresp_add(&fl->agg, ev);
+    if (rc)
+        return rc; /* too large: the parser stops and reports it */
+    size_t n = sy_ev_packed_len(ev);
+    if (n > fl->pk_cap) {
+        unsigned char *p = realloc(fl->pk, n);
+        if (!p)
+            return SY_ENOMEM;
+        fl->pk = p;
+        fl->pk_cap = n;
+    }
+    sy_ev_pack(ev, fl->pk);
+    /* a failed append detaches waiters; they finish from the entry */
+    sy_fanout_append(fl->fo, fl->pk, n);
+    return 0;
+}
+
+static void fl_head(void *ud, int status, const char *content_type)
+{
+    flight_t *fl = ud;
+    (void)content_type;
+    fl->status = status;
+    fl->retry_after = sy_upreq_retry_after(fl->up);
+    if (status >= 200 && status < 300) {
+        fl->parse_stream = 1;
+        sy_eparse_init(&fl->ep, fl->provider->type, fl->op, 1, flight_event, fl);
+        fl->ep_live = 1;
+    } else {
+        fl->resp = evbuffer_new();
+    }
+}
+
+/* The parser reported an error (the upstream's, a bad stream, too large). */
+static void flight_parse_failed(flight_t *fl)
+{
+    sy_error_t e = fl->ep.err;
+    if (e.code == SY_OK || e.code == SY_ETOOLARGE)
+        sy_error_set(&e, SY_EUPPROTO, NULL, "answer larger than %u bytes", MAX_ANSWER_BYTES);
+    sy__pl_name_provider(fl->provider_name, 1, &e);
+    flight_fail(fl, &e);
+}
+
+static int fl_body(void *ud, const char *data, size_t len)
+{
+    flight_t *fl = ud;
+    if (fl->parse_stream) {
+        if (sy_eparse_feed(&fl->ep, data, len) < 0) {
+            sy_upreq_cancel(fl->up);
+            fl->up = NULL;
+            flight_parse_failed(fl);
+        }
+    } else if (fl->resp && evbuffer_get_length(fl->resp) + len <= MAX_ERROR_BODY) {
+        evbuffer_add(fl->resp, data, len);
+    }
+    return 0;
+}
+
+static void fl_done(void *ud, const sy_error_t *err)
+{
+    flight_t *fl = ud;
+    fl->up = NULL;
+    if (err) {
+        sy_error_t e = *err;
+        sy__pl_name_provider(fl->provider_name, 1, &e);
+        flight_fail(fl, &e);
+        return;
+    }
+    if (!fl->parse_stream) {
+        sy_error_t e;
+        sy__pl_status_error(fl->provider_name, fl->status, fl->resp, &e);
+        flight_fail(fl, &e);
+        return;
+    }
+    if (sy_eparse_end(&fl->ep) < 0) {
+        flight_parse_failed(fl);
+        return;
+    }
+    flight_finish(fl);
+}
+
+static const sy_upreq_cbs_t flight_cbs = {fl_head, fl_body, fl_done};
+
+/* A flight for q routed to route, its request encoded, not yet started.
+ * NULL with *err set. */
+static flight_t *flight_new(sy_req_t *r, sy_creq_t *q, const sy_share_t *sh, const sy_route_t *route,
+                            const unsigned char *key, sy_error_t *err)
+{
+    flight_t *fl = calloc(1, sizeof(*fl));
+    struct evbuffer *b = evbuffer_new();
+    if (!fl || !b)
+        goto oom;
+    atomic_init(&fl->refs, 1);
+    memcpy(fl->key, key, SY_CACHE_KEY_LEN);
+    fl->w = r->w;
+    fl->table = r->w->srv->dedup;
+    fl->cache = sh->mc && sh->mc->cache_mode != SY_CACHE_OFF ? r->w->srv->cache : NULL;
+    fl->store = sh->store;
+    fl->ttl_ns = sh->ttl_ns;
+    fl->provider = route->provider;
+    snprintf(fl->provider_name, sizeof(fl->provider_name), "%s", route->provider->name);
+    snprintf(fl->deployment, sizeof(fl->deployment), "%s", route->upstream_model);
+    fl->op = q->op;
+    fl->retry_after = -1;
+    sy_cresp_init(&fl->agg, MAX_ANSWER_BYTES);
+    /* the upstream always streams: waiters that stream get every piece as
+     * it comes, whichever client led */
+    int stream = q->stream;
+    q->stream = 1;
+    sy_err_t rc = sy_egress_encode(route->provider->type, q, route->upstream_model,
+                                   route->provider->default_max_tokens, b, &fl->path, err);
+    q->stream = stream;
+    if (rc != SY_OK) {
+        evbuffer_free(b);
+        sy_cresp_release(&fl->agg);
+        free(fl);
+        return NULL;
+    }
+    fl->body_len = evbuffer_get_length(b);
+    fl->body = malloc(fl->body_len + 1);
+    fl->fo = sy_fanout_new(FANOUT_BYTES, 0, flight_last_leave, fl);
+    fl->cancel_ev = event_new(r->w->base, -1, 0, flight_cancel, fl);
+    if (!fl->body || !fl->fo || !fl->cancel_ev) {
+        sy_cresp_release(&fl->agg);
+        free(fl->body);
+        sy_fanout_release(fl->fo);
+        if (fl->cancel_ev)
+            event_free(fl->cancel_ev);
+        free(fl);
+        fl = NULL;
+        goto oom;
+    }
+    evbuffer_remove(b, fl->body, fl->body_len);
+    fl->body[fl->body_len] = '\0';
+    evbuffer_free(b);
+    return fl;
+oom:
+    if (b)
+        evbuffer_free(b);
+    free(fl);
+    sy_error_set(err, SY_ENOMEM, NULL, NULL);
+    return NULL;
+}
+
+/* A flight never started (it lost the race to lead). */
+static void flight_discard(flight_t *fl)
+{
+    fl->done = 1;
+    fl->failed = 1;
+    sy_error_set(&fl->err, SY_ENOMEM, NULL, NULL);
+    sy_fanout_end(fl->fo, SY_ENOMEM);
+    flight_close(fl);
+}
+
+/* Send the flight's request; r is the leader's (its forwarded headers go
+ * upstream). A failure ends the flight. */
+static void flight_launch(flight_t *fl, sy_req_t *r)
+{
+    sy_error_t err;
+    sy_egress_t eg;
+    if (sy_provider_prepare(fl->provider, fl->path, r, 1, &eg, &err) != SY_OK) {
+        flight_fail(fl, &err);
+        return;
+    }
+    sy_upreq_opts_t o = {
+        .method = "POST",
+        .url = eg.url,
+        .headers = eg.headers,
+        .n_headers = eg.n_headers,
+        .body = fl->body,
+        .body_len = fl->body_len,
+        .timeouts = fl->provider->timeouts,
+        .force_curl = fl->provider->transport == SY_TRANSPORT_CURL,
+    };
+    fl->body = NULL; /* the transfer owns it now, even when it fails */
+    fl->up = sy_upstream_start(fl->w->upstream, &o, &flight_cbs, fl, &err);
+    if (!fl->up) {
+        sy__pl_name_provider(fl->provider_name, 1, &err);
+        flight_fail(fl, &err);
+    }
+}
+
+/* ---- waiters ------------------------------------------------------------ */
+
+typedef struct waiter {
+    sy_req_t *r;
+    flight_t *fl;
+    sy_fanout_reader_t *rd;
+    struct event *ev; /* on r's loop: the buffer has news */
+    const sy_ingress_t *in;
+    sy_enc_t enc;
+    int stream;
+    int streaming; /* the client's stream has started */
+    int client_behind;
+    int detached; /* the buffer let go of this waiter: finish from the entry */
+    int in_pump;
+    int gone;
+    struct evbuffer *out;
+    /* what the client got, to go on from the entry once detached */
+    size_t sent_text, sent_thinking;
+    size_t n_calls;
+    size_t sent_args[SY_CRESP_MAX_CALLS];
+    int sent_finish;
+} waiter_t;
+
+static void waiter_free(waiter_t *wt)
+{
+    sy_fanout_leave(wt->rd); /* the last one out cancels the call */
+    if (wt->ev)
+        event_free(wt->ev);
+    if (wt->out)
+        evbuffer_free(wt->out);
+    free(wt->enc.own);
+    flight_unref(wt->fl);
+    free(wt);
+}
+
+static void waiter_gone(sy_req_t *r)
+{
+    waiter_t *wt = r->ctx;
+    if (wt && wt->in_pump) {
+        wt->gone = 1;
+        return;
+    }
+    r->ctx = NULL;
+    if (wt)
+        waiter_free(wt);
+    sy_req_abandon(r);
+}
+
+static void waiter_pump(waiter_t *wt);
+
+static void waiter_drain(sy_req_t *r)
+{
+    waiter_t *wt = r->ctx;
+    if (!wt || !wt->client_behind)
+        return;
+    wt->client_behind = 0;
+    waiter_pump(wt);
+}
+
+static void waiter_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    waiter_pump(arg);
+}
+
+static void waiter_notify(void *ud)
+{
+    waiter_t *wt = ud;
+    event_active(wt->ev, 0, 0); /* under the fan-out's lock: nothing else */
+}
+
+/* One event for a streaming client: count what it got, encode it. */
+static void waiter_event(waiter_t *wt, const sy_ev_t *ev)
+{
+    switch (ev->kind) {
+    case SY_EV_TEXT:
+        wt->sent_text += ev->text.len;
+        break;
+    case SY_EV_THINKING:
+        wt->sent_thinking += ev->text.len;
+        break;
+    case SY_EV_TOOL_CALL:
+        if (ev->index >= 0 && ev->index < SY_CRESP_MAX_CALLS) {
+            if ((size_t)ev->index >= wt->n_calls)
+                wt->n_calls = (size_t)ev->index + 1;
+            wt->sent_args[ev->index] += ev->args.len;
+        }
+        break;
+    case SY_EV_FINISH:
+        wt->sent_finish = 1;
+        break;
+    default:
+        break;
+    }
+    if (!wt->streaming) {
+        wt->streaming = 1;
+        sy_req_stream_start(wt->r, 200, wt->in->stream_type);
+    }
+    wt->in->event(&wt->enc, ev, wt->out);
+}
+
+/* Write what the encoder produced; note a client that fell behind. */
+static void waiter_flush(waiter_t *wt)
+{
+    if (wt->streaming && evbuffer_get_length(wt->out) && sy_req_stream_write_buf(wt->r, wt->out))
+        wt->client_behind = 1;
+}
+
+/* The rest of the answer for a streaming client the buffer detached: what
+ * the entry has past what the client got. */
+static void waiter_resume(waiter_t *wt, const sy_cresp_t *c)
+{
+    sy_ev_t ev;
+    if (c->thinking_len > wt->sent_thinking) {
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = SY_EV_THINKING;
+        ev.text = (sy_str_t){c->thinking + wt->sent_thinking, c->thinking_len - wt->sent_thinking};
+        waiter_event(wt, &ev);
+    }
+    if (c->text_len > wt->sent_text) {
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = SY_EV_TEXT;
+        ev.text = (sy_str_t){c->text + wt->sent_text, c->text_len - wt->sent_text};
+        waiter_event(wt, &ev);
+    }
+    for (size_t i = 0; i < c->n_calls; i++) {
+        const sy_cresp_call_t *k = &c->calls[i];
+        size_t sent = i < wt->n_calls ? wt->sent_args[i] : 0;
+        if (i < wt->n_calls && sent >= k->args_len)
+            continue;
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = SY_EV_TOOL_CALL;
+        ev.index = (int)i;
+        if (i >= wt->n_calls) { /* not begun: its id and name first */
+            ev.id = (sy_str_t){k->id, k->id ? strlen(k->id) : 0};
+            ev.name = (sy_str_t){k->name, k->name ? strlen(k->name) : 0};
+        }
+        ev.args = (sy_str_t){k->args + sent, k->args_len - sent};
+        waiter_event(wt, &ev);
+    }
+    if (!wt->sent_finish) {
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = SY_EV_FINISH;
+        ev.finish = c->finish ? c->finish : SY_FINISH_STOP;
+        ev.stop_sequence = (sy_str_t){c->stop_sequence, strlen(c->stop_sequence)};
+        waiter_event(wt, &ev);
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = SY_EV_USAGE;
+    ev.usage = c->usage;
+    waiter_event(wt, &ev);
+}
+
+/* The call is over: finish the client's response. Frees wt. */
+static void waiter_end(waiter_t *wt)
+{
+    sy_req_t *r = wt->r;
+    flight_t *fl = wt->fl;
+    r->ctx = NULL;
+    if (fl->failed) {
+        r->error_code = sy_err_openai_code(fl->err.code);
+        if (!wt->streaming) {
+            sy_error_t e = fl->err;
+            int ra = fl->err.code == SY_EUPSTATUS ? fl->retry_after : -1;
+            waiter_free(wt);
+            sy_respond_error(r, &e, ra);
+            return;
+        }
+        wt->in->error(&wt->enc, &fl->err, wt->out);
+        waiter_flush(wt);
+        waiter_free(wt);
+        sy_req_stream_end(r);
+        return;
+    }
+    if (!wt->stream || wt->detached) {
+        sy_cresp_t *c = malloc(sizeof(*c));
+        if (!c || read_entry(fl->entry, fl->entry_len, c) < 0) {
+            free(c);
+            waiter_free(wt);
+            if (r->streaming) { /* cannot happen with our own entry: end the stream */
+                sy_req_stream_end(r);
+                return;
+            }
+            sy_respond_errorf(r, SY_EINTERNAL, NULL, "the shared answer could not be read");
+            return;
+        }
+        take_usage(r, &c->usage);
+        if (!wt->stream) {
+            wt->in->whole(&wt->enc, c, wt->out);
+            sy_req_reply_buf(r, 200, "application/json", wt->out);
+        } else {
+            waiter_resume(wt, c);
+        }
+        sy_cresp_release(c);
+        free(c);
+        if (!wt->stream) {
+            waiter_free(wt);
+            return;
+        }
+    }
+    if (!wt->streaming) { /* an empty answer still gets its stream */
+        wt->streaming = 1;
+        sy_req_stream_start(r, 200, wt->in->stream_type);
+    }
+    take_usage(r, &wt->enc.usage);
+    wt->in->end(&wt->enc, wt->out);
+    waiter_flush(wt);
+    waiter_free(wt);
+    sy_req_stream_end(r);
+}
+
+/* Read what the buffer has for this waiter, as far as its client takes. */
+static void waiter_pump(waiter_t *wt)
+{
+    const char *p;
+    size_t n;
+    wt->in_pump = 1;
+    for (;;) {
+        if (wt->gone || wt->client_behind)
+            break;
+        int rc = sy_fanout_read(wt->rd, &p, &n);
+        if (rc == SY_FANOUT_DATA) {
+            if (wt->stream) {
+                size_t at = 0;
+                sy_ev_t ev;
+                while (at < n) {
+                    size_t k = sy_ev_unpack((const unsigned char *)p + at, n - at, &ev);
+                    if (!k)
+                        break; /* cannot happen: appends are whole events */
+                    waiter_event(wt, &ev);
+                    at += k;
+                }
+            }
+            sy_fanout_consume(wt->rd, n);
+            waiter_flush(wt);
+            continue;
+        }
+        if (rc == SY_FANOUT_AGAIN)
+            break;
+        if (rc == SY_FANOUT_BEHIND) {
+            wt->detached = 1;
+            if (!sy_fanout_ended(wt->fl->fo, NULL))
+                break; /* notified when it ends */
+        }
+        /* END, or detached from a stream that has ended */
+        wt->in_pump = 0;
+        if (wt->gone) {
+            waiter_gone(wt->r);
+            return;
+        }
+        waiter_end(wt);
+        return;
+    }
+    wt->in_pump = 0;
+    if (wt->gone)
+        waiter_gone(wt->r);
+}
+
+/* Make r a waiter of fl (retained for it by the caller). Returns 0, or the
+ * join's refusal (SY_FANOUT_LATE, _GONE, _FULL) or SY_ENOMEM with fl's
+ * reference dropped. */
+static int waiter_join(sy_req_t *r, flight_t *fl, const sy_creq_t *q, const sy_ingress_t *in, unsigned flags)
+{
+    waiter_t *wt = calloc(1, sizeof(*wt));
+    int rc = SY_ENOMEM;
+    if (!wt)
+        goto fail;
+    wt->r = r;
+    wt->fl = fl;
+    wt->in = in;
+    wt->stream = q->stream;
+    if (enc_init(r, &wt->enc, q, flags) < 0 || !(wt->out = evbuffer_new()) ||
+        !(wt->ev = event_new(r->w->base, -1, 0, waiter_wake, wt)))
+        goto fail;
+    rc = sy_fanout_join(fl->fo, waiter_notify, wt, &wt->rd);
+    if (rc != 0)
+        goto fail;
+    sy_req_set_header(r, "x-switchyard-provider", fl->provider_name);
+    sy_req_set_header(r, "x-switchyard-model", fl->deployment);
+    snprintf(r->provider, sizeof(r->provider), "%s", fl->provider_name);
+    snprintf(r->deployment, sizeof(r->deployment), "%s", fl->deployment);
+    r->ctx = wt;
+    r->on_gone = waiter_gone;
+    r->on_drain = waiter_drain;
+    event_active(wt->ev, 0, 0); /* read what is there already, from the loop */
+    return 0;
+fail:
+    if (wt) {
+        if (wt->ev)
+            event_free(wt->ev);
+        if (wt->out)
+            evbuffer_free(wt->out);
+        free(wt);
+    }
+    flight_unref(fl);
+    return rc;
+}
+
+/* ---- entry -------------------------------------------------------------- */
+
+void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned flags, const sy_share_t *sh,
+                         const sy_route_t *route)
+{
+    sy_server_t *srv = r->w->srv;
+    sy_error_t err;
+    unsigned char key[SY_CACHE_KEY_LEN];
+    sy_share_t s = *sh;
+
+    /* r->model is the public name the request was routed by */
+    if (sy_cache_key(q, "", s.mc ? s.mc->name : r->model, key) != SY_OK) {
+        /* a request the key cannot take (an object too wide to sort) is
+         * answered on its own */
+        s.lookup = s.store = s.dedup = 0;
+        memset(key, 0, sizeof(key));
+    }
+    if (s.lookup) {
+        sy_cresp_t *c = malloc(sizeof(*c));
+        if (c && lookup(srv->cache, key, c)) {
+            sy_req_set_header(r, "x-switchyard-cache", "hit");
+            serve_answer(r, q, q->stream, in, flags, c);
+            sy_cresp_release(c);
+            free(c);
+            return;
+        }
+        free(c);
+        sy_req_set_header(r, "x-switchyard-cache", "miss");
+    }
+    flight_t *fl = flight_new(r, q, &s, route, key, &err);
+    if (!fl)
+        goto fail;
+    if (s.dedup) {
+        flight_t *got = sy_dedup_join(srv->dedup, key, fl, flight_retain);
+        if (!got) {
+            fl->registered = 1;
+        } else if (got != fl) {
+            /* a call for this key is in flight: wait for it */
+            if (waiter_join(r, got, q, in, flags) == 0) {
+                sy_req_set_header(r, "x-switchyard-dedup", "follower");
+                flight_discard(fl);
+                return;
+            }
+            /* too late to join (its start is gone) or it is being
+             * cancelled: a call of our own, not in the table */
+        }
+    }
+    flight_retain(fl); /* the leader's waiter */
+    if (waiter_join(r, fl, q, in, flags) != 0) {
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        flight_discard(fl);
+        goto fail;
+    }
+    if (s.dedup)
+        sy_req_set_header(r, "x-switchyard-dedup", "leader");
+    flight_launch(fl, r);
+    return;
+
+fail:
+    sy_respond_error(r, &err, -1);
+}
