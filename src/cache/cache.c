@@ -117,3 +117,56 @@ void sy_cache_stats_json(sy_cache_t *c, struct evbuffer *out)
     }
     evbuffer_add(out, "}}", 2);
 }
+
+static void family(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void sy_cache_metrics_text(sy_cache_t *c, struct evbuffer *out)
+{
+    family(out, "switchyard_cache_requests_total", "counter",
+           "Requests of caching models by cache outcome (hit, miss, bypass).");
+    uint64_t hits = 0;
+    for (int t = 0; t < SY_TIER_N; t++)
+        hits += ld(&c->hits[t]);
+    evbuffer_add_printf(out,
+                        "switchyard_cache_requests_total{outcome=\"hit\"} %llu\n"
+                        "switchyard_cache_requests_total{outcome=\"miss\"} %llu\n"
+                        "switchyard_cache_requests_total{outcome=\"bypass\"} %llu\n",
+                        (unsigned long long)hits, (unsigned long long)ld(&c->misses),
+                        (unsigned long long)ld(&c->bypasses));
+    family(out, "switchyard_cache_tier_lookups_total", "counter", "Lookups per cache tier by result.");
+    for (int t = 0; t < SY_TIER_N; t++) {
+        if (t == SY_TIER_MEMORY && !c->mem)
+            continue;
+        if (t != SY_TIER_MEMORY)
+            continue; /* the other tiers report once they exist */
+        evbuffer_add_printf(out,
+                            "switchyard_cache_tier_lookups_total{tier=\"%s\",result=\"hit\"} %llu\n"
+                            "switchyard_cache_tier_lookups_total{tier=\"%s\",result=\"miss\"} %llu\n",
+                            tier_names[t], (unsigned long long)ld(&c->hits[t]), tier_names[t],
+                            (unsigned long long)ld(&c->tier_misses[t]));
+    }
+    family(out, "switchyard_cache_stores_total", "counter", "Answers written to the cache.");
+    evbuffer_add_printf(out, "switchyard_cache_stores_total %llu\n", (unsigned long long)ld(&c->stores));
+    family(out, "switchyard_cache_not_stored_total", "counter", "Answers not written, by reason.");
+    evbuffer_add_printf(out,
+                        "switchyard_cache_not_stored_total{reason=\"no_store\"} %llu\n"
+                        "switchyard_cache_not_stored_total{reason=\"not_cacheable\"} %llu\n",
+                        (unsigned long long)ld(&c->no_stores), (unsigned long long)ld(&c->not_cacheable));
+    if (c->mem) {
+        sy_memcache_stats_t st;
+        sy_memcache_stats(c->mem, &st);
+        family(out, "switchyard_cache_entries", "gauge", "Entries held per tier.");
+        evbuffer_add_printf(out, "switchyard_cache_entries{tier=\"memory\"} %llu\n", (unsigned long long)st.entries);
+        family(out, "switchyard_cache_bytes", "gauge", "Bytes held per tier (entry overhead included).");
+        evbuffer_add_printf(out, "switchyard_cache_bytes{tier=\"memory\"} %llu\n", (unsigned long long)st.bytes);
+        family(out, "switchyard_cache_evictions_total", "counter", "Fresh entries evicted to stay in bounds, per tier.");
+        evbuffer_add_printf(out, "switchyard_cache_evictions_total{tier=\"memory\"} %llu\n",
+                            (unsigned long long)st.evictions);
+        family(out, "switchyard_cache_expired_total", "counter", "Entries dropped at the end of their TTL, per tier.");
+        evbuffer_add_printf(out, "switchyard_cache_expired_total{tier=\"memory\"} %llu\n",
+                            (unsigned long long)st.expired);
+    }
+}

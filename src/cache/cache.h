@@ -68,6 +68,9 @@ void sy_cache_free(sy_cache_t *c);
 int sy_cache_start(sy_cache_t *c, struct event_base *base);
 void sy_cache_stop(sy_cache_t *c);
 
+/* Append the cache's metric families in the Prometheus text format. */
+void sy_cache_metrics_text(sy_cache_t *c, struct evbuffer *out);
+
 /* Append the stats object ({"lookups":..,"hit_rate":..,"tiers":{..}}) to out. */
 void sy_cache_stats_json(sy_cache_t *c, struct evbuffer *out);
 
