@@ -869,9 +869,11 @@ if [ -x "$FANOUT" ] && [ -n "$MOCK_PORT" ] && [ -x "$SWITCHYARD" ] && [ "$FAN_RO
         fi
         read -r j0 l0 <<<"$(stat_dedup "$FAN_PORT")"
         m0=$(mock_requests)
+        cpu0=$(cpu_ticks "$FAN_PID")
         run_tracked timeout 120 "$FANOUT" --port "$FAN_PORT" --model bench-fanout -n "$FAN_N" \
             --nonce "$$-$r-fan" --timeout-ms 60000 >"$TMP/fanout-$r.json" 2>"$TMP/fanout-$r.err"
         rc=$?
+        cpu1=$(cpu_ticks "$FAN_PID")
         m1=$(mock_requests)
         read -r j1 l1 <<<"$(stat_dedup "$FAN_PORT")"
         json=$(head -n1 "$TMP/fanout-$r.json")
@@ -885,11 +887,16 @@ if [ -x "$FANOUT" ] && [ -n "$MOCK_PORT" ] && [ -x "$SWITCHYARD" ] && [ "$FAN_RO
             continue
         fi
         FAN[$r:ran]=1
+        if [ -n "$cpu0" ] && [ -n "$cpu1" ]; then
+            read -r u0 s0 <<<"$cpu0"
+            read -r u1 s1 <<<"$cpu1"
+            FAN[$r:gw_cpu_us]=$(((u1 - u0 + s1 - s0) * 1000000 / CLK_TCK))
+        fi
         is_num "$m0" && is_num "$m1" && FAN[$r:up]=$((m1 - m0))
         is_num "$j0" && is_num "$j1" && FAN[$r:joins]=$((j1 - j0))
         is_num "$l0" && is_num "$l1" && FAN[$r:leads]=$((l1 - l0))
         for k in completed errors leaders followers text_variants text_chunks_min text_chunks_max \
-            events_min bytes_min bytes_max wall_us spread_us send_spread_us; do
+            events_min bytes_min bytes_max wall_us spread_us send_spread_us cpu_us; do
             FAN[$r:$k]=$(fan_num "$json" "$k")
         done
         for d in ttfb_us ttft_us done_us; do
@@ -1072,6 +1079,12 @@ done
 FAN_M_RATIO=$(fan_med ratio)
 FAN_M_WALL=$(fan_med wall_us)
 FAN_M_ALONE=$(fan_med alone)
+FAN_GW=$(fan_med gw_cpu_us)
+FAN_GW_WAITER="" FAN_GW_EVENT=""
+if is_num "$FAN_GW" && is_num "${FAN[1:events_min]:-}" && [ "${FAN[1:events_min]}" -gt 0 ]; then
+    FAN_GW_WAITER=$(calc "printf \"%.0f\", $FAN_GW / $FAN_N")
+    FAN_GW_EVENT=$(calc "printf \"%.1f\", $FAN_GW / $FAN_N / ${FAN[1:events_min]}")
+fi
 FAN_GROWTH_KB=""
 is_num "$FAN_HWM" && is_num "$FAN_RSS0" && [ "$FAN_N" -gt 0 ] &&
     FAN_GROWTH_KB=$(calc "printf \"%.1f\", ($FAN_HWM - $FAN_RSS0) * 1024 / $FAN_N")
@@ -1340,14 +1353,20 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "and the same text as every other waiter. Times are from the first connect (**last done**,"
     echo "the wall time until the last waiter finished) or from each waiter's request (TTFB = first"
     echo "response byte, first token, done); **spread** = last completion - first completion; **sent"
-    echo "within** = how long the client took to get all $FAN_N requests out."
+    echo "within** = how long the client took to get all $FAN_N requests out. **CPU**: the fan-out"
+    echo "switchyard's (utime + stime from /proc/PID/stat around the run) and sy-fanout's own (getrusage),"
+    echo "in ms, both on the same $NPROC cores: when they add up to about the cores' time over the"
+    echo "run, the wall time is bound by CPU, not by the fan-out's design."
     echo
-    echo "| round | upstream calls | complete | leader / followers | dedup joins | one stream alone (ms) | last of $FAN_N done (ms) | ratio | spread (ms) | sent within (ms) | TTFB p50 / p99 (ms) | first token p50 / p99 (ms) | done p50 / p99 (ms) |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| round | upstream calls | complete | leader / followers | dedup joins | one stream alone (ms) | last of $FAN_N done (ms) | ratio | spread (ms) | sent within (ms) | TTFB p50 / p99 (ms) | first token p50 / p99 (ms) | done p50 / p99 (ms) | CPU: gateway / client (ms) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for r in $(seq 1 "$FAN_ROUNDS"); do
-        [ -n "${FAN[$r:ran]:-}" ] || { echo "| $r | not measured | | | | | | | | | | | |"; continue; }
-        echo "| $r | ${FAN[$r:up]:-n/a} | ${FAN[$r:completed]:-n/a} of $FAN_N | ${FAN[$r:leaders]:-?} / ${FAN[$r:followers]:-?} | ${FAN[$r:joins]:-n/a} | $(ms "${FAN[$r:alone]:-}") | $(ms "${FAN[$r:wall_us]}") | $(disp "${FAN[$r:ratio]}" x) | $(ms "${FAN[$r:spread_us]}") | $(ms "${FAN[$r:send_spread_us]}") | $(ms "${FAN[$r:ttfb_us:p50]}") / $(ms "${FAN[$r:ttfb_us:p99]}") | $(ms "${FAN[$r:ttft_us:p50]}") / $(ms "${FAN[$r:ttft_us:p99]}") | $(ms "${FAN[$r:done_us:p50]}") / $(ms "${FAN[$r:done_us:p99]}") |"
+        [ -n "${FAN[$r:ran]:-}" ] || { echo "| $r | not measured | | | | | | | | | | | | |"; continue; }
+        echo "| $r | ${FAN[$r:up]:-n/a} | ${FAN[$r:completed]:-n/a} of $FAN_N | ${FAN[$r:leaders]:-?} / ${FAN[$r:followers]:-?} | ${FAN[$r:joins]:-n/a} | $(ms "${FAN[$r:alone]:-}") | $(ms "${FAN[$r:wall_us]}") | $(disp "${FAN[$r:ratio]}" x) | $(ms "${FAN[$r:spread_us]}") | $(ms "${FAN[$r:send_spread_us]}") | $(ms "${FAN[$r:ttfb_us:p50]}") / $(ms "${FAN[$r:ttfb_us:p99]}") | $(ms "${FAN[$r:ttft_us:p50]}") / $(ms "${FAN[$r:ttft_us:p99]}") | $(ms "${FAN[$r:done_us:p50]}") / $(ms "${FAN[$r:done_us:p99]}") | $(ms "${FAN[$r:gw_cpu_us]:-}") / $(ms "${FAN[$r:cpu_us]}") |"
     done
+    echo
+    echo "Gateway CPU per waiter (median of rounds): $(disp "$FAN_GW_WAITER" " us"), or $(disp "$FAN_GW_EVENT" " us") per event"
+    echo "delivered (${FAN[1:events_min]:-n/a} events a waiter)."
     echo
     echo "Each waiter's stream: ${FAN[1:events_min]:-n/a} SSE events, ${FAN[1:bytes_min]:-n/a} bytes of body (round 1). Memory of"
     echo "the fan-out switchyard (VmRSS, MB = kB / 1024): ${FAN_RSS0:-n/a} before the first round, peak ${FAN_HWM:-n/a}"
