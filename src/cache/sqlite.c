@@ -304,21 +304,45 @@ static sy_err_t connect_db(const char *path, int create, sqlite3 **out, sy_error
     return SY_OK;
 }
 
+/* Read what the file is (its mark, schema version and number of schema
+ * objects) and refuse it unless it is new or a Switchyard cache this build
+ * can read. Returns SY_OK with *ver set, or SY_EIO with err filled. */
+static sy_err_t check_owner(sqlite3 *db, const char *path, int64_t *ver, sy_error_t *err)
+{
+    int64_t app = 0, objects = 0;
+    int rc;
+    if ((rc = query_int(db, "PRAGMA application_id", &app)) != SQLITE_OK ||
+        (rc = query_int(db, "PRAGMA user_version", ver)) != SQLITE_OK ||
+        (rc = query_int(db, "SELECT count(*) FROM sqlite_schema", &objects)) != SQLITE_OK)
+        return fail_db(err, path, db, rc, "cannot read the file");
+    if (app != APP_ID && (app != 0 || objects != 0))
+        return sy_error_fail(err, SY_EIO, NULL,
+                             "sqlite cache %s: another program's database (application_id 0x%llx, %lld schema "
+                             "objects), not a Switchyard cache: move it or choose another path",
+                             path, (unsigned long long)app, (long long)objects);
+    if (*ver > SY_SQLCACHE_SCHEMA_VERSION)
+        return sy_error_fail(err, SY_EIO, NULL,
+                             "sqlite cache %s: schema version %lld is newer than this build's %d: written by a "
+                             "newer Switchyard",
+                             path, (long long)*ver, SY_SQLCACHE_SCHEMA_VERSION);
+    return SY_OK;
+}
+
 /*
  * Check what is at the path before changing anything (a file of another
- * program is never written to), then switch to WAL and create or check the
- * schema in one write transaction, so two processes opening a new file at
- * once do not both create it.
+ * program is never written to, not even switched to WAL), then switch to
+ * WAL and create the schema in one write transaction that checks again, so
+ * two processes opening a new file at once do not both create it.
  */
 static sy_err_t prepare_file(sqlite3 *db, const char *path, sy_error_t *err)
 {
-    int64_t app = 0, ver = 0, tables = 0;
-    int rc = query_int(db, "PRAGMA application_id", &app);
-    if (rc != SQLITE_OK)
-        return fail_db(err, path, db, rc, "cannot read the file");
+    int64_t ver = 0;
+    sy_err_t e = check_owner(db, path, &ver, err);
+    if (e != SY_OK)
+        return e;
 
     sqlite3_stmt *st = NULL;
-    rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *mode = (const char *)sqlite3_column_text(st, 0);
         if (!mode || strcmp(mode, "wal") != 0) {
@@ -340,23 +364,9 @@ static sy_err_t prepare_file(sqlite3 *db, const char *path, sy_error_t *err)
 
     if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
         return fail_db(err, path, db, rc, "cannot lock the file");
-    sy_err_t e = SY_OK;
-    if ((rc = query_int(db, "PRAGMA application_id", &app)) != SQLITE_OK ||
-        (rc = query_int(db, "PRAGMA user_version", &ver)) != SQLITE_OK ||
-        (rc = query_int(db, "SELECT count(*) FROM sqlite_schema", &tables)) != SQLITE_OK) {
-        e = fail_db(err, path, db, rc, "cannot read the schema");
-    } else if (app != APP_ID && (app != 0 || tables != 0)) {
-        e = sy_error_fail(err, SY_EIO, NULL,
-                          "sqlite cache %s: another program's database (application_id 0x%llx, %lld schema "
-                          "objects), not a Switchyard cache: move it or choose another path",
-                          path, (unsigned long long)app, (long long)tables);
-    } else if (ver > SY_SQLCACHE_SCHEMA_VERSION) {
-        e = sy_error_fail(err, SY_EIO, NULL,
-                          "sqlite cache %s: schema version %lld is newer than this build's %d: written by a newer "
-                          "Switchyard",
-                          path, (long long)ver, SY_SQLCACHE_SCHEMA_VERSION);
-    } else if (ver == 0) {
-        /* New file. Later versions migrate from ver here, step by step. */
+    e = check_owner(db, path, &ver, err);
+    if (e == SY_OK && ver == 0) {
+        /* A new file. Later versions migrate from ver here, step by step. */
         char set[96];
         snprintf(set, sizeof set, "PRAGMA application_id = %d; PRAGMA user_version = %d", APP_ID,
                  SY_SQLCACHE_SCHEMA_VERSION);

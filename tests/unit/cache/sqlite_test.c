@@ -762,6 +762,14 @@ Test(sqlcache, another_programs_database_and_a_newer_schema_are_refused)
     sqlite3_finalize(st);
     sqlite3_close(db);
     cr_assert_eq(n, 1, "nothing was created in it");
+    char mode[16] = {0};
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    cr_assert_str_eq(mode, "delete", "not even switched to WAL");
 
     snprintf(db_path, sizeof db_path, "%s/ours.db", dir);
     sy_sqlcache_close(open_default(1 << 20));
