@@ -121,9 +121,11 @@ typedef struct sy_redis sy_redis_t;
  * sy_redis_connect, connects). Returns NULL when memory runs out. */
 sy_redis_t *sy_redis_new(struct event_base *base, sy_redis_shared_t *s);
 /* Start connecting now if the client has no connection and is not waiting
- * to retry one. Returns SY_OK when a connection is up or being made;
+ * to retry one (a worker calls it at start so its first request finds the
+ * connection made). Returns SY_OK when a connection is up or being made;
  * SY_EUPCONNECT when the attempt failed at once or the client is waiting to
- * retry (the retry timer runs either way). */
+ * retry, SY_ENOMEM when memory ran out (the retry timer runs in every error
+ * case). */
 sy_err_t sy_redis_connect(sy_redis_t *rc);
 /* 1 when rc's connection is up (handshake answered), else 0. */
 int sy_redis_ready(const sy_redis_t *rc);
