@@ -151,30 +151,28 @@ static sy_redis_t *ready_client(void)
 /* ---- stderr capture, to count log lines ---- */
 
 struct capture {
-    int saved;
-    char path[64];
+    int saved; /* the real stderr */
+    int fd;    /* the capture file, already unlinked: nothing is left behind */
 };
 
 static void capture_begin(struct capture *c)
 {
+    char path[64];
     sy_log_set_level(SY_LOG_INFO);
-    snprintf(c->path, sizeof(c->path), "/tmp/sy-redis-log-%d", (int)getpid());
-    int fd = open(c->path, O_CREAT | O_TRUNC | O_RDWR, 0600);
-    cr_assert(fd >= 0);
+    snprintf(path, sizeof(path), "/tmp/sy-redis-log-%d", (int)getpid());
+    c->fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    cr_assert(c->fd >= 0);
+    unlink(path);
     fflush(stderr);
     c->saved = dup(2);
-    dup2(fd, 2);
-    close(fd);
+    dup2(c->fd, 2);
 }
 
-/* Restore stderr and count lines containing needle. */
+/* Count the captured lines containing needle so far. */
 static int capture_count(struct capture *c, const char *needle)
 {
     char buf[65536];
-    int fd = open(c->path, O_RDONLY);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : 0;
-    if (fd >= 0)
-        close(fd);
+    ssize_t n = pread(c->fd, buf, sizeof(buf) - 1, 0);
     buf[n > 0 ? n : 0] = '\0';
     int count = 0;
     for (char *p = buf; (p = strstr(p, needle)); p += strlen(needle))
@@ -188,7 +186,7 @@ static void capture_end(struct capture *c)
     fflush(stderr);
     dup2(c->saved, 2);
     close(c->saved);
-    unlink(c->path);
+    close(c->fd);
 }
 
 /* ---- URL parsing ---- */
