@@ -173,7 +173,7 @@ static int cmd_serve(int argc, char **argv)
         sy_log(SY_LOG_ERROR, "cannot start", "model discovery: out of memory");
         goto out;
     }
-    if (sy_cache_wanted(cfg) && (cache = sy_cache_new(cfg, &err)) == NULL) {
+    if (sy_cache_wanted(cfg) && (cache = sy_cache_new(cfg, cfg->server.workers, &err)) == NULL) {
         sy_log(SY_LOG_ERROR, "cannot start", "cache: %s", err.message);
         goto out;
     }
