@@ -121,8 +121,6 @@ void sy_cache_free(sy_cache_t *c)
     if (!c)
         return;
     sy_cache_stop(c);
-    for (unsigned i = 0; i < c->n_redis; i++)
-        sy_redis_free(c->redis[i]);
     free(c->redis);
     sy_redis_shared_free(c->rshared);
     sy_sqlcache_close(c->sql);
@@ -130,6 +128,8 @@ void sy_cache_free(sy_cache_t *c)
     sy_memcache_free(c->mem);
     free(c);
 }
+
+static void done_msg(void *ud, const char *msg, size_t len);
 
 static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -143,6 +143,8 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 
 int sy_cache_start(sy_cache_t *c, struct event_base *base)
 {
+    if (c->rshared && !(c->sub = sy_redis_subscribe(base, c->rshared, SY_CACHE_DONE_CHANNEL, done_msg, c)))
+        return -1;
     if (!c->mem && !c->sem)
         return 0;
     c->sweep = event_new(base, -1, EV_PERSIST, sweep_tick, c);
@@ -155,6 +157,15 @@ int sy_cache_start(sy_cache_t *c, struct event_base *base)
 
 void sy_cache_stop(sy_cache_t *c)
 {
+    /* the Redis clients live on the workers' loops: they go before those */
+    for (unsigned i = 0; c && i < c->n_redis; i++) {
+        sy_redis_free(c->redis[i]);
+        c->redis[i] = NULL;
+    }
+    if (c && c->sub) {
+        sy_redis_sub_free(c->sub);
+        c->sub = NULL;
+    }
     if (c && c->sweep) {
         event_free(c->sweep);
         c->sweep = NULL;
@@ -173,11 +184,31 @@ struct sy_redis *sy_cache_redis(sy_cache_t *c, unsigned worker, struct event_bas
     return c->redis[worker];
 }
 
-size_t sy_cache_redis_key(const unsigned char key[32], char out[SY_CACHE_REDIS_KEY_MAX])
+size_t sy_cache_redis_key(const unsigned char key[32], char kind, char out[SY_CACHE_REDIS_KEY_MAX])
 {
     char hex[2 * SY_CACHE_KEY_LEN + 1];
     sy_cache_key_hex(key, hex);
-    return (size_t)snprintf(out, SY_CACHE_REDIS_KEY_MAX, "switchyard:c:%d:%s", SY_CACHE_KEY_VERSION, hex);
+    return (size_t)snprintf(out, SY_CACHE_REDIS_KEY_MAX, "switchyard:%c:%d:%s", kind, SY_CACHE_KEY_VERSION, hex);
+}
+
+static int unhex(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static void done_msg(void *ud, const char *msg, size_t len)
+{
+    sy_cache_t *c = ud;
+    unsigned char key[SY_CACHE_KEY_LEN];
+    if ((len != 64 && len != 65) || !c->on_remote_done)
+        return;
+    for (int i = 0; i < 32; i++) {
+        int hi = unhex(msg[2 * i]), lo = unhex(msg[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return;
+        key[i] = (unsigned char)(hi << 4 | lo);
+    }
+    c->on_remote_done(c->remote_ud, key, len == 64);
 }
 
 void sy_cache_store_lower(sy_cache_t *c, unsigned worker, struct event_base *base, const unsigned char key[32],
@@ -203,7 +234,7 @@ void sy_cache_store_redis(sy_cache_t *c, unsigned worker, struct event_base *bas
         v[i] = (unsigned char)(expire_ms >> (8 * i));
     memcpy(v + SY_CACHE_REDIS_HEAD, entry, len);
     char k[SY_CACHE_REDIS_KEY_MAX];
-    size_t kl = sy_cache_redis_key(key, k);
+    size_t kl = sy_cache_redis_key(key, 'c', k);
     sy_redis_set(rc, k, kl, v, SY_CACHE_REDIS_HEAD + len, ttl_ms, 0, NULL, NULL);
     free(v);
 }

@@ -57,6 +57,11 @@ typedef struct sy_cache {
     struct sy_redis **redis;          /* one client per worker, made on first use on its thread */
     unsigned n_redis;
     struct sy_semindex *sem;          /* NULL when no model is semantic */
+    struct sy_redis_sub *sub;         /* the nodes' "call done" messages (cross-node dedup) */
+    /* Called on the subscriber's loop for each "call done" message: key,
+     * and whether the call ended well. Set before start. */
+    void (*on_remote_done)(void *ud, const unsigned char key[32], int ok);
+    void *remote_ud;
 
     /* what the request path did */
     atomic_uint_fast64_t lookups;        /* lookups made (not bypassed) */
@@ -80,8 +85,11 @@ int sy_cache_wanted(const sy_config_t *cfg);
 sy_cache_t *sy_cache_new(const sy_config_t *cfg, unsigned nworkers, sy_error_t *err);
 void sy_cache_free(sy_cache_t *c);
 
-/* Start the background work on base (a worker's loop; its thread runs it).
- * Returns 0, or -1 out of memory. Stop before that loop goes. */
+/* Start the background work on base (a worker's loop; its thread runs it):
+ * the expiry sweeps and, with Redis, the subscriber to the nodes' "call
+ * done" messages. Returns 0, or -1 out of memory. Stop after the workers
+ * stopped and before their loops go: it also frees the workers' Redis
+ * clients. */
 int sy_cache_start(sy_cache_t *c, struct event_base *base);
 void sy_cache_stop(sy_cache_t *c);
 
@@ -89,8 +97,14 @@ void sy_cache_stop(sy_cache_t *c);
  * worker's thread only). NULL when there is no Redis tier. */
 struct sy_redis *sy_cache_redis(sy_cache_t *c, unsigned worker, struct event_base *base);
 
-/* key's name in Redis, NUL-terminated, into out. Returns its length. */
-size_t sy_cache_redis_key(const unsigned char key[32], char out[SY_CACHE_REDIS_KEY_MAX]);
+/* key's name in Redis, NUL-terminated, into out. Returns its length. kind
+ * is 'c' for a cached answer, 'l' for a cross-node dedup lock, 'r' for a
+ * shared call's result. */
+size_t sy_cache_redis_key(const unsigned char key[32], char kind, char out[SY_CACHE_REDIS_KEY_MAX]);
+
+/* The channel the nodes announce finished shared calls on: the message is
+ * the key in hex, with a "!" after it when the call failed. */
+#define SY_CACHE_DONE_CHANNEL "switchyard:done:1"
 
 /* Write entry[0..len) under key to the tiers below memory (Redis through
  * worker's client, SQLite through its writer), expiring ttl_ns from now (0 =

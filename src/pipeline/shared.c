@@ -226,6 +226,17 @@ typedef struct flight {
     unsigned char *pk; /* packing scratch */
     size_t pk_cap;
 
+    /* across nodes (Redis): the lock this flight holds or waits on */
+    int remote;              /* REMOTE_* */
+    int lock_held;           /* this node leads the call for every node */
+    char token[40];          /* the lock's value: ours */
+    struct event *remote_ev; /* a "call done" message for this key (any thread) */
+    atomic_int remote_msg;   /* 1 done well, 2 failed */
+    struct event *lock_timer; /* leader: refresh the lock; follower: check on the leader */
+    sy_egress_t *eg;         /* the prepared upstream request, for a launch after the lock */
+    int lock_gone;           /* a follower found the leader's lock gone */
+    int remote_only;         /* the answer came from another node: store it in memory only */
+
     /* semantic mode: the request's vector, stored in the index with the answer */
     float *vec;
     sy_semfeat_t feat;
@@ -247,6 +258,8 @@ static void flight_unref(flight_t *fl)
 {
     if (atomic_fetch_sub_explicit(&fl->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (fl->remote_ev) /* may be activated by the subscriber until now */
+        event_free(fl->remote_ev);
     sy_fanout_release(fl->fo);
     free(fl->entry);
     free(fl);
@@ -256,8 +269,18 @@ static void flight_unref(flight_t *fl)
  * sy_fanout_end: the last-leave callback can no longer touch cancel_ev).
  * The buffer itself goes with the flight's last reference, so a joiner
  * holding one can still join it. */
+static void remote_end(flight_t *fl, int ok);
+
 static void flight_close(flight_t *fl)
 {
+    if (fl->lock_held)
+        remote_end(fl, !fl->failed && fl->entry != NULL);
+    if (fl->lock_timer) {
+        event_free(fl->lock_timer);
+        fl->lock_timer = NULL;
+    }
+    free(fl->eg);
+    fl->eg = NULL;
     if (fl->registered) {
         sy_dedup_remove(fl->table, fl->key, fl);
         fl->registered = 0;
@@ -303,7 +326,8 @@ static void flight_store(flight_t *fl)
     }
     if (c->mem)
         sy_memcache_put(c->mem, fl->key, fl->entry, fl->entry_len, fl->ttl_ns, now);
-    sy_cache_store_lower(c, fl->w->index, fl->w->base, fl->key, fl->entry, fl->entry_len, fl->ttl_ns);
+    if (!fl->remote_only)
+        sy_cache_store_lower(c, fl->w->index, fl->w->base, fl->key, fl->entry, fl->entry_len, fl->ttl_ns);
     if (fl->vec && c->sem) {
         sy_semindex_put(c->sem, fl->part, fl->key, fl->vec, &fl->feat, fl->ttl_ns ? now + fl->ttl_ns : 0, now);
         if (c->sql)
@@ -526,16 +550,16 @@ static void flight_discard(flight_t *fl)
 static void flight_launch(flight_t *fl, sy_req_t *r)
 {
     sy_error_t err;
-    sy_egress_t eg;
-    if (sy_provider_prepare(fl->provider, fl->path, r, 1, &eg, &err) != SY_OK) {
+    sy_egress_t local, *eg = fl->eg;
+    if (!eg && sy_provider_prepare(fl->provider, fl->path, r, 1, eg = &local, &err) != SY_OK) {
         flight_fail(fl, &err);
         return;
     }
     sy_upreq_opts_t o = {
         .method = "POST",
-        .url = eg.url,
-        .headers = eg.headers,
-        .n_headers = eg.n_headers,
+        .url = eg->url,
+        .headers = eg->headers,
+        .n_headers = eg->n_headers,
         .body = fl->body,
         .body_len = fl->body_len,
         .timeouts = fl->provider->timeouts,
@@ -547,6 +571,231 @@ static void flight_launch(flight_t *fl, sy_req_t *r)
         sy__pl_name_provider(fl->provider_name, 1, &err);
         flight_fail(fl, &err);
     }
+}
+
+/* ---- across nodes --------------------------------------------------------- */
+
+/*
+ * With Redis, a flight that leads on its node also asks to lead for every
+ * node: SET switchyard:l:<key> <token> NX PX LOCK_MS.
+ *   OK   it leads: the call goes upstream, the lock is refreshed every
+ *        LOCK_REFRESH_MS, and at the end the answer is written under
+ *        switchyard:r:<key> (RESULT_MS), "<hex>" (or "<hex>!" when the call
+ *        failed) is published on SY_CACHE_DONE_CHANNEL, and the lock is
+ *        released (compare-and-delete on the token).
+ *   NIL  another node leads: the flight follows. It reads the result when
+ *        the message comes, and also every LOCK_CHECK_MS it checks the lock;
+ *        a lock gone without a result (a leader that died, a lost message)
+ *        or a failed call makes it call upstream itself.
+ *   ERR  Redis is down or slow: the call goes upstream from this node
+ *        (per-node dedup only).
+ * Followers get the whole answer at the end, replayed into the flight's
+ * stream in pieces; their own node's waiters share it as usual. Every Redis
+ * command in flight holds a reference to the flight and checks `done` when
+ * it answers.
+ */
+#define LOCK_MS 10000
+#define LOCK_REFRESH_MS 3000
+#define LOCK_CHECK_MS 2000
+#define RESULT_MS 60000
+
+enum { REMOTE_NONE = 0, REMOTE_LOCKING, REMOTE_LEADER, REMOTE_FOLLOWER };
+
+static struct sy_redis *flight_redis(flight_t *fl)
+{
+    sy_cache_t *c = fl->w->srv->cache;
+    return c ? sy_cache_redis(c, fl->w->index, fl->w->base) : NULL;
+}
+
+static void arm(struct event *ev, unsigned ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(ev, &tv);
+}
+
+/* Go upstream from this node after all (the lock could not help). */
+static void remote_launch(flight_t *fl)
+{
+    fl->remote = REMOTE_NONE;
+    if (fl->lock_timer)
+        event_del(fl->lock_timer);
+    flight_launch(fl, NULL);
+}
+
+/* The leader's end: result, message, unlock (one connection, in order). */
+static void remote_end(flight_t *fl, int ok)
+{
+    struct sy_redis *rc = flight_redis(fl);
+    char k[SY_CACHE_REDIS_KEY_MAX], msg[2 * SY_CACHE_KEY_LEN + 2];
+    fl->lock_held = 0;
+    if (!rc)
+        return;
+    if (ok)
+        sy_redis_set(rc, k, sy_cache_redis_key(fl->key, 'r', k), fl->entry, fl->entry_len, RESULT_MS, 0, NULL,
+                     NULL);
+    sy_cache_key_hex(fl->key, msg);
+    if (!ok)
+        strcat(msg, "!");
+    sy_redis_publish(rc, SY_CACHE_DONE_CHANNEL, msg, strlen(msg));
+    sy_redis_del_if(rc, k, sy_cache_redis_key(fl->key, 'l', k), fl->token, strlen(fl->token), NULL, NULL);
+}
+
+/* Another node's answer: replayed into this flight, which then ends as if
+ * it had called upstream (stored in this node's memory tier only: the
+ * leader filled the shared tiers). */
+static void remote_finish(flight_t *fl, const char *data, size_t len)
+{
+    sy_cresp_t *c = malloc(sizeof(*c));
+    if (!c || read_entry(data, len, c) < 0) {
+        free(c);
+        remote_launch(fl);
+        return;
+    }
+    fl->remote = REMOTE_NONE;
+    sy_cresp_replay(c, REPLAY_PIECE, flight_event, fl);
+    sy_cresp_release(c);
+    free(c);
+    fl->remote_only = 1;
+    flight_finish(fl);
+}
+
+static void result_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    flight_t *fl = ud;
+    (void)integer;
+    if (!fl->done && fl->remote == REMOTE_FOLLOWER) {
+        if (st == SY_REDIS_OK)
+            remote_finish(fl, data, len);
+        else if (st == SY_REDIS_ERR || atomic_load(&fl->remote_msg) || fl->lock_gone)
+            remote_launch(fl); /* no answer will come from the leader */
+    }
+    flight_unref(fl);
+}
+
+static void ask_result(flight_t *fl)
+{
+    struct sy_redis *rc = flight_redis(fl);
+    char k[SY_CACHE_REDIS_KEY_MAX];
+    flight_retain(fl);
+    if (!rc || sy_redis_get(rc, k, sy_cache_redis_key(fl->key, 'r', k), result_answer, fl) != SY_OK) {
+        flight_unref(fl);
+        remote_launch(fl);
+    }
+}
+
+/* The subscriber saw this key's call end on some node. */
+static void remote_msg(evutil_socket_t fd, short what, void *arg)
+{
+    flight_t *fl = arg;
+    (void)fd, (void)what;
+    if (fl->done || fl->remote != REMOTE_FOLLOWER)
+        return; /* while locking: the lock's answer reads the result */
+    if (atomic_load(&fl->remote_msg) == 2)
+        remote_launch(fl); /* the leader's call failed: try ours */
+    else
+        ask_result(fl);
+}
+
+static void lock_check_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    flight_t *fl = ud;
+    (void)data, (void)len, (void)integer;
+    if (!fl->done && fl->remote == REMOTE_FOLLOWER) {
+        if (st == SY_REDIS_NIL) { /* the leader is gone: its result, or our own call */
+            fl->lock_gone = 1;
+            ask_result(fl);
+        } else {
+            arm(fl->lock_timer, LOCK_CHECK_MS);
+        }
+    }
+    flight_unref(fl);
+}
+
+static void lock_tick(evutil_socket_t fd, short what, void *arg)
+{
+    flight_t *fl = arg;
+    (void)fd, (void)what;
+    struct sy_redis *rc = flight_redis(fl);
+    char k[SY_CACHE_REDIS_KEY_MAX];
+    size_t kl = sy_cache_redis_key(fl->key, 'l', k);
+    if (fl->done || !rc)
+        return;
+    if (fl->lock_held) {
+        sy_redis_pexpire(rc, k, kl, LOCK_MS, NULL, NULL);
+        arm(fl->lock_timer, LOCK_REFRESH_MS);
+        return;
+    }
+    flight_retain(fl);
+    if (sy_redis_get(rc, k, kl, lock_check_answer, fl) != SY_OK) {
+        flight_unref(fl);
+        remote_launch(fl); /* Redis went away: go on alone */
+    }
+}
+
+static void lock_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    flight_t *fl = ud;
+    (void)data, (void)len, (void)integer;
+    if (!fl->done && fl->remote == REMOTE_LOCKING) {
+        if (st == SY_REDIS_OK) {
+            fl->remote = REMOTE_LEADER;
+            fl->lock_held = 1;
+            arm(fl->lock_timer, LOCK_REFRESH_MS);
+            flight_launch(fl, NULL);
+        } else if (st == SY_REDIS_NIL) {
+            fl->remote = REMOTE_FOLLOWER;
+            arm(fl->lock_timer, LOCK_CHECK_MS);
+            ask_result(fl); /* it may have finished already */
+        } else {
+            remote_launch(fl);
+        }
+    }
+    flight_unref(fl);
+}
+
+/* Start fl: through the cross-node lock when Redis is there, else at once. */
+static void flight_start(flight_t *fl, sy_req_t *r)
+{
+    sy_error_t err;
+    struct sy_redis *rc = fl->registered && fl->cache ? flight_redis(fl) : NULL;
+    if (!rc || !sy_redis_ready(rc)) {
+        flight_launch(fl, r);
+        return;
+    }
+    /* the request may be gone by the time the lock answers: prepare now */
+    fl->eg = malloc(sizeof(*fl->eg));
+    fl->lock_timer = event_new(fl->w->base, -1, 0, lock_tick, fl);
+    fl->remote_ev = event_new(fl->w->base, -1, 0, remote_msg, fl);
+    if (!fl->eg || !fl->lock_timer || !fl->remote_ev ||
+        sy_provider_prepare(fl->provider, fl->path, r, 1, fl->eg, &err) != SY_OK) {
+        free(fl->eg);
+        fl->eg = NULL;
+        flight_launch(fl, r);
+        return;
+    }
+    uint64_t a = sy_worker_rand(fl->w), b = sy_worker_rand(fl->w);
+    snprintf(fl->token, sizeof(fl->token), "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+    char k[SY_CACHE_REDIS_KEY_MAX];
+    fl->remote = REMOTE_LOCKING;
+    flight_retain(fl);
+    if (sy_redis_set(rc, k, sy_cache_redis_key(fl->key, 'l', k), fl->token, strlen(fl->token), LOCK_MS, 1,
+                     lock_answer, fl) != SY_OK) {
+        flight_unref(fl);
+        remote_launch(fl);
+    }
+}
+
+void sy_pipeline_remote_done(void *srv_, const unsigned char key[32], int ok)
+{
+    sy_server_t *srv = srv_;
+    flight_t *fl = srv->dedup ? sy_dedup_find(srv->dedup, key, flight_retain) : NULL;
+    if (!fl)
+        return;
+    if (fl->remote_ev) {
+        atomic_store(&fl->remote_msg, ok ? 1 : 2);
+        event_active(fl->remote_ev, 0, 0);
+    }
+    flight_unref(fl);
 }
 
 /* ---- waiters ------------------------------------------------------------ */
@@ -1057,7 +1306,7 @@ static void lookup_tier(lookup_t *lk, sy_cache_tier_t tier)
     if (tier == SY_TIER_REDIS) {
         struct sy_redis *rc = sy_cache_redis(c, r->w->index, r->w->base);
         char k[SY_CACHE_REDIS_KEY_MAX];
-        if (rc && sy_redis_get(rc, k, sy_cache_redis_key(lk->at, k), redis_answer, lk) == SY_OK) {
+        if (rc && sy_redis_get(rc, k, sy_cache_redis_key(lk->at, 'c', k), redis_answer, lk) == SY_OK) {
             lookup_park(lk);
             return;
         }
@@ -1121,7 +1370,7 @@ static void go_upstream(lookup_t *lk)
     }
     if (dedup)
         sy_req_set_header(r, "x-switchyard-dedup", "leader");
-    flight_launch(fl, r);
+    flight_start(fl, r);
     return;
 fail:
     lookup_free(lk);
