@@ -81,7 +81,8 @@ sy_cache_t *sy_cache_new(const sy_config_t *cfg, unsigned nworkers, sy_error_t *
             goto oom;
     }
     if (cfg->cache.redis_url) {
-        c->rshared = sy_redis_shared_new(cfg->cache.redis_url, 0, 0, err);
+        c->rshared = sy_redis_shared_new(cfg->cache.redis_url, cfg->cache.redis_connect_timeout_ms,
+                                         cfg->cache.redis_command_timeout_ms, err);
         if (!c->rshared)
             goto fail;
         c->redis = calloc(nworkers, sizeof(*c->redis));
