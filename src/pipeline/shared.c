@@ -634,8 +634,10 @@ static void remote_end(flight_t *fl, int ok)
         sy_redis_set(rc, k, sy_cache_redis_key(fl->key, 'r', k), fl->entry, fl->entry_len, RESULT_MS, 0, NULL,
                      NULL);
     sy_cache_key_hex(fl->key, msg);
-    if (!ok)
-        strcat(msg, "!");
+    if (!ok) {
+        msg[2 * SY_CACHE_KEY_LEN] = '!';
+        msg[2 * SY_CACHE_KEY_LEN + 1] = '\0';
+    }
     sy_redis_publish(rc, SY_CACHE_DONE_CHANNEL, msg, strlen(msg));
     sy_redis_del_if(rc, k, sy_cache_redis_key(fl->key, 'l', k), fl->token, strlen(fl->token), NULL, NULL);
 }
