@@ -730,12 +730,13 @@ export async function mockText(mock, messages, headers = {}) {
  * ollama or anthropic. max_tokens defaults to 256 in every protocol (the
  * Anthropic API needs one, and it is part of the cache key), null leaves it
  * out; temperature and seed are sent when given (Ollama: in options).
- * Returns {content, chunks (stream pieces with text), finish, model, status,
- * headers (a fetch Headers)}; an error rejects as the SDK throws it. */
+ * Returns {content, chunks (stream pieces with text), finish, model, usage
+ * ({input, output} tokens, when the protocol gave them), status, headers (a
+ * fetch Headers)}; an error rejects as the SDK throws it. */
 export async function sdkChat(gw, proto, {
   model: name, messages, stream = false, max_tokens = 256, temperature, seed, headers = {},
 } = {}) {
-  const out = { proto, stream, content: '', chunks: 0, finish: null, model: null, status: 0, headers: null };
+  const out = { proto, stream, content: '', chunks: 0, finish: null, model: null, usage: null, status: 0, headers: null };
   if (proto === 'openai') {
     const body = { model: name, messages, stream };
     if (max_tokens !== null) body.max_tokens = max_tokens;
@@ -748,6 +749,7 @@ export async function sdkChat(gw, proto, {
       out.content = data.choices[0].message.content ?? '';
       out.finish = data.choices[0].finish_reason;
       out.model = data.model;
+      if (data.usage) out.usage = { input: data.usage.prompt_tokens, output: data.usage.completion_tokens };
       return out;
     }
     for await (const c of data) {
@@ -758,6 +760,7 @@ export async function sdkChat(gw, proto, {
         out.chunks++;
       }
       if (c.choices?.[0]?.finish_reason) out.finish = c.choices[0].finish_reason;
+      if (c.usage) out.usage = { input: c.usage.prompt_tokens, output: c.usage.completion_tokens };
     }
     return out;
   }
@@ -777,6 +780,7 @@ export async function sdkChat(gw, proto, {
       out.content = r.message.content;
       out.finish = r.done_reason;
       out.model = r.model;
+      out.usage = { input: r.prompt_eval_count, output: r.eval_count };
       return out;
     }
     for await (const part of r) {
@@ -785,7 +789,10 @@ export async function sdkChat(gw, proto, {
         out.content += part.message.content;
         out.chunks++;
       }
-      if (part.done) out.finish = part.done_reason;
+      if (part.done) {
+        out.finish = part.done_reason;
+        out.usage = { input: part.prompt_eval_count, output: part.eval_count };
+      }
     }
     return out;
   }
@@ -799,15 +806,24 @@ export async function sdkChat(gw, proto, {
       out.content = data.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
       out.finish = data.stop_reason;
       out.model = data.model;
+      out.usage = { input: data.usage.input_tokens, output: data.usage.output_tokens };
       return out;
     }
     for await (const ev of data) {
-      if (ev.type === 'message_start') out.model = ev.message.model;
+      if (ev.type === 'message_start') {
+        out.model = ev.message.model;
+        out.usage = { input: ev.message.usage?.input_tokens, output: null };
+      }
       if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') {
         out.content += ev.delta.text;
         out.chunks++;
       }
-      if (ev.type === 'message_delta') out.finish = ev.delta.stop_reason;
+      if (ev.type === 'message_delta') {
+        out.finish = ev.delta.stop_reason;
+        /* as the SDK's own accumulator: message_delta's counts are final */
+        if (out.usage) out.usage.output = ev.usage?.output_tokens;
+        if (out.usage && ev.usage?.input_tokens != null) out.usage.input = ev.usage.input_tokens;
+      }
     }
     return out;
   }
