@@ -4,13 +4,17 @@
  *   - 50 concurrent identical requests from the three SDKs (OpenAI, Ollama,
  *     Anthropic) make exactly one upstream call and all get the whole,
  *     correct answer: not streamed, streamed (each waiter reads the shared
- *     stream at its own pace), and the two mixed;
+ *     stream at its own pace), and the two mixed; with a caching model
+ *     too, and from Ollama and Anthropic upstreams;
  *   - a client that leaves mid-stream - the leader too - does not cut the
- *     others; when every client leaves, the upstream stream is cancelled;
+ *     others; when every client leaves, mid-stream or before the first
+ *     byte, the upstream call is cancelled;
+ *   - a client that stops reading holds no one back and, reading again,
+ *     gets the whole answer (past what the shared buffer keeps for it);
  *   - dedup: off makes one call per request, with a cache too; dedup: auto
  *     merges deterministic translated calls only;
- *   - an upstream error, before the stream or in it, reaches every waiter
- *     as an error in its own protocol.
+ *   - an upstream error (500, 429 with Retry-After, a stream cut mid-way)
+ *     reaches every waiter as an error in its own protocol.
  *
  * Each scenario is a provider whose x-mock-* headers make the mock slow
  * enough (latency before the first token, a gap between tokens) for the
@@ -36,9 +40,16 @@ const stack = lazyStack({
     providers: [
       mockProvider('slow', mockUrl, { headers: SLOW }),
       mockProvider('brisk', mockUrl, { headers: { 'x-mock-latency-ms': String(ms(800)), 'x-mock-tokens': TOKENS } }),
-      mockProvider('leave', mockUrl, { headers: { 'x-mock-latency-ms': String(ms(500)), 'x-mock-itl-ms': '25', 'x-mock-tokens': '80' } }),
-      mockProvider('endless', mockUrl, { headers: { 'x-mock-latency-ms': String(ms(300)), 'x-mock-itl-ms': '2', 'x-mock-tokens': '100000' } }),
+      mockProvider('leave', mockUrl, {
+        headers: { 'x-mock-latency-ms': String(ms(500)), 'x-mock-itl-ms': '25', 'x-mock-tokens': '80' },
+      }),
+      mockProvider('endless', mockUrl, {
+        headers: { 'x-mock-latency-ms': String(ms(300)), 'x-mock-itl-ms': '2', 'x-mock-tokens': '100000' },
+      }),
       mockProvider('fail', mockUrl, { headers: { 'x-mock-latency-ms': LATENCY, 'x-mock-status': '500' } }),
+      mockProvider('limited', mockUrl, {
+        headers: { 'x-mock-latency-ms': LATENCY, 'x-mock-status': '429', 'x-mock-retry-after': '7' },
+      }),
       mockProvider('cut', mockUrl, { headers: { ...SLOW, 'x-mock-fault': 'cut-after=5' } }),
       mockProvider('big', mockUrl, { headers: { 'x-mock-latency-ms': String(ms(500)), 'x-mock-tokens': String(BIG) } }),
       mockProvider('held', mockUrl, { headers: { 'x-mock-latency-ms': '600000' } }),
@@ -54,6 +65,7 @@ const stack = lazyStack({
       { ...model('dd-leave', 'leave'), dedup: 'on' },
       { ...model('dd-endless', 'endless'), dedup: 'on' },
       { ...model('dd-fail', 'fail'), dedup: 'on' },
+      { ...model('dd-429', 'limited'), dedup: 'on' },
       { ...model('dd-cut', 'cut'), dedup: 'on' },
       { ...model('dd-big', 'big'), dedup: 'on' },
       { ...model('dd-held', 'held'), dedup: 'on' },
@@ -86,14 +98,17 @@ function allMerged(results, want, { minChunks = 0 } = {}) {
   const failed = results.filter((r) => r.error);
   assert.equal(failed.length, 0, `failed: ${failed.slice(0, 3).map((r) => `#${r.i} ${r.proto}: ${r.error}`).join('; ')}`);
   const wrong = results.filter((r) => r.content !== want || !r.finish);
-  assert.equal(wrong.length, 0,
-    `wrong answers: ${wrong.slice(0, 3).map((r) => `#${r.i} ${r.proto}${r.stream ? ' stream' : ''}: ${JSON.stringify(r.content.slice(0, 80))} finish ${r.finish}`).join('; ')}`);
+  const show = (r) => `#${r.i} ${r.proto}${r.stream ? ' stream' : ''}: ${JSON.stringify(r.content.slice(0, 80))} finish ${r.finish}`;
+  assert.equal(wrong.length, 0, `wrong answers: ${wrong.slice(0, 3).map(show).join('; ')}`);
   const roles = results.map((r) => shareHeaders(r.headers).dedup);
   assert.equal(roles.filter((x) => x === 'leader').length, 1, `one leader: ${roles.join(',')}`);
   assert.equal(roles.filter((x) => x === 'follower').length, results.length - 1, `the rest follow: ${roles.join(',')}`);
   for (const r of results) assert.ok(shareHeaders(r.headers).provider?.startsWith('slow'), `#${r.i} names the provider`);
+  const ids = new Set(results.map((r) => r.headers.get('x-request-id')));
+  assert.equal(ids.size, results.length, 'each waiter has its own x-request-id');
   const short = results.filter((r) => r.stream && r.chunks < minChunks);
-  assert.equal(short.length, 0, `streams in too few pieces: ${short.slice(0, 3).map((r) => `#${r.i} ${r.proto}: ${r.chunks}`).join('; ')}`);
+  assert.equal(short.length, 0,
+    `streams in too few pieces: ${short.slice(0, 3).map((r) => `#${r.i} ${r.proto}: ${r.chunks}`).join('; ')}`);
 }
 
 /* ---- one call for many --------------------------------------------------------- */
@@ -292,13 +307,16 @@ test('clients that all leave before the first byte cancel the upstream call', T,
     const { url, body } = rawChat(gw, CLIENTS[i % 3], { model: 'dd-held', messages, stream: i % 2 === 0 });
     const ac = new AbortController();
     acs.push(ac);
-    return fetch(url, { method: 'POST', body: JSON.stringify(body), signal: ac.signal, headers: { 'content-type': 'application/json' } })
+    return fetch(url, {
+      method: 'POST', body: JSON.stringify(body), signal: ac.signal, headers: { 'content-type': 'application/json' },
+    })
       .then((r) => ({ status: r.status }), (e) => ({ error: e.name }));
   });
   /* the one upstream call is waiting in the mock's latency */
-  await pollUntil(async () => (await mock.stats()).open_streams === st0.open_streams + 1, 'the upstream call to reach the mock');
+  await pollUntil(async () => (await mockCount(mock)) === before + 1, 'the upstream call to reach the mock');
   await sleep(ms(300)); /* the other five arrive and join */
   assert.equal(await mockCount(mock), before + 1, 'one call for six clients');
+  assert.equal((await mock.stats()).open_streams, st0.open_streams + 1, 'held open in the mock');
   for (const ac of acs) ac.abort();
   const outcomes = await Promise.all(pending);
   assert.ok(outcomes.every((o) => o.error === 'AbortError'), JSON.stringify(outcomes));
@@ -446,6 +464,25 @@ test('an upstream 500 reaches every waiter as an error in its own protocol', T, 
     assert.equal(r.error.status ?? r.error.status_code, 500, `${r.proto} #${r.i}: ${r.error}`);
   }
   assert.equal(await mockCount(mock), before + 2);
+});
+
+test('an upstream 429 with Retry-After reaches every waiter with its status and Retry-After', T, async () => {
+  const { mock, gw } = await stack.get();
+  const messages = ask('the shared call is rate limited');
+  const before = await mockCount(mock);
+  const results = await Promise.all(Array.from({ length: 6 }, async (_, i) => {
+    const proto = CLIENTS[i % 3];
+    const { url, body } = rawChat(gw, proto, { model: 'dd-429', messages, stream: i >= 3 });
+    return { proto, r: await request(url, { method: 'POST', body }) };
+  }));
+  for (const { proto, r } of results) {
+    assert.equal(r.status, 429, `${proto}: ${r.text}`);
+    assert.equal(r.headers.get('retry-after'), '7', `${proto}: Retry-After carried`);
+    if (proto === 'anthropic') assert.equal(r.json.error.type, 'rate_limit_error', r.text);
+    else if (proto === 'ollama') assert.match(r.json.error, /mock error 429/);
+    else assert.match(errorShape(assert, r.json).message, /mock error 429/);
+  }
+  assert.equal(await mockCount(mock), before + 1);
 });
 
 test('an upstream stream cut mid-way ends every waiter\'s answer with its protocol\'s error', T, async () => {
