@@ -60,4 +60,9 @@ void sy_api_health_live(sy_req_t *r);
 void sy_api_health_ready(sy_req_t *r);
 void sy_api_metrics(sy_req_t *r);
 
+/* stats.c: GET /api/stats, and the cache's and dedup's families on /metrics */
+void sy_api_stats(sy_req_t *r);
+struct evbuffer;
+void sy_api_stats_metrics(sy_server_t *srv, struct evbuffer *out);
+
 #endif

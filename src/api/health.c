@@ -36,6 +36,7 @@ void sy_api_metrics(sy_req_t *r)
         sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
         return;
     }
+    sy_api_stats_metrics(r->w->srv, b);
     sy_req_reply_buf(r, 200, "text/plain; version=0.0.4; charset=utf-8", b);
     evbuffer_free(b);
 }

@@ -28,6 +28,15 @@
 struct event_base;
 struct event;
 struct evbuffer;
+struct sy_sqlcache;
+struct sy_redis_shared;
+struct sy_redis;
+struct sy_semindex;
+
+/* A Redis value: the expiry (unix ms, little-endian, 0 = none) then the entry. */
+#define SY_CACHE_REDIS_HEAD 8
+/* "switchyard:c:<v>:<64 hex>" and a NUL */
+#define SY_CACHE_REDIS_KEY_MAX 96
 
 /* Where a lookup was answered. */
 typedef enum sy_cache_tier {
@@ -43,12 +52,23 @@ typedef struct sy_cache {
     const sy_config_t *cfg;
     sy_memcache_t *mem; /* NULL when cache.memory.max_bytes is 0 */
     struct event *sweep; /* the memory tier's expiry sweep (on the base given to start) */
+    struct sy_sqlcache *sql;          /* NULL when cache.sqlite.path is unset */
+    struct sy_redis_shared *rshared;  /* NULL when cache.redis.url is unset */
+    struct sy_redis **redis;          /* one client per worker, made on first use on its thread */
+    unsigned n_redis;
+    struct sy_semindex *sem;          /* NULL when no model is semantic */
+    struct sy_redis_sub *sub;         /* the nodes' "call done" messages (cross-node dedup) */
+    /* Called on the subscriber's loop for each "call done" message: key,
+     * and whether the call ended well. Set before start. */
+    void (*on_remote_done)(void *ud, const unsigned char key[32], int ok);
+    void *remote_ud;
 
     /* what the request path did */
     atomic_uint_fast64_t lookups;        /* lookups made (not bypassed) */
     atomic_uint_fast64_t hits[SY_TIER_N]; /* answered by each tier */
     atomic_uint_fast64_t tier_misses[SY_TIER_N];
     atomic_uint_fast64_t misses;         /* no tier had it */
+    atomic_uint_fast64_t semantic_hits;  /* of the hits: found through a similar request */
     atomic_uint_fast64_t bypasses;       /* no lookup: Cache-Control: no-cache, or the model does not cache */
     atomic_uint_fast64_t stores;         /* answers written */
     atomic_uint_fast64_t no_stores;      /* answers not written: Cache-Control: no-store */
@@ -59,14 +79,46 @@ typedef struct sy_cache {
 /* Whether any model caches. */
 int sy_cache_wanted(const sy_config_t *cfg);
 
-/* The tiers the config names. NULL with *err set when one cannot be made. */
-sy_cache_t *sy_cache_new(const sy_config_t *cfg, sy_error_t *err);
+/* The tiers the config names, for nworkers workers (each gets its own Redis
+ * client). Opens the SQLite file and reloads its semantic vectors (start-up
+ * only: blocks). NULL with *err set when a tier cannot be made. */
+sy_cache_t *sy_cache_new(const sy_config_t *cfg, unsigned nworkers, sy_error_t *err);
 void sy_cache_free(sy_cache_t *c);
 
-/* Start the background work on base (a worker's loop; its thread runs it).
- * Returns 0, or -1 out of memory. Stop before that loop goes. */
+/* Start the background work on base (a worker's loop; its thread runs it):
+ * the expiry sweeps and, with Redis, the subscriber to the nodes' "call
+ * done" messages. Returns 0, or -1 out of memory. Stop after the workers
+ * stopped and before their loops go: it also frees the workers' Redis
+ * clients. */
 int sy_cache_start(sy_cache_t *c, struct event_base *base);
 void sy_cache_stop(sy_cache_t *c);
+
+/* Worker `worker`'s Redis client, made on base at the first call (that
+ * worker's thread only). NULL when there is no Redis tier. */
+struct sy_redis *sy_cache_redis(sy_cache_t *c, unsigned worker, struct event_base *base);
+
+/* key's name in Redis, NUL-terminated, into out. Returns its length. kind
+ * is 'c' for a cached answer, 'l' for a cross-node dedup lock, 'r' for a
+ * shared call's result. */
+size_t sy_cache_redis_key(const unsigned char key[32], char kind, char out[SY_CACHE_REDIS_KEY_MAX]);
+
+/* The channel the nodes announce finished shared calls on: the message is
+ * the key in hex, with a "!" after it when the call failed. */
+#define SY_CACHE_DONE_CHANNEL "switchyard:done:1"
+
+/* Write entry[0..len) under key to the tiers below memory (Redis through
+ * worker's client, SQLite through its writer), expiring ttl_ns from now (0 =
+ * never). Fire and forget: a failure is counted by the tier, never
+ * reported. The worker's thread. */
+void sy_cache_store_lower(sy_cache_t *c, unsigned worker, struct event_base *base, const unsigned char key[32],
+                          const void *entry, size_t len, uint64_t ttl_ns);
+
+/* The same for Redis alone (promoting an answer found in SQLite). */
+void sy_cache_store_redis(sy_cache_t *c, unsigned worker, struct event_base *base, const unsigned char key[32],
+                          const void *entry, size_t len, uint64_t ttl_ns);
+
+/* Append the cache's metric families in the Prometheus text format. */
+void sy_cache_metrics_text(sy_cache_t *c, struct evbuffer *out);
 
 /* Append the stats object ({"lookups":..,"hit_rate":..,"tiers":{..}}) to out. */
 void sy_cache_stats_json(sy_cache_t *c, struct evbuffer *out);

@@ -8,6 +8,9 @@
  * is canonical, so the document is one-to-one with what it describes: two
  * requests that differ in a hashed field give two different documents,
  * and messages "ab"+"c" and "a"+"bc" are two different arrays.
+ *
+ * The semantic cache's partition key is the same writer told to leave out
+ * the conversation, so the two documents cannot drift apart field by field.
  */
 #include "cache/key.h"
 
@@ -207,16 +210,27 @@ static size_t options_left(const sy_creq_t *q)
     return n;
 }
 
-sy_err_t sy_cache_key_write(const sy_creq_t *q, const char *ns, const char *public_model, sy_jcanon_sink sink,
-                            void *ud)
+/*
+ * The exact key's document, or with partition set the semantic cache's
+ * partition document: the same fields in the same order without what was
+ * said (messages, suffix, inputs), opened by its own first member so that
+ * no partition document is ever an exact one.
+ */
+static sy_err_t write_doc(const sy_creq_t *q, const char *ns, const char *public_model, int partition,
+                          sy_jcanon_sink sink, void *ud)
 {
     static const char *const ops[] = {"chat", "generate", "embed"};
     static const char *const choices[] = {"default", "auto", "none", "required", "named"};
     static const char *const formats[] = {"text", "json", "schema"};
     kw_t w = {sink, ud, SY_OK};
 
-    RAW(&w, "{\"v\":");
-    i64(&w, SY_CACHE_KEY_VERSION);
+    if (partition) {
+        RAW(&w, "{\"partition\":");
+        i64(&w, SY_CACHE_PARTITION_VERSION);
+    } else {
+        RAW(&w, "{\"v\":");
+        i64(&w, SY_CACHE_KEY_VERSION);
+    }
     key(&w, "ns");
     cstr(&w, ns);
     key(&w, "model");
@@ -227,14 +241,16 @@ sy_err_t sy_cache_key_write(const sy_creq_t *q, const char *ns, const char *publ
     key(&w, "op");
     cstr(&w, (unsigned)q->op < 3 ? ops[q->op] : "?");
 
-    key(&w, "messages");
-    RAW(&w, "[");
-    for (size_t i = 0; i < q->n_msgs; i++) {
-        if (i)
-            RAW(&w, ",");
-        message(&w, &q->msgs[i]);
+    if (!partition) {
+        key(&w, "messages");
+        RAW(&w, "[");
+        for (size_t i = 0; i < q->n_msgs; i++) {
+            if (i)
+                RAW(&w, ",");
+            message(&w, &q->msgs[i]);
+        }
+        RAW(&w, "]");
     }
-    RAW(&w, "]");
 
     key(&w, "tools");
     RAW(&w, "[");
@@ -316,25 +332,35 @@ sy_err_t sy_cache_key_write(const sy_creq_t *q, const char *ns, const char *publ
     key(&w, "think");
     jval(&w, &q->think);
 
-    key(&w, "suffix");
-    str(&w, q->suffix);
+    if (!partition) {
+        key(&w, "suffix");
+        str(&w, q->suffix);
+    }
     key(&w, "raw");
     tri(&w, q->raw ? 1 : 0);
 
-    key(&w, "inputs");
-    RAW(&w, "[");
-    for (size_t i = 0; i < q->n_inputs; i++) {
-        if (i)
-            RAW(&w, ",");
-        str(&w, q->inputs[i]);
+    if (!partition) {
+        key(&w, "inputs");
+        RAW(&w, "[");
+        for (size_t i = 0; i < q->n_inputs; i++) {
+            if (i)
+                RAW(&w, ",");
+            str(&w, q->inputs[i]);
+        }
+        RAW(&w, "]");
     }
-    RAW(&w, "]");
     key(&w, "dimensions");
     opt_i64(&w, q->dimensions);
     key(&w, "truncate");
     tri(&w, q->truncate);
     RAW(&w, "}");
     return w.rc;
+}
+
+sy_err_t sy_cache_key_write(const sy_creq_t *q, const char *ns, const char *public_model, sy_jcanon_sink sink,
+                            void *ud)
+{
+    return write_doc(q, ns, public_model, 0, sink, ud);
 }
 
 /* ---- SHA-256, fed through a buffer -------------------------------------- */
@@ -372,20 +398,32 @@ static int hash_sink(void *ud, const char *p, size_t n)
     return 0;
 }
 
-sy_err_t sy_cache_key(const sy_creq_t *q, const char *ns, const char *public_model, unsigned char out[SY_CACHE_KEY_LEN])
+static sy_err_t hash_doc(const sy_creq_t *q, const char *ns, const char *public_model, int partition,
+                         unsigned char out[SY_CACHE_KEY_LEN])
 {
     hasher_t h;
     unsigned char md[SHA256_DIGEST_LENGTH];
     sy_err_t rc;
     h.len = 0;
     SHA256_Init(&h.sha);
-    if ((rc = sy_cache_key_write(q, ns, public_model, hash_sink, &h)) != SY_OK)
+    if ((rc = write_doc(q, ns, public_model, partition, hash_sink, &h)) != SY_OK)
         return rc;
     if (h.len)
         SHA256_Update(&h.sha, h.buf, h.len);
     SHA256_Final(md, &h.sha);
     memcpy(out, md, SY_CACHE_KEY_LEN);
     return SY_OK;
+}
+
+sy_err_t sy_cache_key(const sy_creq_t *q, const char *ns, const char *public_model, unsigned char out[SY_CACHE_KEY_LEN])
+{
+    return hash_doc(q, ns, public_model, 0, out);
+}
+
+sy_err_t sy_cache_partition_key(const sy_creq_t *q, const char *ns, const char *public_model,
+                                unsigned char out[SY_CACHE_KEY_LEN])
+{
+    return hash_doc(q, ns, public_model, 1, out);
 }
 
 void sy_cache_key_hex(const unsigned char k[SY_CACHE_KEY_LEN], char out[2 * SY_CACHE_KEY_LEN + 1])

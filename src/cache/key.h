@@ -74,6 +74,27 @@ sy_err_t sy_cache_key(const sy_creq_t *q, const char *ns, const char *public_mod
 sy_err_t sy_cache_key_write(const sy_creq_t *q, const char *ns, const char *public_model, sy_jcanon_sink sink,
                             void *ud);
 
+/*
+ * The semantic cache's partition key of q into out: SHA-256 of the same
+ * document as sy_cache_key without what was said - no "messages", "suffix"
+ * or "inputs" members - and opened by {"partition":N (N is
+ * SY_CACHE_PARTITION_VERSION) instead of {"v":N:
+ *
+ *   {"partition":1,"ns":..,"model":..,"op":..,"tools":[..],"tool_choice":..,
+ *    ...every other member of the exact document in its order...}
+ *
+ * So two requests share a partition exactly when they differ only in their
+ * conversation (messages, a generate request's suffix, an embed request's
+ * inputs): the same tenant, model, operation, tools, sampling, limits,
+ * format and options. A partition key is never an exact key (the documents
+ * differ from their first member on). Same arguments, returns and threads as
+ * sy_cache_key; bump SY_CACHE_PARTITION_VERSION with any change to the
+ * document (vectors persisted under old partitions are then not found).
+ */
+#define SY_CACHE_PARTITION_VERSION 1
+sy_err_t sy_cache_partition_key(const sy_creq_t *q, const char *ns, const char *public_model,
+                                unsigned char out[SY_CACHE_KEY_LEN]);
+
 /* k as 64 lowercase hex digits and a NUL into out. */
 void sy_cache_key_hex(const unsigned char k[SY_CACHE_KEY_LEN], char out[2 * SY_CACHE_KEY_LEN + 1]);
 

@@ -40,8 +40,11 @@
 #include <time.h>
 
 #include "cache/cache.h"
+#include "cache/embed.h"
 #include "cache/entry.h"
 #include "cache/key.h"
+#include "cache/semantic.h"
+#include "cache/sqlite.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "dedup/fanout.h"
@@ -50,6 +53,7 @@
 #include "pipeline/internal.h"
 #include "providers/egress.h"
 #include "providers/provider.h"
+#include "store/redis.h"
 #include "upstream/upstream.h"
 
 #define MAX_ANSWER_BYTES (64u << 20) /* text + thinking + arguments of one answer */
@@ -190,28 +194,6 @@ static int read_entry(const char *data, size_t len, sy_cresp_t *c)
     return -1;
 }
 
-/* Look key up in the tiers. Returns 1 and fills c on a hit. */
-static int lookup(sy_cache_t *cache, const unsigned char *key, sy_cresp_t *c)
-{
-    atomic_fetch_add_explicit(&cache->lookups, 1, memory_order_relaxed);
-    if (cache->mem) {
-        const sy_cache_val_t *v = sy_memcache_get(cache->mem, key, sy_now_ns());
-        if (v) {
-            int ok = read_entry((const char *)v->data, v->len, c) == 0;
-            sy_cache_val_release(v);
-            if (ok) {
-                atomic_fetch_add_explicit(&cache->hits[SY_TIER_MEMORY], 1, memory_order_relaxed);
-                return 1;
-            }
-            atomic_fetch_add_explicit(&cache->bad_entries, 1, memory_order_relaxed);
-            sy_memcache_delete(cache->mem, key);
-        }
-        atomic_fetch_add_explicit(&cache->tier_misses[SY_TIER_MEMORY], 1, memory_order_relaxed);
-    }
-    atomic_fetch_add_explicit(&cache->misses, 1, memory_order_relaxed);
-    return 0;
-}
-
 /* ---- flights ------------------------------------------------------------ */
 
 typedef struct flight {
@@ -244,6 +226,22 @@ typedef struct flight {
     unsigned char *pk; /* packing scratch */
     size_t pk_cap;
 
+    /* across nodes (Redis): the lock this flight holds or waits on */
+    int remote;              /* REMOTE_* */
+    int lock_held;           /* this node leads the call for every node */
+    char token[40];          /* the lock's value: ours */
+    struct event *remote_ev; /* a "call done" message for this key (any thread) */
+    atomic_int remote_msg;   /* 1 done well, 2 failed */
+    struct event *lock_timer; /* leader: refresh the lock; follower: check on the leader */
+    sy_egress_t *eg;         /* the prepared upstream request, for a launch after the lock */
+    int lock_gone;           /* a follower found the leader's lock gone */
+    int remote_only;         /* the answer came from another node: store it in memory only */
+
+    /* semantic mode: the request's vector, stored in the index with the answer */
+    float *vec;
+    sy_semfeat_t feat;
+    unsigned char part[SY_CACHE_KEY_LEN];
+
     /* the outcome: written before sy_fanout_end, read by waiters after END */
     int failed;
     sy_error_t err;
@@ -260,6 +258,8 @@ static void flight_unref(flight_t *fl)
 {
     if (atomic_fetch_sub_explicit(&fl->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (fl->remote_ev) /* may be activated by the subscriber until now */
+        event_free(fl->remote_ev);
     sy_fanout_release(fl->fo);
     free(fl->entry);
     free(fl);
@@ -269,8 +269,18 @@ static void flight_unref(flight_t *fl)
  * sy_fanout_end: the last-leave callback can no longer touch cancel_ev).
  * The buffer itself goes with the flight's last reference, so a joiner
  * holding one can still join it. */
+static void remote_end(flight_t *fl, int ok);
+
 static void flight_close(flight_t *fl)
 {
+    if (fl->lock_held)
+        remote_end(fl, !fl->failed && fl->entry != NULL);
+    if (fl->lock_timer) {
+        event_free(fl->lock_timer);
+        fl->lock_timer = NULL;
+    }
+    free(fl->eg);
+    fl->eg = NULL;
     if (fl->registered) {
         sy_dedup_remove(fl->table, fl->key, fl);
         fl->registered = 0;
@@ -286,6 +296,8 @@ static void flight_close(flight_t *fl)
     sy_cresp_release(&fl->agg);
     free(fl->pk);
     free(fl->body);
+    free(fl->vec);
+    fl->vec = NULL;
     flight_unref(fl);
 }
 
@@ -300,6 +312,29 @@ static void flight_fail(flight_t *fl, const sy_error_t *e)
         atomic_fetch_add_explicit(&fl->cache->not_cacheable, 1, memory_order_relaxed);
     sy_fanout_end(fl->fo, e->code ? e->code : SY_EINTERNAL);
     flight_close(fl);
+}
+
+/* Write the answer to every tier (the waiters have it already), and its
+ * vector to the semantic index. */
+static void flight_store(flight_t *fl)
+{
+    sy_cache_t *c = fl->cache;
+    uint64_t now = sy_now_ns();
+    if (!fl->store) {
+        atomic_fetch_add_explicit(&c->no_stores, 1, memory_order_relaxed);
+        return;
+    }
+    if (c->mem)
+        sy_memcache_put(c->mem, fl->key, fl->entry, fl->entry_len, fl->ttl_ns, now);
+    if (!fl->remote_only)
+        sy_cache_store_lower(c, fl->w->index, fl->w->base, fl->key, fl->entry, fl->entry_len, fl->ttl_ns);
+    if (fl->vec && c->sem) {
+        sy_semindex_put(c->sem, fl->part, fl->key, fl->vec, &fl->feat, fl->ttl_ns ? now + fl->ttl_ns : 0, now);
+        if (c->sql)
+            sy_sqlcache_put_vec(c->sql, fl->part, fl->key, fl->vec, SY_EMBED_DIMS, &fl->feat, sizeof(fl->feat),
+                                fl->ttl_ns ? sy_unix_ms() + fl->ttl_ns / 1000000u : 0);
+    }
+    atomic_fetch_add_explicit(&c->stores, 1, memory_order_relaxed);
 }
 
 /* The call ended well: the answer becomes an entry the detached waiters
@@ -326,14 +361,8 @@ static void flight_finish(flight_t *fl)
     evbuffer_free(b);
     fl->done = 1;
     sy_fanout_end(fl->fo, SY_OK);
-    if (fl->cache) {
-        if (!fl->store)
-            atomic_fetch_add_explicit(&fl->cache->no_stores, 1, memory_order_relaxed);
-        else if (fl->cache->mem &&
-                 sy_memcache_put(fl->cache->mem, fl->key, fl->entry, fl->entry_len, fl->ttl_ns, sy_now_ns()) ==
-                     SY_OK)
-            atomic_fetch_add_explicit(&fl->cache->stores, 1, memory_order_relaxed);
-    }
+    if (fl->cache)
+        flight_store(fl);
     flight_close(fl);
 }
 
@@ -521,16 +550,16 @@ static void flight_discard(flight_t *fl)
 static void flight_launch(flight_t *fl, sy_req_t *r)
 {
     sy_error_t err;
-    sy_egress_t eg;
-    if (sy_provider_prepare(fl->provider, fl->path, r, 1, &eg, &err) != SY_OK) {
+    sy_egress_t local, *eg = fl->eg;
+    if (!eg && sy_provider_prepare(fl->provider, fl->path, r, 1, eg = &local, &err) != SY_OK) {
         flight_fail(fl, &err);
         return;
     }
     sy_upreq_opts_t o = {
         .method = "POST",
-        .url = eg.url,
-        .headers = eg.headers,
-        .n_headers = eg.n_headers,
+        .url = eg->url,
+        .headers = eg->headers,
+        .n_headers = eg->n_headers,
         .body = fl->body,
         .body_len = fl->body_len,
         .timeouts = fl->provider->timeouts,
@@ -542,6 +571,231 @@ static void flight_launch(flight_t *fl, sy_req_t *r)
         sy__pl_name_provider(fl->provider_name, 1, &err);
         flight_fail(fl, &err);
     }
+}
+
+/* ---- across nodes --------------------------------------------------------- */
+
+/*
+ * With Redis, a flight that leads on its node also asks to lead for every
+ * node: SET switchyard:l:<key> <token> NX PX LOCK_MS.
+ *   OK   it leads: the call goes upstream, the lock is refreshed every
+ *        LOCK_REFRESH_MS, and at the end the answer is written under
+ *        switchyard:r:<key> (RESULT_MS), "<hex>" (or "<hex>!" when the call
+ *        failed) is published on SY_CACHE_DONE_CHANNEL, and the lock is
+ *        released (compare-and-delete on the token).
+ *   NIL  another node leads: the flight follows. It reads the result when
+ *        the message comes, and also every LOCK_CHECK_MS it checks the lock;
+ *        a lock gone without a result (a leader that died, a lost message)
+ *        or a failed call makes it call upstream itself.
+ *   ERR  Redis is down or slow: the call goes upstream from this node
+ *        (per-node dedup only).
+ * Followers get the whole answer at the end, replayed into the flight's
+ * stream in pieces; their own node's waiters share it as usual. Every Redis
+ * command in flight holds a reference to the flight and checks `done` when
+ * it answers.
+ */
+#define LOCK_MS 10000
+#define LOCK_REFRESH_MS 3000
+#define LOCK_CHECK_MS 2000
+#define RESULT_MS 60000
+
+enum { REMOTE_NONE = 0, REMOTE_LOCKING, REMOTE_LEADER, REMOTE_FOLLOWER };
+
+static struct sy_redis *flight_redis(flight_t *fl)
+{
+    sy_cache_t *c = fl->w->srv->cache;
+    return c ? sy_cache_redis(c, fl->w->index, fl->w->base) : NULL;
+}
+
+static void arm(struct event *ev, unsigned ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(ev, &tv);
+}
+
+/* Go upstream from this node after all (the lock could not help). */
+static void remote_launch(flight_t *fl)
+{
+    fl->remote = REMOTE_NONE;
+    if (fl->lock_timer)
+        event_del(fl->lock_timer);
+    flight_launch(fl, NULL);
+}
+
+/* The leader's end: result, message, unlock (one connection, in order). */
+static void remote_end(flight_t *fl, int ok)
+{
+    struct sy_redis *rc = flight_redis(fl);
+    char k[SY_CACHE_REDIS_KEY_MAX], msg[2 * SY_CACHE_KEY_LEN + 2];
+    fl->lock_held = 0;
+    if (!rc)
+        return;
+    if (ok)
+        sy_redis_set(rc, k, sy_cache_redis_key(fl->key, 'r', k), fl->entry, fl->entry_len, RESULT_MS, 0, NULL,
+                     NULL);
+    sy_cache_key_hex(fl->key, msg);
+    if (!ok)
+        strcat(msg, "!");
+    sy_redis_publish(rc, SY_CACHE_DONE_CHANNEL, msg, strlen(msg));
+    sy_redis_del_if(rc, k, sy_cache_redis_key(fl->key, 'l', k), fl->token, strlen(fl->token), NULL, NULL);
+}
+
+/* Another node's answer: replayed into this flight, which then ends as if
+ * it had called upstream (stored in this node's memory tier only: the
+ * leader filled the shared tiers). */
+static void remote_finish(flight_t *fl, const char *data, size_t len)
+{
+    sy_cresp_t *c = malloc(sizeof(*c));
+    if (!c || read_entry(data, len, c) < 0) {
+        free(c);
+        remote_launch(fl);
+        return;
+    }
+    fl->remote = REMOTE_NONE;
+    sy_cresp_replay(c, REPLAY_PIECE, flight_event, fl);
+    sy_cresp_release(c);
+    free(c);
+    fl->remote_only = 1;
+    flight_finish(fl);
+}
+
+static void result_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    flight_t *fl = ud;
+    (void)integer;
+    if (!fl->done && fl->remote == REMOTE_FOLLOWER) {
+        if (st == SY_REDIS_OK)
+            remote_finish(fl, data, len);
+        else if (st == SY_REDIS_ERR || atomic_load(&fl->remote_msg) || fl->lock_gone)
+            remote_launch(fl); /* no answer will come from the leader */
+    }
+    flight_unref(fl);
+}
+
+static void ask_result(flight_t *fl)
+{
+    struct sy_redis *rc = flight_redis(fl);
+    char k[SY_CACHE_REDIS_KEY_MAX];
+    flight_retain(fl);
+    if (!rc || sy_redis_get(rc, k, sy_cache_redis_key(fl->key, 'r', k), result_answer, fl) != SY_OK) {
+        flight_unref(fl);
+        remote_launch(fl);
+    }
+}
+
+/* The subscriber saw this key's call end on some node. */
+static void remote_msg(evutil_socket_t fd, short what, void *arg)
+{
+    flight_t *fl = arg;
+    (void)fd, (void)what;
+    if (fl->done || fl->remote != REMOTE_FOLLOWER)
+        return; /* while locking: the lock's answer reads the result */
+    if (atomic_load(&fl->remote_msg) == 2)
+        remote_launch(fl); /* the leader's call failed: try ours */
+    else
+        ask_result(fl);
+}
+
+static void lock_check_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    flight_t *fl = ud;
+    (void)data, (void)len, (void)integer;
+    if (!fl->done && fl->remote == REMOTE_FOLLOWER) {
+        if (st == SY_REDIS_NIL) { /* the leader is gone: its result, or our own call */
+            fl->lock_gone = 1;
+            ask_result(fl);
+        } else {
+            arm(fl->lock_timer, LOCK_CHECK_MS);
+        }
+    }
+    flight_unref(fl);
+}
+
+static void lock_tick(evutil_socket_t fd, short what, void *arg)
+{
+    flight_t *fl = arg;
+    (void)fd, (void)what;
+    struct sy_redis *rc = flight_redis(fl);
+    char k[SY_CACHE_REDIS_KEY_MAX];
+    size_t kl = sy_cache_redis_key(fl->key, 'l', k);
+    if (fl->done || !rc)
+        return;
+    if (fl->lock_held) {
+        sy_redis_pexpire(rc, k, kl, LOCK_MS, NULL, NULL);
+        arm(fl->lock_timer, LOCK_REFRESH_MS);
+        return;
+    }
+    flight_retain(fl);
+    if (sy_redis_get(rc, k, kl, lock_check_answer, fl) != SY_OK) {
+        flight_unref(fl);
+        remote_launch(fl); /* Redis went away: go on alone */
+    }
+}
+
+static void lock_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    flight_t *fl = ud;
+    (void)data, (void)len, (void)integer;
+    if (!fl->done && fl->remote == REMOTE_LOCKING) {
+        if (st == SY_REDIS_OK) {
+            fl->remote = REMOTE_LEADER;
+            fl->lock_held = 1;
+            arm(fl->lock_timer, LOCK_REFRESH_MS);
+            flight_launch(fl, NULL);
+        } else if (st == SY_REDIS_NIL) {
+            fl->remote = REMOTE_FOLLOWER;
+            arm(fl->lock_timer, LOCK_CHECK_MS);
+            ask_result(fl); /* it may have finished already */
+        } else {
+            remote_launch(fl);
+        }
+    }
+    flight_unref(fl);
+}
+
+/* Start fl: through the cross-node lock when Redis is there, else at once. */
+static void flight_start(flight_t *fl, sy_req_t *r)
+{
+    sy_error_t err;
+    struct sy_redis *rc = fl->registered && fl->cache ? flight_redis(fl) : NULL;
+    if (!rc || !sy_redis_ready(rc)) {
+        flight_launch(fl, r);
+        return;
+    }
+    /* the request may be gone by the time the lock answers: prepare now */
+    fl->eg = malloc(sizeof(*fl->eg));
+    fl->lock_timer = event_new(fl->w->base, -1, 0, lock_tick, fl);
+    fl->remote_ev = event_new(fl->w->base, -1, 0, remote_msg, fl);
+    if (!fl->eg || !fl->lock_timer || !fl->remote_ev ||
+        sy_provider_prepare(fl->provider, fl->path, r, 1, fl->eg, &err) != SY_OK) {
+        free(fl->eg);
+        fl->eg = NULL;
+        flight_launch(fl, r);
+        return;
+    }
+    uint64_t a = sy_worker_rand(fl->w), b = sy_worker_rand(fl->w);
+    snprintf(fl->token, sizeof(fl->token), "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+    char k[SY_CACHE_REDIS_KEY_MAX];
+    fl->remote = REMOTE_LOCKING;
+    flight_retain(fl);
+    if (sy_redis_set(rc, k, sy_cache_redis_key(fl->key, 'l', k), fl->token, strlen(fl->token), LOCK_MS, 1,
+                     lock_answer, fl) != SY_OK) {
+        flight_unref(fl);
+        remote_launch(fl);
+    }
+}
+
+void sy_pipeline_remote_done(void *srv_, const unsigned char key[32], int ok)
+{
+    sy_server_t *srv = srv_;
+    flight_t *fl = srv->dedup ? sy_dedup_find(srv->dedup, key, flight_retain) : NULL;
+    if (!fl)
+        return;
+    if (fl->remote_ev) {
+        atomic_store(&fl->remote_msg, ok ? 1 : 2);
+        event_active(fl->remote_ev, 0, 0);
+    }
+    flight_unref(fl);
 }
 
 /* ---- waiters ------------------------------------------------------------ */
@@ -842,40 +1096,256 @@ fail:
     return rc;
 }
 
-/* ---- entry -------------------------------------------------------------- */
+/* ---- lookups ------------------------------------------------------------ */
 
-void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned flags, const sy_share_t *sh,
-                         const sy_route_t *route)
+/*
+ * A lookup walks the tiers in order - memory, Redis, SQLite - for the
+ * exact key, then, for a semantic model, asks the index for a similar
+ * request and walks the tiers again for that one's key. Redis answers on
+ * this loop; SQLite on its reader thread, which hands the answer back with
+ * event_active. While a tier is asked the lookup owns the request; a client
+ * that leaves meanwhile only clears r, and the tier's answer frees the
+ * lookup.
+ */
+typedef struct lookup {
+    sy_req_t *r; /* NULL once the client left */
+    sy_creq_t *q;
+    const sy_ingress_t *in;
+    unsigned flags;
+    sy_share_t sh;
+    sy_route_t route;
+    sy_cache_t *cache;
+    unsigned char key[SY_CACHE_KEY_LEN]; /* the request's own */
+    unsigned char at[SY_CACHE_KEY_LEN];  /* the key being looked up */
+    int semantic;                        /* looking up a similar request's answer */
+    float sim;
+    struct event *ev; /* the SQLite answer, back on this loop */
+    const sy_cache_val_t *val;
+    uint64_t expire_ms;
+    float *vec; /* semantic: the request's embedding (handed to the flight) */
+    sy_semfeat_t feat;
+    unsigned char part[SY_CACHE_KEY_LEN];
+} lookup_t;
+
+static void lookup_free(lookup_t *lk)
 {
-    sy_server_t *srv = r->w->srv;
-    sy_error_t err;
-    unsigned char key[SY_CACHE_KEY_LEN];
-    sy_share_t s = *sh;
+    if (lk->ev)
+        event_free(lk->ev);
+    free(lk->vec);
+    free(lk);
+}
 
-    /* r->model is the public name the request was routed by */
-    if (sy_cache_key(q, "", s.mc ? s.mc->name : r->model, key) != SY_OK) {
-        /* a request the key cannot take (an object too wide to sort) is
-         * answered on its own */
-        s.lookup = s.store = s.dedup = 0;
-        memset(key, 0, sizeof(key));
+static void lookup_gone(sy_req_t *r)
+{
+    lookup_t *lk = r->ctx;
+    r->ctx = NULL;
+    if (lk)
+        lk->r = NULL; /* the pending tier's answer frees it */
+    sy_req_abandon(r);
+}
+
+/* The request waits for a tier's answer. */
+static void lookup_park(lookup_t *lk)
+{
+    lk->r->ctx = lk;
+    lk->r->on_gone = lookup_gone;
+    lk->r->on_drain = NULL;
+}
+
+static void lookup_resume(lookup_t *lk)
+{
+    lk->r->ctx = NULL;
+    lk->r->on_gone = NULL;
+}
+
+static uint64_t ms_left(uint64_t expire_ms)
+{
+    uint64_t now = sy_unix_ms();
+    if (!expire_ms)
+        return 0;
+    return expire_ms > now ? expire_ms - now : 1;
+}
+
+/* A tier had the bytes: answer the client from them (and copy them to the
+ * tiers above). Returns 1 when answered (lk is freed), 0 for a bad entry. */
+static int lookup_hit(lookup_t *lk, sy_cache_tier_t tier, const char *data, size_t len, uint64_t expire_ms)
+{
+    sy_cache_t *c = lk->cache;
+    sy_cresp_t *cr = malloc(sizeof(*cr));
+    if (!cr || read_entry(data, len, cr) < 0) {
+        free(cr);
+        atomic_fetch_add_explicit(&c->bad_entries, 1, memory_order_relaxed);
+        if (tier == SY_TIER_MEMORY)
+            sy_memcache_delete(c->mem, lk->at);
+        return 0;
     }
-    if (s.lookup) {
-        sy_cresp_t *c = malloc(sizeof(*c));
-        if (c && lookup(srv->cache, key, c)) {
-            sy_req_set_header(r, "x-switchyard-cache", "hit");
-            serve_answer(r, q, q->stream, in, flags, c);
-            sy_cresp_release(c);
-            free(c);
+    sy_req_t *r = lk->r;
+    atomic_fetch_add_explicit(&c->hits[tier], 1, memory_order_relaxed);
+    if (tier != SY_TIER_MEMORY) { /* promotion, with what is left of the TTL */
+        uint64_t left_ns = ms_left(expire_ms) * 1000000ull;
+        if (c->mem)
+            sy_memcache_put(c->mem, lk->at, data, len, left_ns, sy_now_ns());
+        if (tier == SY_TIER_SQLITE)
+            sy_cache_store_redis(c, r->w->index, r->w->base, lk->at, data, len, left_ns);
+    }
+    if (lk->semantic) {
+        char sim[16];
+        atomic_fetch_add_explicit(&c->semantic_hits, 1, memory_order_relaxed);
+        snprintf(sim, sizeof(sim), "%.4f", (double)lk->sim);
+        sy_req_set_header(r, "x-switchyard-cache", "semantic-hit");
+        sy_req_set_header(r, "x-switchyard-similarity", sim);
+    } else {
+        sy_req_set_header(r, "x-switchyard-cache", "hit");
+    }
+    serve_answer(r, lk->q, lk->q->stream, lk->in, lk->flags, cr);
+    sy_cresp_release(cr);
+    free(cr);
+    lookup_free(lk);
+    return 1;
+}
+
+static void lookup_tier(lookup_t *lk, sy_cache_tier_t tier);
+
+static void redis_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    lookup_t *lk = ud;
+    (void)integer;
+    if (!lk->r) {
+        lookup_free(lk);
+        return;
+    }
+    lookup_resume(lk);
+    if (st == SY_REDIS_OK && len > SY_CACHE_REDIS_HEAD) {
+        uint64_t exp = 0;
+        for (int i = 0; i < 8; i++)
+            exp |= (uint64_t)(unsigned char)data[i] << (8 * i);
+        if (lookup_hit(lk, SY_TIER_REDIS, data + SY_CACHE_REDIS_HEAD, len - SY_CACHE_REDIS_HEAD, exp))
+            return;
+    }
+    atomic_fetch_add_explicit(&lk->cache->tier_misses[SY_TIER_REDIS], 1, memory_order_relaxed);
+    lookup_tier(lk, SY_TIER_SQLITE);
+}
+
+/* SQLite's reader thread: hand the answer to the request's loop. */
+static void sqlite_answer(void *ud, const sy_cache_val_t *v, uint64_t expire_ms)
+{
+    lookup_t *lk = ud;
+    lk->val = v;
+    lk->expire_ms = expire_ms;
+    event_active(lk->ev, 0, 0);
+}
+
+static void sqlite_back(evutil_socket_t fd, short what, void *arg)
+{
+    lookup_t *lk = arg;
+    (void)fd, (void)what;
+    const sy_cache_val_t *v = lk->val;
+    lk->val = NULL;
+    if (!lk->r) {
+        sy_cache_val_release(v);
+        lookup_free(lk);
+        return;
+    }
+    lookup_resume(lk);
+    if (v) {
+        int done = lookup_hit(lk, SY_TIER_SQLITE, (const char *)v->data, v->len, lk->expire_ms);
+        if (done) {
+            sy_cache_val_release(v);
             return;
         }
-        free(c);
-        sy_req_set_header(r, "x-switchyard-cache", "miss");
     }
-    flight_t *fl = flight_new(r, q, &s, route, key, &err);
+    sy_cache_val_release(v);
+    atomic_fetch_add_explicit(&lk->cache->tier_misses[SY_TIER_SQLITE], 1, memory_order_relaxed);
+    lookup_tier(lk, SY_TIER_N);
+}
+
+static void go_upstream(lookup_t *lk);
+
+/* Every tier missed lk->at: try a similar request (once), else go upstream. */
+static void lookup_missed(lookup_t *lk)
+{
+    sy_cache_t *c = lk->cache;
+    if (!lk->semantic && lk->vec) {
+        unsigned char found[SY_CACHE_KEY_LEN];
+        float sim = -1;
+        if (sy_semindex_search(c->sem, lk->part, lk->vec, &lk->feat, (float)c->cfg->cache.threshold, sy_now_ns(),
+                               found, &sim) &&
+            memcmp(found, lk->key, SY_CACHE_KEY_LEN) != 0) {
+            lk->semantic = 1;
+            lk->sim = sim;
+            memcpy(lk->at, found, SY_CACHE_KEY_LEN);
+            lookup_tier(lk, SY_TIER_MEMORY);
+            return;
+        }
+    }
+    if (lk->semantic) /* the index named an answer no tier has any more */
+        sy_semindex_delete(c->sem, lk->part, lk->at);
+    atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
+    sy_req_set_header(lk->r, "x-switchyard-cache", "miss");
+    go_upstream(lk);
+}
+
+/* Ask tier and the ones below it for lk->at. */
+static void lookup_tier(lookup_t *lk, sy_cache_tier_t tier)
+{
+    sy_cache_t *c = lk->cache;
+    sy_req_t *r = lk->r;
+    if (tier == SY_TIER_MEMORY) {
+        if (c->mem) {
+            const sy_cache_val_t *v = sy_memcache_get(c->mem, lk->at, sy_now_ns());
+            if (v) {
+                int done = lookup_hit(lk, SY_TIER_MEMORY, (const char *)v->data, v->len, 0);
+                sy_cache_val_release(v);
+                if (done)
+                    return;
+            }
+            atomic_fetch_add_explicit(&c->tier_misses[SY_TIER_MEMORY], 1, memory_order_relaxed);
+        }
+        tier = SY_TIER_REDIS;
+    }
+    if (tier == SY_TIER_REDIS) {
+        struct sy_redis *rc = sy_cache_redis(c, r->w->index, r->w->base);
+        char k[SY_CACHE_REDIS_KEY_MAX];
+        if (rc && sy_redis_get(rc, k, sy_cache_redis_key(lk->at, 'c', k), redis_answer, lk) == SY_OK) {
+            lookup_park(lk);
+            return;
+        }
+        tier = SY_TIER_SQLITE;
+    }
+    if (tier == SY_TIER_SQLITE && c->sql) {
+        if (!lk->ev)
+            lk->ev = event_new(r->w->base, -1, 0, sqlite_back, lk);
+        if (lk->ev && sy_sqlcache_get(c->sql, lk->at, sy_unix_ms(), sqlite_answer, lk) == SY_OK) {
+            lookup_park(lk);
+            return;
+        }
+    }
+    lookup_missed(lk);
+}
+
+/* ---- entry -------------------------------------------------------------- */
+
+/* No cached answer: join a call in flight or start one. Frees lk. */
+static void go_upstream(lookup_t *lk)
+{
+    sy_req_t *r = lk->r;
+    sy_server_t *srv = r->w->srv;
+    sy_creq_t *q = lk->q;
+    const sy_ingress_t *in = lk->in;
+    unsigned flags = lk->flags;
+    sy_error_t err;
+    flight_t *fl = flight_new(r, q, &lk->sh, &lk->route, lk->key, &err);
     if (!fl)
         goto fail;
-    if (s.dedup) {
-        flight_t *got = sy_dedup_join(srv->dedup, key, fl, flight_retain);
+    if (lk->vec) { /* the index learns this request with its answer */
+        fl->vec = lk->vec;
+        lk->vec = NULL;
+        fl->feat = lk->feat;
+        memcpy(fl->part, lk->part, SY_CACHE_KEY_LEN);
+    }
+    int dedup = lk->sh.dedup;
+    if (dedup) {
+        flight_t *got = sy_dedup_join(srv->dedup, lk->key, fl, flight_retain);
         if (!got) {
             fl->registered = 1;
         } else if (got != fl) {
@@ -883,23 +1353,70 @@ void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsi
             if (waiter_join(r, got, q, in, flags) == 0) {
                 sy_req_set_header(r, "x-switchyard-dedup", "follower");
                 flight_discard(fl);
+                lookup_free(lk);
                 return;
             }
             /* too late to join (its start is gone) or it is being
              * cancelled: a call of our own, not in the table */
         }
     }
+    lookup_free(lk);
     flight_retain(fl); /* the leader's waiter */
     if (waiter_join(r, fl, q, in, flags) != 0) {
         sy_error_set(&err, SY_ENOMEM, NULL, NULL);
         flight_discard(fl);
-        goto fail;
+        sy_respond_error(r, &err, -1);
+        return;
     }
-    if (s.dedup)
+    if (dedup)
         sy_req_set_header(r, "x-switchyard-dedup", "leader");
-    flight_launch(fl, r);
+    flight_start(fl, r);
     return;
-
 fail:
+    lookup_free(lk);
     sy_respond_error(r, &err, -1);
+}
+
+void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned flags, const sy_share_t *sh,
+                         const sy_route_t *route)
+{
+    sy_server_t *srv = r->w->srv;
+    sy_error_t err;
+    lookup_t *lk = calloc(1, sizeof(*lk));
+    if (!lk) {
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        sy_respond_error(r, &err, -1);
+        return;
+    }
+    lk->r = r;
+    lk->q = q;
+    lk->in = in;
+    lk->flags = flags;
+    lk->sh = *sh;
+    lk->route = *route;
+    if (route->upstream_model == route->direct_model) /* it points into the route itself */
+        lk->route.upstream_model = lk->route.direct_model;
+    lk->cache = srv->cache;
+    /* r->model is the public name the request was routed by */
+    const char *public_model = sh->mc ? sh->mc->name : r->model;
+    if (sy_cache_key(q, "", public_model, lk->key) != SY_OK) {
+        /* a request the key cannot take (an object too wide to sort) is
+         * answered on its own */
+        lk->sh.lookup = lk->sh.store = lk->sh.dedup = 0;
+        memset(lk->key, 0, sizeof(lk->key));
+    }
+    memcpy(lk->at, lk->key, SY_CACHE_KEY_LEN);
+    sy_cache_t *c = srv->cache;
+    if (c && c->sem && sh->mc && sh->mc->cache_mode == SY_CACHE_SEMANTIC && (lk->sh.lookup || lk->sh.store) &&
+        sy_cache_partition_key(q, "", public_model, lk->part) == SY_OK &&
+        (lk->vec = malloc(SY_EMBED_DIMS * sizeof(float))) != NULL) {
+        sy_embed_creq(q, lk->vec, SY_EMBED_DIMS);
+        sy_semfeat_creq(q, &lk->feat);
+    }
+    if (!lk->sh.lookup) {
+        go_upstream(lk);
+        return;
+    }
+    atomic_fetch_add_explicit(&c->lookups, 1, memory_order_relaxed);
+    lookup_tier(lk, SY_TIER_MEMORY);
 }

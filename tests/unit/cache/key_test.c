@@ -4,7 +4,9 @@
  * insensitivity to what does not change the answer (stream, protocol,
  * keep_alive, user, raw JSON spelling, numbers' spelling), sensitivity to
  * every field that does (one row per field), the streaming hash against a
- * one-shot hash of the document, and a known answer.
+ * one-shot hash of the document, and a known answer. The semantic cache's
+ * partition key: blind to what was said, sensitive to every other field,
+ * pinned by a known answer, never equal to an exact key.
  */
 #include "cache/key.h"
 
@@ -708,6 +710,218 @@ Test(cache_key, known_answer)
     fx_t f;
     fx_init(&f);
     cr_assert_str_eq(hexkey_ns(&f.q, "default", NULL), KNOWN_FULL);
+}
+
+/* ---- the semantic cache's partition key ---------------------------------- */
+
+/* The partition key of q as hex, in one of a few rotating static buffers. */
+static const char *hexpart_ns(const sy_creq_t *q, const char *ns, const char *model)
+{
+    static char out[8][65];
+    static int next;
+    unsigned char k[32];
+    cr_assert_eq(sy_cache_partition_key(q, ns, model, k), SY_OK);
+    char *o = out[next++ % 8];
+    sy_cache_key_hex(k, o);
+    return o;
+}
+
+static const char *hexpart(const sy_creq_t *q)
+{
+    return hexpart_ns(q, "t1", NULL);
+}
+
+/* what was said: every row changes the exact key, none the partition */
+static void c_turn_appended(fx_t *f)
+{
+    f->msgs[3] = (sy_msg_t){.role = SY_ROLE_USER, .parts = &f->parts[0], .n_parts = 1};
+}
+static void c_no_messages(fx_t *f) { f->q.n_msgs = 0; }
+static void c_prompt_only(fx_t *f)
+{
+    f->q.msgs = &f->msgs[1];
+    f->q.n_msgs = 1;
+}
+
+Test(cache_key, partition_ignores_what_was_said)
+{
+    static const struct {
+        const char *name;
+        mut_fn m;
+    } rows[] = {
+        {"message role", s_role},
+        {"message text", s_text},
+        {"a part dropped", s_part_dropped},
+        {"part order", s_part_order},
+        {"image url", s_image_url},
+        {"image data", s_image_data},
+        {"tool call id", s_call_id},
+        {"tool call name", s_call_name},
+        {"tool call args", s_call_args},
+        {"tool call dropped", s_call_dropped},
+        {"tool result id", s_tool_call_id},
+        {"tool result is_error", s_is_error},
+        {"thinking", s_thinking},
+        {"a message dropped", s_msg_dropped},
+        {"message order", s_msg_order},
+        {"a turn replaced", c_turn_appended},
+        {"no messages", c_no_messages},
+        {"one message", c_prompt_only},
+        {"suffix", s_suffix},
+        {"inputs", s_inputs},
+        {"inputs, one", s_inputs_one},
+        /* and what changes neither key */
+        {"stream", m_stream},
+        {"protocol anthropic", m_proto_anthropic},
+        {"keep_alive", m_keep_alive},
+        {"user", m_user},
+        {"tool schema spelling", m_schema_spelling},
+        {"temperature 5e-1", m_temp_exp},
+    };
+    fx_t base;
+    fx_init(&base);
+    char want[65], exact[65];
+    snprintf(want, sizeof want, "%s", hexpart(&base.q));
+    snprintf(exact, sizeof exact, "%s", hexkey(&base.q));
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        fx_t f;
+        fx_init(&f);
+        rows[i].m(&f);
+        cr_assert_str_eq(hexpart(&f.q), want, "%s changed the partition", rows[i].name);
+    }
+    /* the content rows do change the exact key (the test can tell) */
+    fx_t f;
+    fx_init(&f);
+    s_text(&f);
+    cr_assert_str_neq(hexkey(&f.q), exact);
+}
+
+Test(cache_key, partition_of_two_conversations_through_the_decoders)
+{
+    /* two different conversations with the same settings, one from OpenAI
+     * and one from Ollama: one partition; other settings: another */
+    const char *oa = "{\"model\":\"m\",\"temperature\":0.2,\"max_tokens\":50,\"messages\":["
+                     "{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                     "{\"role\":\"user\",\"content\":\"What is the capital of France?\"}]}";
+    const char *ol = "{\"model\":\"m\",\"options\":{\"num_predict\":50,\"temperature\":0.20},\"messages\":["
+                     "{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\"Hello!\"},"
+                     "{\"role\":\"user\",\"content\":\"Name a fruit.\"}]}";
+    const char *ol2 = "{\"model\":\"m\",\"options\":{\"num_predict\":50,\"temperature\":0.3},\"messages\":["
+                      "{\"role\":\"user\",\"content\":\"Name a fruit.\"}]}";
+    sy_creq_t a, b, c;
+    dec_openai(oa, SY_OP_CHAT, &a);
+    dec_ollama(ol, SY_OP_CHAT, &b);
+    dec_ollama(ol2, SY_OP_CHAT, &c);
+    cr_assert_str_eq(hexpart(&a), hexpart(&b));
+    cr_assert_str_neq(hexkey(&a), hexkey(&b));
+    cr_assert_str_neq(hexpart(&b), hexpart(&c), "temperature 0.2 vs 0.3");
+}
+
+Test(cache_key, partition_changes_with_every_setting)
+{
+    static const struct {
+        const char *name;
+        mut_fn m;
+    } rows[] = {
+        {"op generate", s_op_generate},
+        {"op embed", s_op_embed},
+        {"tool name", s_tool_name_def},
+        {"tool description", s_tool_desc},
+        {"tool parameters", s_tool_params},
+        {"tool parameters absent", s_tool_params_none},
+        {"no tools", s_tools_none},
+        {"tool_choice none", s_choice_none},
+        {"tool_choice default", s_choice_default},
+        {"tool_choice required", s_choice_required},
+        {"tool_choice named", s_choice_named},
+        {"tool_choice named other", s_choice_named_other},
+        {"parallel_tool_calls false", s_parallel_off},
+        {"parallel_tool_calls unsaid", s_parallel_unsaid},
+        {"temperature", s_temperature},
+        {"temperature unsaid", s_temperature_unsaid},
+        {"temperature as a string", s_temperature_string},
+        {"top_p", s_top_p},
+        {"top_k", s_top_k},
+        {"presence_penalty", s_presence},
+        {"frequency_penalty", s_frequency},
+        {"max_tokens", s_max_tokens},
+        {"max_tokens unsaid", s_max_tokens_unsaid},
+        {"stop order", s_stop_order},
+        {"a stop dropped", s_stop_dropped},
+        {"seed", s_seed},
+        {"seed unsaid", s_seed_unsaid},
+        {"format text", s_format_text},
+        {"format json", s_format_json},
+        {"format schema", s_format_schema},
+        {"format name", s_format_name},
+        {"num_ctx", s_num_ctx},
+        {"num_ctx unsaid", s_num_ctx_unsaid},
+        {"options value", s_options_value},
+        {"options member added", s_options_added},
+        {"options member not mapped", s_options_unmapped},
+        {"think false", s_think_false},
+        {"think high", s_think_high},
+        {"think unsaid", s_think_unsaid},
+        {"raw", s_raw},
+        {"dimensions", s_dimensions},
+        {"truncate false", s_truncate_off},
+        {"truncate true", s_truncate_on},
+    };
+    enum { N = sizeof rows / sizeof rows[0] };
+    static char keys[N + 1][65];
+    fx_t base;
+    fx_init(&base);
+    snprintf(keys[N], 65, "%s", hexpart(&base.q));
+    for (size_t i = 0; i < N; i++) {
+        fx_t f;
+        fx_init(&f);
+        rows[i].m(&f);
+        snprintf(keys[i], 65, "%s", hexpart(&f.q));
+        cr_assert_str_neq(keys[i], keys[N], "%s did not change the partition", rows[i].name);
+    }
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = i + 1; j < N; j++)
+            cr_assert_str_neq(keys[i], keys[j], "%s and %s give one partition", rows[i].name, rows[j].name);
+    /* the tenant and the model */
+    char a[65];
+    snprintf(a, sizeof a, "%s", hexpart_ns(&base.q, "t1", NULL));
+    cr_assert_str_eq(hexpart_ns(&base.q, "t1", "gpt-x"), a, "NULL public_model takes q->model");
+    cr_assert_str_neq(hexpart_ns(&base.q, "t1", "alias"), a);
+    cr_assert_str_neq(hexpart_ns(&base.q, "t2", NULL), a);
+    cr_assert_str_eq(hexpart_ns(&base.q, NULL, NULL), hexpart_ns(&base.q, "", NULL));
+    cr_assert_str_neq(hexpart_ns(&base.q, "t1", "x"), hexpart_ns(&base.q, "t", "1x"));
+}
+
+Test(cache_key, partition_known_answer_and_never_an_exact_key)
+{
+    /* the golden request of known_answer: its partition document, hashed
+     * here, must be what sy_cache_partition_key hashes */
+    static const char want_doc[] =
+        "{\"partition\":1,\"ns\":\"default\",\"model\":\"llama3.2\",\"op\":\"chat\",\"tools\":[],"
+        "\"tool_choice\":\"default\",\"tool_choice_name\":null,\"parallel_tool_calls\":null,"
+        "\"temperature\":7e-1,\"top_p\":null,\"top_k\":null,\"presence_penalty\":null,"
+        "\"frequency_penalty\":null,\"max_tokens\":null,\"stop\":[],\"seed\":null,"
+        "\"format\":\"text\",\"format_schema\":null,\"format_name\":null,\"num_ctx\":null,"
+        "\"options\":null,\"think\":null,\"raw\":false,\"dimensions\":null,\"truncate\":null}";
+    sy_creq_t q;
+    sy_part_t p = {.kind = SY_PART_TEXT, .text = S("Hi")};
+    sy_msg_t m = {.role = SY_ROLE_USER, .parts = &p, .n_parts = 1};
+    sy_creq_init(&q, SY_OP_CHAT, SY_PROTO_OLLAMA);
+    q.model = S("llama3.2");
+    q.msgs = &m;
+    q.n_msgs = 1;
+    q.temperature = jv("0.70");
+    unsigned char want[32], got[32], exact[32];
+    SHA256((const unsigned char *)want_doc, sizeof want_doc - 1, want);
+    cr_assert_eq(sy_cache_partition_key(&q, "default", NULL, got), SY_OK);
+    cr_assert_arr_eq(got, want, 32, "the partition document changed: bump SY_CACHE_PARTITION_VERSION");
+    cr_assert_eq(sy_cache_key(&q, "default", NULL, exact), SY_OK);
+    cr_assert_arr_neq(got, exact, 32);
+    /* the exact key is unchanged by the partition work */
+    cr_assert_str_eq(hexkey_ns(&q, "default", NULL), KNOWN_SMALL);
+    /* a request with nothing said has a partition key unlike its exact key */
+    sy_creq_init(&q, SY_OP_CHAT, SY_PROTO_OPENAI);
+    cr_assert_str_neq(hexpart_ns(&q, "", ""), hexkey_ns(&q, "", ""));
 }
 
 Test(cache_key, hex)
