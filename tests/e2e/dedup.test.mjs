@@ -118,11 +118,15 @@ test('50 concurrent identical requests (three SDKs, not streamed): one upstream 
   const messages = ask('fifty at once, whole');
   const want = await mockText(mock, messages, { 'x-mock-tokens': TOKENS });
   const before = await mockCount(mock);
+  const d0 = (await request(`${gw.url}/api/stats`)).json.dedup;
   const t0 = now();
   const results = await burst(gw, 50, { model: 'dd-on', messages });
   t.diagnostic(`50 answers in ${(now() - t0).toFixed(0)} ms`);
   allMerged(results, want);
   assert.equal(await mockCount(mock), before + 1, 'exactly one upstream call');
+  const d1 = (await request(`${gw.url}/api/stats`)).json.dedup;
+  assert.deepEqual({ leads: d1.leads - d0.leads, joins: d1.joins - d0.joins, inflight: d1.inflight },
+    { leads: 1, joins: 49, inflight: 0 }, 'GET /api/stats counts one lead and 49 joins');
 });
 
 test('50 concurrent identical streams (three SDKs): one upstream call, every stream whole', T, async (t) => {
