@@ -18,6 +18,7 @@
 #ifndef SY_CACHE_CACHE_H
 #define SY_CACHE_CACHE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -56,7 +57,11 @@ typedef struct sy_cache {
     struct sy_redis_shared *rshared;  /* NULL when cache.redis.url is unset */
     struct sy_redis **redis;          /* one client per worker, made on first use on its thread */
     unsigned n_redis;
-    struct sy_semindex *sem;          /* NULL when no model is semantic */
+    struct sy_semindex *sem;          /* NULL until made: read it with sy_cache_sem */
+    size_t sem_dims;                  /* its vectors' dimension (set before sem) */
+    size_t sem_max;                   /* its bound on entries; 0 = no model is semantic */
+    int sem_builtin;                  /* the embedder is the built-in one (else a model) */
+    pthread_mutex_t sem_mu;
     struct sy_redis_sub *sub;         /* the nodes' "call done" messages (cross-node dedup) */
     /* Called on the subscriber's loop for each "call done" message: key,
      * and whether the call ended well. Set before start. */
@@ -69,6 +74,8 @@ typedef struct sy_cache {
     atomic_uint_fast64_t tier_misses[SY_TIER_N];
     atomic_uint_fast64_t misses;         /* no tier had it */
     atomic_uint_fast64_t semantic_hits;  /* of the hits: found through a similar request */
+    atomic_uint_fast64_t embeds;         /* embedding model calls that gave a vector */
+    atomic_uint_fast64_t embed_errors;   /* ... that did not (the request went on as an exact miss) */
     atomic_uint_fast64_t bypasses;       /* no lookup: Cache-Control: no-cache, or the model does not cache */
     atomic_uint_fast64_t stores;         /* answers written */
     atomic_uint_fast64_t no_stores;      /* answers not written: Cache-Control: no-store */
@@ -92,6 +99,12 @@ void sy_cache_free(sy_cache_t *c);
  * clients. */
 int sy_cache_start(sy_cache_t *c, struct event_base *base);
 void sy_cache_stop(sy_cache_t *c);
+
+/* The semantic index for vectors of dims floats: made at the first call
+ * (an embedding model's dimension is known from its first answer). NULL
+ * when no model is semantic, when dims differs from the index's, or out of
+ * memory; dims 0 only reads what exists. Any thread. */
+struct sy_semindex *sy_cache_sem(sy_cache_t *c, size_t dims);
 
 /* Worker `worker`'s Redis client, made on base at the first call (that
  * worker's thread only). NULL when there is no Redis tier. */

@@ -32,6 +32,7 @@
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@
 #include "dedup/table.h"
 #include "pipeline/error.h"
 #include "pipeline/internal.h"
+#include "providers/discovery.h"
 #include "providers/egress.h"
 #include "providers/provider.h"
 #include "store/redis.h"
@@ -239,6 +241,7 @@ typedef struct flight {
 
     /* semantic mode: the request's vector, stored in the index with the answer */
     float *vec;
+    size_t dims;
     sy_semfeat_t feat;
     unsigned char part[SY_CACHE_KEY_LEN];
 
@@ -328,10 +331,11 @@ static void flight_store(flight_t *fl)
         sy_memcache_put(c->mem, fl->key, fl->entry, fl->entry_len, fl->ttl_ns, now);
     if (!fl->remote_only)
         sy_cache_store_lower(c, fl->w->index, fl->w->base, fl->key, fl->entry, fl->entry_len, fl->ttl_ns);
-    if (fl->vec && c->sem) {
-        sy_semindex_put(c->sem, fl->part, fl->key, fl->vec, &fl->feat, fl->ttl_ns ? now + fl->ttl_ns : 0, now);
+    struct sy_semindex *x = fl->vec ? sy_cache_sem(c, fl->dims) : NULL;
+    if (x) {
+        sy_semindex_put(x, fl->part, fl->key, fl->vec, &fl->feat, fl->ttl_ns ? now + fl->ttl_ns : 0, now);
         if (c->sql)
-            sy_sqlcache_put_vec(c->sql, fl->part, fl->key, fl->vec, SY_EMBED_DIMS, &fl->feat, sizeof(fl->feat),
+            sy_sqlcache_put_vec(c->sql, fl->part, fl->key, fl->vec, fl->dims, &fl->feat, sizeof(fl->feat),
                                 fl->ttl_ns ? sy_unix_ms() + fl->ttl_ns / 1000000u : 0);
     }
     atomic_fetch_add_explicit(&c->stores, 1, memory_order_relaxed);
@@ -634,8 +638,10 @@ static void remote_end(flight_t *fl, int ok)
         sy_redis_set(rc, k, sy_cache_redis_key(fl->key, 'r', k), fl->entry, fl->entry_len, RESULT_MS, 0, NULL,
                      NULL);
     sy_cache_key_hex(fl->key, msg);
-    if (!ok)
-        strcat(msg, "!");
+    if (!ok) {
+        msg[2 * SY_CACHE_KEY_LEN] = '!';
+        msg[2 * SY_CACHE_KEY_LEN + 1] = '\0';
+    }
     sy_redis_publish(rc, SY_CACHE_DONE_CHANNEL, msg, strlen(msg));
     sy_redis_del_if(rc, k, sy_cache_redis_key(fl->key, 'l', k), fl->token, strlen(fl->token), NULL, NULL);
 }
@@ -1122,15 +1128,25 @@ typedef struct lookup {
     struct event *ev; /* the SQLite answer, back on this loop */
     const sy_cache_val_t *val;
     uint64_t expire_ms;
-    float *vec; /* semantic: the request's embedding (handed to the flight) */
+    int sem;    /* semantic mode: the index is asked after the exact tiers */
+    float *vec; /* the request's embedding (handed to the flight) */
+    size_t dims;
+    int embedded; /* the embedding was tried (vec NULL: it failed) */
     sy_semfeat_t feat;
     unsigned char part[SY_CACHE_KEY_LEN];
+    /* an embedding model's call */
+    sy_upreq_t *up;
+    const sy_provider_conf_t *emb_provider;
+    int emb_status;
+    struct evbuffer *emb_body;
 } lookup_t;
 
 static void lookup_free(lookup_t *lk)
 {
     if (lk->ev)
         event_free(lk->ev);
+    if (lk->emb_body)
+        evbuffer_free(lk->emb_body);
     free(lk->vec);
     free(lk);
 }
@@ -1139,8 +1155,12 @@ static void lookup_gone(sy_req_t *r)
 {
     lookup_t *lk = r->ctx;
     r->ctx = NULL;
-    if (lk)
+    if (lk && lk->up) { /* the embedding call: cancelled, nothing follows */
+        sy_upreq_cancel(lk->up);
+        lookup_free(lk);
+    } else if (lk) {
         lk->r = NULL; /* the pending tier's answer frees it */
+    }
     sy_req_abandon(r);
 }
 
@@ -1260,16 +1280,20 @@ static void sqlite_back(evutil_socket_t fd, short what, void *arg)
 }
 
 static void go_upstream(lookup_t *lk);
+static int embed(lookup_t *lk);
 
 /* Every tier missed lk->at: try a similar request (once), else go upstream. */
 static void lookup_missed(lookup_t *lk)
 {
     sy_cache_t *c = lk->cache;
-    if (!lk->semantic && lk->vec) {
+    struct sy_semindex *x;
+    if (lk->sem && !lk->semantic && !embed(lk))
+        return; /* the embedding model answers later: back here */
+    if (lk->sem && !lk->semantic && lk->vec && (x = sy_cache_sem(c, lk->dims)) != NULL) {
         unsigned char found[SY_CACHE_KEY_LEN];
         float sim = -1;
-        if (sy_semindex_search(c->sem, lk->part, lk->vec, &lk->feat, (float)c->cfg->cache.threshold, sy_now_ns(),
-                               found, &sim) &&
+        if (sy_semindex_search(x, lk->part, lk->vec, &lk->feat, (float)c->cfg->cache.threshold, sy_now_ns(), found,
+                               &sim) &&
             memcmp(found, lk->key, SY_CACHE_KEY_LEN) != 0) {
             lk->semantic = 1;
             lk->sim = sim;
@@ -1278,8 +1302,8 @@ static void lookup_missed(lookup_t *lk)
             return;
         }
     }
-    if (lk->semantic) /* the index named an answer no tier has any more */
-        sy_semindex_delete(c->sem, lk->part, lk->at);
+    if (lk->semantic && (x = sy_cache_sem(c, 0)) != NULL) /* it named an answer no tier has any more */
+        sy_semindex_delete(x, lk->part, lk->at);
     atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
     sy_req_set_header(lk->r, "x-switchyard-cache", "miss");
     go_upstream(lk);
@@ -1323,6 +1347,147 @@ static void lookup_tier(lookup_t *lk, sy_cache_tier_t tier)
     lookup_missed(lk);
 }
 
+/* ---- the embedder ------------------------------------------------------- */
+
+#define EMBED_TEXT_MAX 16384       /* bytes of conversation an embedding model is given */
+#define EMBED_ANSWER_MAX (16u << 20) /* its answer */
+
+static void emb_head(void *ud, int status, const char *content_type)
+{
+    lookup_t *lk = ud;
+    (void)content_type;
+    lk->emb_status = status;
+}
+
+static int emb_body(void *ud, const char *data, size_t len)
+{
+    lookup_t *lk = ud;
+    if (evbuffer_get_length(lk->emb_body) + len <= EMBED_ANSWER_MAX)
+        evbuffer_add(lk->emb_body, data, len);
+    else
+        lk->emb_status = -1;
+    return 0;
+}
+
+/* The embedding model answered: the vector (unit length), or none. */
+static void emb_done(void *ud, const sy_error_t *err)
+{
+    lookup_t *lk = ud;
+    sy_req_t *r = lk->r;
+    sy_error_t e;
+    sy_embed_t m;
+    lk->up = NULL;
+    lookup_resume(lk);
+    size_t n = evbuffer_get_length(lk->emb_body);
+    const char *s = n ? (const char *)evbuffer_pullup(lk->emb_body, -1) : "";
+    if (err) {
+        e = *err;
+    } else if (lk->emb_status < 200 || lk->emb_status >= 300) {
+        sy__pl_status_error(lk->emb_provider->name, lk->emb_status, lk->emb_body, &e);
+    } else if (sy_egress_parse_embed(lk->emb_provider->type, s, n, 1, &r->arena, &m, &e) == SY_OK &&
+               m.n_vecs == 1 && m.vecs[0].n > 0 && m.vecs[0].n <= SY_EMBED_MAX_DIMS &&
+               (lk->vec = malloc(m.vecs[0].n * sizeof(float))) != NULL) {
+        double norm = 0;
+        for (size_t i = 0; i < m.vecs[0].n; i++)
+            norm += (double)m.vecs[0].v[i] * m.vecs[0].v[i];
+        norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+        for (size_t i = 0; i < m.vecs[0].n; i++)
+            lk->vec[i] = (float)(m.vecs[0].v[i] * norm);
+        lk->dims = m.vecs[0].n;
+        atomic_fetch_add_explicit(&lk->cache->embeds, 1, memory_order_relaxed);
+        lookup_missed(lk);
+        return;
+    } else {
+        sy_error_set(&e, SY_EUPPROTO, NULL, "the embedding model's answer has no usable vector");
+    }
+    /* no vector: the request goes on as an exact miss */
+    atomic_fetch_add_explicit(&lk->cache->embed_errors, 1, memory_order_relaxed);
+    sy__pl_count_error(r->w, lk->emb_provider->name, &e);
+    sy_log(SY_LOG_WARN, "semantic cache: embedding failed", "%s", e.message);
+    lookup_missed(lk);
+}
+
+static const sy_upreq_cbs_t embed_cbs = {emb_head, emb_body, emb_done};
+
+/* Call the embedding model for lk's conversation. Returns 0 when started
+ * (emb_done follows), -1 when it could not be. */
+static int embed_call(lookup_t *lk)
+{
+    sy_req_t *r = lk->r;
+    const sy_config_t *cfg = r->w->srv->cfg;
+    sy_error_t err;
+    sy_route_t route;
+    sy_egress_t eg;
+    sy_creq_t eq;
+    const char *path = NULL;
+    char *text = malloc(EMBED_TEXT_MAX);
+    struct evbuffer *b = evbuffer_new();
+    if (!text || !b)
+        goto fail;
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    sy_err_t rc = sy_router_resolve_with(cfg, disc, cfg->cache.embedder, sy_worker_rand(r->w), &route, &err);
+    sy_disc_snap_release(disc);
+    if (rc != SY_OK)
+        goto fail;
+    sy_str_t in = {text, sy_embed_creq_text(lk->q, text, EMBED_TEXT_MAX)};
+    sy_creq_init(&eq, SY_OP_EMBED, SY_PROTO_OPENAI);
+    eq.model = (sy_str_t){cfg->cache.embedder, strlen(cfg->cache.embedder)};
+    eq.inputs = &in;
+    eq.n_inputs = 1;
+    if (sy_egress_encode(route.provider->type, &eq, route.upstream_model, route.provider->default_max_tokens, b,
+                         &path, &err) != SY_OK ||
+        sy_provider_prepare(route.provider, path, r, 0, &eg, &err) != SY_OK)
+        goto fail;
+    size_t n = evbuffer_get_length(b);
+    char *body = malloc(n + 1);
+    if (!body || !(lk->emb_body = evbuffer_new())) {
+        free(body);
+        goto fail;
+    }
+    evbuffer_remove(b, body, n);
+    body[n] = '\0';
+    sy_upreq_opts_t o = {
+        .method = "POST",
+        .url = eg.url,
+        .headers = eg.headers,
+        .n_headers = eg.n_headers,
+        .body = body,
+        .body_len = n,
+        .timeouts = route.provider->timeouts,
+        .force_curl = route.provider->transport == SY_TRANSPORT_CURL,
+    };
+    lk->emb_provider = route.provider;
+    lk->up = sy_upstream_start(r->w->upstream, &o, &embed_cbs, lk, &err);
+    if (!lk->up)
+        goto fail;
+    evbuffer_free(b);
+    free(text);
+    lookup_park(lk);
+    return 0;
+fail:
+    if (b)
+        evbuffer_free(b);
+    free(text);
+    atomic_fetch_add_explicit(&lk->cache->embed_errors, 1, memory_order_relaxed);
+    return -1;
+}
+
+/* Embed lk's conversation (once). Returns 1 when done (lk->vec NULL if it
+ * failed), 0 when the embedding model will answer later. */
+static int embed(lookup_t *lk)
+{
+    if (lk->embedded)
+        return 1;
+    lk->embedded = 1;
+    if (!lk->cache->sem_builtin)
+        return embed_call(lk) == 0 ? 0 : 1;
+    if ((lk->vec = malloc(SY_EMBED_DIMS * sizeof(float))) != NULL) {
+        sy_embed_creq(lk->q, lk->vec, SY_EMBED_DIMS);
+        lk->dims = SY_EMBED_DIMS;
+    }
+    return 1;
+}
+
 /* ---- entry -------------------------------------------------------------- */
 
 /* No cached answer: join a call in flight or start one. Frees lk. */
@@ -1334,11 +1499,14 @@ static void go_upstream(lookup_t *lk)
     const sy_ingress_t *in = lk->in;
     unsigned flags = lk->flags;
     sy_error_t err;
+    if (lk->sem && lk->sh.store && !lk->embedded && lk->cache->sem_builtin)
+        embed(lk); /* not looked up (no-cache): the index still learns it */
     flight_t *fl = flight_new(r, q, &lk->sh, &lk->route, lk->key, &err);
     if (!fl)
         goto fail;
     if (lk->vec) { /* the index learns this request with its answer */
         fl->vec = lk->vec;
+        fl->dims = lk->dims;
         lk->vec = NULL;
         fl->feat = lk->feat;
         memcpy(fl->part, lk->part, SY_CACHE_KEY_LEN);
@@ -1407,10 +1575,9 @@ void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsi
     }
     memcpy(lk->at, lk->key, SY_CACHE_KEY_LEN);
     sy_cache_t *c = srv->cache;
-    if (c && c->sem && sh->mc && sh->mc->cache_mode == SY_CACHE_SEMANTIC && (lk->sh.lookup || lk->sh.store) &&
-        sy_cache_partition_key(q, "", public_model, lk->part) == SY_OK &&
-        (lk->vec = malloc(SY_EMBED_DIMS * sizeof(float))) != NULL) {
-        sy_embed_creq(q, lk->vec, SY_EMBED_DIMS);
+    if (c && c->sem_max && sh->mc && sh->mc->cache_mode == SY_CACHE_SEMANTIC && (lk->sh.lookup || lk->sh.store) &&
+        sy_cache_partition_key(q, "", public_model, lk->part) == SY_OK) {
+        lk->sem = 1;
         sy_semfeat_creq(q, &lk->feat);
     }
     if (!lk->sh.lookup) {
