@@ -543,11 +543,7 @@ async function lastSaw(mock, p, marker) {
  * canonical counterpart (logprobs, system_fingerprint); but the key must
  * still cover every request field that changes the answer, or such a
  * request is served another request's answer. */
-test('a caching model does not serve one answer to requests that differ in logit_bias or reasoning_effort', {
-  ...T,
-  todo: 'the shared path drops logit_bias and reasoning_effort: not sent upstream and not in the key, so they hit ' +
-    'the entry of a request without them',
-}, async () => {
+test('a caching model does not serve one answer to requests that differ in logit_bias or reasoning_effort', T, async () => {
   const { mock, gw } = await stack.get();
   const url = `${gw.baseURL}/chat/completions`;
   const content = `fields the canonical form lacks (${TAG})`;
@@ -571,9 +567,7 @@ test('a caching model does not serve one answer to requests that differ in logit
   }
 });
 
-test('a caching model still takes n > 1 and echo when the upstream is OpenAI-compatible', {
-  ...T, todo: 'answered 400 "\'n\' above 1 needs an OpenAI-compatible upstream" although the upstream is one',
-}, async () => {
+test('a caching model still takes n > 1 and echo when the upstream is OpenAI-compatible', T, async () => {
   const { mock, gw } = await stack.get();
   const content = `two choices (${TAG})`;
   const ok = await request(`${gw.baseURL}/chat/completions`, {
@@ -589,9 +583,7 @@ test('a caching model still takes n > 1 and echo when the upstream is OpenAI-com
   assert.equal(e.status, 200, e.text);
 });
 
-test('a caching model sends a /v1/completions call to the upstream\'s /v1/completions', {
-  ...T, todo: 'the shared path sends a legacy completion upstream as /v1/chat/completions with the prompt as a user message',
-}, async () => {
+test('a caching model sends a /v1/completions call to the upstream\'s /v1/completions', T, async () => {
   const { mock, gw } = await stack.get();
   const prompt = `legacy completion (${TAG})`;
   const r = await request(`${gw.baseURL}/completions`, { method: 'POST', body: { model: 'cached', prompt } });
