@@ -226,7 +226,7 @@ static void forward(sy_req_t *r, const field_t *fields, const char *upstream_pat
         .model_value = vals[F_MODEL],
         /* for an upstream of another kind: decoded and translated */
         .op = op,
-        .decode = sy_api_openai_decode,
+        .decode = sy_api_openai_decode_valid, /* validated above */
         .covers = sy_api_openai_canon_covers,
         .ingress = &sy_ingress_openai,
     };

@@ -862,9 +862,21 @@ sy_err_t sy_api_openai_decode(const char *body, size_t len, sy_op_t op, sy_arena
     return decode_body(&doc, op, a, q, enc_flags, err);
 }
 
+sy_err_t sy_api_openai_decode_valid(const char *body, size_t len, sy_op_t op, sy_arena_t *a, sy_creq_t *q,
+                                    unsigned *enc_flags, sy_error_t *err)
+{
+    sy_creq_init(q, op, SY_PROTO_OPENAI);
+    if ((unsigned)op > SY_OP_EMBED)
+        return sy_error_fail(err, SY_EINTERNAL, NULL, "unknown operation");
+    sy_jval_t doc = sy_json_value(body, len);
+    if (doc.type != SY_JOBJECT)
+        return sy_error_fail(err, SY_EBADREQ, NULL, "the request body must be a JSON object");
+    return decode_body(&doc, op, a, q, enc_flags, err);
+}
+
 int sy_api_openai_canon_covers(const char *body, size_t len, sy_op_t op)
 {
-    if ((unsigned)op > SY_OP_EMBED || !body || sy_json_validate(body, len, NULL, NULL) < 0)
+    if ((unsigned)op > SY_OP_EMBED || !body) /* validated by the caller */
         return 0;
     sy_jval_t doc = sy_json_value(body, len), k, v;
     if (doc.type != SY_JOBJECT)
