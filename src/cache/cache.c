@@ -163,10 +163,25 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
         sy_semindex_sweep(x, sy_now_ns(), SWEEP_WORK);
 }
 
+/* On the loop's own thread: a Redis client must never be touched by two
+ * threads, and the loop is already running when start is called. */
+static void start_on_loop(evutil_socket_t fd, short what, void *arg)
+{
+    sy_cache_t *c = arg;
+    (void)fd, (void)what;
+    c->sub = sy_redis_subscribe(c->base, c->rshared, SY_CACHE_DONE_CHANNEL, done_msg, c);
+    if (!c->sub)
+        sy_log(SY_LOG_ERROR, "cannot subscribe to the nodes' dedup messages", "out of memory");
+}
+
 int sy_cache_start(sy_cache_t *c, struct event_base *base)
 {
-    if (c->rshared && !(c->sub = sy_redis_subscribe(base, c->rshared, SY_CACHE_DONE_CHANNEL, done_msg, c)))
-        return -1;
+    c->base = base;
+    if (c->rshared) {
+        if (!(c->start_ev = event_new(base, -1, 0, start_on_loop, c)))
+            return -1;
+        event_active(c->start_ev, 0, 0);
+    }
     if (!c->mem && !c->sem_max)
         return 0;
     c->sweep = event_new(base, -1, EV_PERSIST, sweep_tick, c);
@@ -183,6 +198,10 @@ void sy_cache_stop(sy_cache_t *c)
     for (unsigned i = 0; c && i < c->n_redis; i++) {
         sy_redis_free(c->redis[i]);
         c->redis[i] = NULL;
+    }
+    if (c && c->start_ev) {
+        event_free(c->start_ev);
+        c->start_ev = NULL;
     }
     if (c && c->sub) {
         sy_redis_sub_free(c->sub);

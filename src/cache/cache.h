@@ -63,6 +63,8 @@ typedef struct sy_cache {
     int sem_builtin;                  /* the embedder is the built-in one (else a model) */
     pthread_mutex_t sem_mu;
     struct sy_redis_sub *sub;         /* the nodes' "call done" messages (cross-node dedup) */
+    struct event_base *base;          /* the loop given to start (worker 0's) */
+    struct event *start_ev;           /* makes the subscriber on that loop's thread */
     /* Called on the subscriber's loop for each "call done" message: key,
      * and whether the call ended well. Set before start. */
     void (*on_remote_done)(void *ud, const unsigned char key[32], int ok);
