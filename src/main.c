@@ -17,6 +17,7 @@
 #include "http/server.h"
 #include "providers/discovery.h"
 #include "cache/cache.h"
+#include "pipeline/pipeline.h"
 #include "dedup/table.h"
 #include "telemetry/metrics.h"
 #include "upstream/curl_dl.h"
@@ -188,6 +189,10 @@ static int cmd_serve(int argc, char **argv)
     srv->discovery_start = sy_discovery_start;
     srv->discovery_stop = sy_discovery_stop;
     srv->cache = cache;
+    if (cache) {
+        cache->on_remote_done = sy_pipeline_remote_done;
+        cache->remote_ud = srv;
+    }
     srv->dedup = dedup;
     srv->cache_start = sy_cache_start;
     srv->cache_stop = sy_cache_stop;

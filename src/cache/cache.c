@@ -49,13 +49,30 @@ static int any_semantic(const sy_config_t *cfg)
     return 0;
 }
 
+struct sy_semindex *sy_cache_sem(sy_cache_t *c, size_t dims)
+{
+    struct sy_semindex *x = __atomic_load_n(&c->sem, __ATOMIC_ACQUIRE);
+    if (x || !dims || !c->sem_max)
+        return x && (!dims || dims == c->sem_dims) ? x : NULL;
+    pthread_mutex_lock(&c->sem_mu);
+    x = c->sem;
+    if (!x && dims <= SY_EMBED_MAX_DIMS) {
+        c->sem_dims = dims;
+        x = sy_semindex_new(dims, c->sem_max);
+        __atomic_store_n(&c->sem, x, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&c->sem_mu);
+    return x && dims == c->sem_dims ? x : NULL;
+}
+
 static void load_vec(void *ud, const unsigned char part[32], const unsigned char key[32], const float *vec,
                      size_t dims, const void *feat, size_t feat_len, uint64_t expire_ms)
 {
     sy_cache_t *c = ud;
     sy_semfeat_t f;
-    if (dims != SY_EMBED_DIMS || feat_len != sizeof(f))
-        return; /* written by another build: skipped */
+    struct sy_semindex *x = sy_cache_sem(c, dims);
+    if (!x || feat_len != sizeof(f) || (c->sem_builtin && dims != SY_EMBED_DIMS))
+        return; /* written by another build or embedder: skipped */
     memcpy(&f, feat, sizeof(f));
     uint64_t now = sy_now_ns(), unow = sy_unix_ms(), exp = 0;
     if (expire_ms) {
@@ -63,7 +80,7 @@ static void load_vec(void *ud, const unsigned char part[32], const unsigned char
             return;
         exp = now + (expire_ms - unow) * 1000000ull;
     }
-    sy_semindex_put(c->sem, part, key, vec, &f, exp, now);
+    sy_semindex_put(x, part, key, vec, &f, exp, now);
 }
 
 sy_cache_t *sy_cache_new(const sy_config_t *cfg, unsigned nworkers, sy_error_t *err)
@@ -74,14 +91,17 @@ sy_cache_t *sy_cache_new(const sy_config_t *cfg, unsigned nworkers, sy_error_t *
         return NULL;
     }
     c->cfg = cfg;
+    pthread_mutex_init(&c->sem_mu, NULL);
     if (any_semantic(cfg)) {
         size_t n = (size_t)(cfg->cache.memory_max_bytes / SEM_BYTES_PER_ENTRY);
-        c->sem = sy_semindex_new(SY_EMBED_DIMS, n < SEM_MIN_ENTRIES ? SEM_MIN_ENTRIES : n);
-        if (!c->sem)
+        c->sem_max = n < SEM_MIN_ENTRIES ? SEM_MIN_ENTRIES : n;
+        c->sem_builtin = !cfg->cache.embedder || strcmp(cfg->cache.embedder, "builtin") == 0;
+        if (c->sem_builtin && !sy_cache_sem(c, SY_EMBED_DIMS))
             goto oom;
     }
     if (cfg->cache.redis_url) {
-        c->rshared = sy_redis_shared_new(cfg->cache.redis_url, 0, 0, err);
+        c->rshared = sy_redis_shared_new(cfg->cache.redis_url, cfg->cache.redis_connect_timeout_ms,
+                                         cfg->cache.redis_command_timeout_ms, err);
         if (!c->rshared)
             goto fail;
         c->redis = calloc(nworkers, sizeof(*c->redis));
@@ -93,7 +113,7 @@ sy_cache_t *sy_cache_new(const sy_config_t *cfg, unsigned nworkers, sy_error_t *
         c->sql = sy_sqlcache_open(cfg->cache.sqlite_path, cfg->cache.sqlite_max_bytes, err);
         if (!c->sql)
             goto fail;
-        if (c->sem) {
+        if (c->sem_max) {
             long n = sy_sqlcache_load_vecs(c->sql, sy_unix_ms(), load_vec, c);
             if (n > 0)
                 sy_log(SY_LOG_INFO, "semantic cache reloaded", "%ld vectors from %s", n, cfg->cache.sqlite_path);
@@ -121,15 +141,16 @@ void sy_cache_free(sy_cache_t *c)
     if (!c)
         return;
     sy_cache_stop(c);
-    for (unsigned i = 0; i < c->n_redis; i++)
-        sy_redis_free(c->redis[i]);
     free(c->redis);
     sy_redis_shared_free(c->rshared);
     sy_sqlcache_close(c->sql);
     sy_semindex_free(c->sem);
+    pthread_mutex_destroy(&c->sem_mu);
     sy_memcache_free(c->mem);
     free(c);
 }
+
+static void done_msg(void *ud, const char *msg, size_t len);
 
 static void sweep_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -137,13 +158,16 @@ static void sweep_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     if (c->mem)
         sy_memcache_sweep(c->mem, sy_now_ns(), SWEEP_WORK);
-    if (c->sem)
-        sy_semindex_sweep(c->sem, sy_now_ns(), SWEEP_WORK);
+    struct sy_semindex *x = sy_cache_sem(c, 0);
+    if (x)
+        sy_semindex_sweep(x, sy_now_ns(), SWEEP_WORK);
 }
 
 int sy_cache_start(sy_cache_t *c, struct event_base *base)
 {
-    if (!c->mem && !c->sem)
+    if (c->rshared && !(c->sub = sy_redis_subscribe(base, c->rshared, SY_CACHE_DONE_CHANNEL, done_msg, c)))
+        return -1;
+    if (!c->mem && !c->sem_max)
         return 0;
     c->sweep = event_new(base, -1, EV_PERSIST, sweep_tick, c);
     if (!c->sweep)
@@ -155,6 +179,15 @@ int sy_cache_start(sy_cache_t *c, struct event_base *base)
 
 void sy_cache_stop(sy_cache_t *c)
 {
+    /* the Redis clients live on the workers' loops: they go before those */
+    for (unsigned i = 0; c && i < c->n_redis; i++) {
+        sy_redis_free(c->redis[i]);
+        c->redis[i] = NULL;
+    }
+    if (c && c->sub) {
+        sy_redis_sub_free(c->sub);
+        c->sub = NULL;
+    }
     if (c && c->sweep) {
         event_free(c->sweep);
         c->sweep = NULL;
@@ -173,11 +206,31 @@ struct sy_redis *sy_cache_redis(sy_cache_t *c, unsigned worker, struct event_bas
     return c->redis[worker];
 }
 
-size_t sy_cache_redis_key(const unsigned char key[32], char out[SY_CACHE_REDIS_KEY_MAX])
+size_t sy_cache_redis_key(const unsigned char key[32], char kind, char out[SY_CACHE_REDIS_KEY_MAX])
 {
     char hex[2 * SY_CACHE_KEY_LEN + 1];
     sy_cache_key_hex(key, hex);
-    return (size_t)snprintf(out, SY_CACHE_REDIS_KEY_MAX, "switchyard:c:%d:%s", SY_CACHE_KEY_VERSION, hex);
+    return (size_t)snprintf(out, SY_CACHE_REDIS_KEY_MAX, "switchyard:%c:%d:%s", kind, SY_CACHE_KEY_VERSION, hex);
+}
+
+static int unhex(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static void done_msg(void *ud, const char *msg, size_t len)
+{
+    sy_cache_t *c = ud;
+    unsigned char key[SY_CACHE_KEY_LEN];
+    if ((len != 64 && len != 65) || !c->on_remote_done)
+        return;
+    for (int i = 0; i < 32; i++) {
+        int hi = unhex(msg[2 * i]), lo = unhex(msg[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return;
+        key[i] = (unsigned char)(hi << 4 | lo);
+    }
+    c->on_remote_done(c->remote_ud, key, len == 64);
 }
 
 void sy_cache_store_lower(sy_cache_t *c, unsigned worker, struct event_base *base, const unsigned char key[32],
@@ -203,7 +256,7 @@ void sy_cache_store_redis(sy_cache_t *c, unsigned worker, struct event_base *bas
         v[i] = (unsigned char)(expire_ms >> (8 * i));
     memcpy(v + SY_CACHE_REDIS_HEAD, entry, len);
     char k[SY_CACHE_REDIS_KEY_MAX];
-    size_t kl = sy_cache_redis_key(key, k);
+    size_t kl = sy_cache_redis_key(key, 'c', k);
     sy_redis_set(rc, k, kl, v, SY_CACHE_REDIS_HEAD + len, ttl_ms, 0, NULL, NULL);
     free(v);
 }
@@ -273,18 +326,26 @@ void sy_cache_stats_json(sy_cache_t *c, struct evbuffer *out)
                             (unsigned long long)st.errors, (unsigned long long)st.busy);
     }
     evbuffer_add(out, "}", 1);
-    if (c->sem) {
-        sy_semindex_stats_t st;
-        sy_semindex_stats(c->sem, &st);
+    if (c->sem_max) {
+        sy_semindex_stats_t st = {0};
+        struct sy_semindex *x = sy_cache_sem(c, 0);
+        char emb[300];
+        const char *name = c->sem_builtin ? "builtin" : c->cfg->cache.embedder;
+        sy_json_escape(emb, sizeof(emb), name, strlen(name));
+        if (x)
+            sy_semindex_stats(x, &st);
         evbuffer_add_printf(out,
                             ",\"semantic\":{\"hits\":%llu,\"searches\":%llu,\"vetoed\":%llu,\"entries\":%llu,"
                             "\"partitions\":%llu,\"bytes\":%llu,\"evictions\":%llu,\"expired\":%llu,"
-                            "\"threshold\":%.4f,\"similarity\":[",
+                            "\"threshold\":%.4f,\"embedder\":\"%s\",\"dims\":%zu,\"embeds\":%llu,"
+                            "\"embed_errors\":%llu,\"similarity\":[",
                             (unsigned long long)ld(&c->semantic_hits), (unsigned long long)st.searches,
                             (unsigned long long)st.vetoed, (unsigned long long)st.entries,
                             (unsigned long long)st.partitions, (unsigned long long)st.bytes,
                             (unsigned long long)st.evictions, (unsigned long long)st.expired,
-                            c->cfg->cache.threshold);
+                            c->cfg->cache.threshold, emb,
+                            x ? c->sem_dims : (size_t)0, (unsigned long long)ld(&c->embeds),
+                            (unsigned long long)ld(&c->embed_errors));
         for (int i = 0; i < 11; i++)
             evbuffer_add_printf(out, "%s%llu", i ? "," : "", (unsigned long long)st.sim_buckets[i]);
         evbuffer_add(out, "]}", 2);
@@ -321,9 +382,11 @@ void sy_cache_metrics_text(sy_cache_t *c, struct evbuffer *out)
                             tier_names[t], (unsigned long long)ld(&c->hits[t]), tier_names[t],
                             (unsigned long long)ld(&c->tier_misses[t]));
     }
-    if (c->sem) {
-        sy_semindex_stats_t st;
-        sy_semindex_stats(c->sem, &st);
+    if (c->sem_max) {
+        sy_semindex_stats_t st = {0};
+        struct sy_semindex *x = sy_cache_sem(c, 0);
+        if (x)
+            sy_semindex_stats(x, &st);
         family(out, "switchyard_cache_semantic_hits_total", "counter", "Hits found through a similar request.");
         evbuffer_add_printf(out, "switchyard_cache_semantic_hits_total %llu\n",
                             (unsigned long long)ld(&c->semantic_hits));

@@ -1059,6 +1059,74 @@ int sy_embed_creq(const sy_creq_t *q, float *out, size_t dims)
     return 0;
 }
 
+/* Writes the bytes of the text that fall in [0, head) or [tail, total). */
+typedef struct tw {
+    char *out;
+    size_t at, n; /* position in the whole text; bytes written */
+    size_t head, tail;
+    int joined;
+    int lines; /* a message has started a line */
+} tw_t;
+
+static void tw_put(tw_t *t, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++, t->at++) {
+        if (t->at < t->head) {
+            t->out[t->n++] = s[i];
+        } else if (t->at >= t->tail) {
+            if (!t->joined && t->tail > t->head) {
+                memcpy(t->out + t->n, "\n...\n", 5);
+                t->n += 5;
+            }
+            t->joined = 1;
+            t->out[t->n++] = s[i];
+        }
+    }
+}
+
+static void tw_seg(void *ud, const char *s, size_t n, float weight, int role)
+{
+    tw_t *t = ud;
+    (void)weight;
+    if (role >= 0) {
+        const char *name = sy_role_name((sy_role_t)role);
+        if (t->lines)
+            tw_put(t, "\n", 1);
+        t->lines = 1;
+        tw_put(t, name, strlen(name));
+        tw_put(t, ": ", 2);
+        return;
+    }
+    if (n) {
+        tw_put(t, s, n);
+        tw_put(t, " ", 1);
+    }
+}
+
+size_t sy_embed_creq_text(const sy_creq_t *q, char *out, size_t cap)
+{
+    tw_t t = {.out = out, .head = SIZE_MAX, .tail = SIZE_MAX};
+    char probe;
+    /* first pass: the length (nothing is written: head 0, tail past the end) */
+    t.out = &probe;
+    t.head = 0;
+    creq_walk(q, tw_seg, &t);
+    size_t total = t.at;
+    memset(&t, 0, sizeof(t));
+    t.out = out;
+    if (total + 1 <= cap) {
+        t.head = total;
+        t.tail = total;
+    } else {
+        size_t room = cap - 1 - 5;
+        t.head = room / 4;
+        t.tail = total - (room - t.head);
+    }
+    creq_walk(q, tw_seg, &t);
+    out[t.n] = '\0';
+    return t.n;
+}
+
 float sy_embed_dot(const float *a, const float *b, size_t dims)
 {
     /* four independent sums: the compiler may not reorder one float sum */

@@ -57,6 +57,14 @@ int sy_embed_text(const char *s, size_t n, float *out, size_t dims);
  * only by their URL. Same return and threads as sy_embed_text. */
 int sy_embed_creq(const sy_creq_t *q, float *out, size_t dims);
 
+/* The conversation as the text an embedding model is given (a semantic
+ * cache whose embedder is a model): one line per message, "role: text",
+ * with the same parts sy_embed_creq reads. When it is longer than cap - 1
+ * bytes, its first quarter and its last three quarters (the latest turns)
+ * are kept, joined by "\n...\n". Writes a NUL-terminated text into
+ * out[0..cap) (cap >= 16) and returns its length. Any thread. */
+size_t sy_embed_creq_text(const sy_creq_t *q, char *out, size_t cap);
+
 /* The dot product of two vectors of dims floats: the cosine similarity of
  * two vectors from the functions above, in [-1, 1]. Any thread. */
 float sy_embed_dot(const float *a, const float *b, size_t dims);

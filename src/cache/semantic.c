@@ -131,6 +131,43 @@ static struct part **bucket_of(struct shard *sh, const unsigned char *id)
     return &sh->buckets[(hash32(id) >> 8) & (sh->nbuckets - 1)];
 }
 
+/*
+ * The similarity: the dot product of two unit vectors, like sy_embed_dot,
+ * 16 floats a step in four 4-wide sums (GCC/Clang vector extensions; SSE2
+ * on any x86-64, NEON on arm64). Measured with bench/semindex-bench.c: 47 ns
+ * per 512-dimension entry in cache against 107 ns for sy_embed_dot's scalar
+ * loop. The sums are added in another order, so the two may differ in the
+ * last bits of the float. Unaligned loads through memcpy: the arrays are
+ * only as aligned as malloc makes them.
+ */
+typedef float v4f __attribute__((vector_size(16)));
+
+static float dot(const float *a, const float *b, size_t d)
+{
+    v4f s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
+    size_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        v4f a0, a1, a2, a3, b0, b1, b2, b3;
+        memcpy(&a0, a + i, sizeof a0);
+        memcpy(&a1, a + i + 4, sizeof a1);
+        memcpy(&a2, a + i + 8, sizeof a2);
+        memcpy(&a3, a + i + 12, sizeof a3);
+        memcpy(&b0, b + i, sizeof b0);
+        memcpy(&b1, b + i + 4, sizeof b1);
+        memcpy(&b2, b + i + 8, sizeof b2);
+        memcpy(&b3, b + i + 12, sizeof b3);
+        s0 += a0 * b0;
+        s1 += a1 * b1;
+        s2 += a2 * b2;
+        s3 += a3 * b3;
+    }
+    v4f t = (s0 + s1) + (s2 + s3);
+    float r = (t[0] + t[1]) + (t[2] + t[3]);
+    for (; i < d; i++)
+        r += a[i] * b[i];
+    return r;
+}
+
 static int is_expired(uint64_t expire_ns, uint64_t now_ns)
 {
     return expire_ns != 0 && now_ns >= expire_ns;
@@ -617,7 +654,7 @@ int sy_semindex_search(sy_semindex_t *x, const unsigned char part[SY_SEMINDEX_KE
         size_t n = p->n, d = x->dims;
         const float *v = p->vecs;
         for (size_t i = 0; i < n; i++, v += d) {
-            float s = sy_embed_dot(vec, v, d);
+            float s = dot(vec, v, d);
             /* the rest runs for a few entries only: the running best rises
              * rarely, and few entries reach the threshold */
             if (s > seen && !is_expired(p->expire[i], now_ns))

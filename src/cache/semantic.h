@@ -113,7 +113,7 @@ sy_err_t sy_semindex_put(sy_semindex_t *x, const unsigned char part[SY_SEMINDEX_
 
 /*
  * Find the entry of partition part most similar to vec (dims floats) among
- * those with similarity (sy_embed_dot) >= threshold, not expired at now_ns
+ * those with similarity >= threshold, not expired at now_ns
  * and not vetoed by the guards (sy_semfeat_veto(feat, entry's features) is
  * SY_SEMVETO_NONE). On a hit returns 1, copies its key to key_out and its
  * similarity to *sim_out, and marks it recently used. Else returns 0, leaves
@@ -124,6 +124,9 @@ sy_err_t sy_semindex_put(sy_semindex_t *x, const unsigned char part[SY_SEMINDEX_
  * histogram (see sy_semindex_stats_t). Ties between equal similarities go to
  * the entry stored first in the partition's array (an unspecified order).
  * All pointers must be non-NULL (sim_out may be NULL when not wanted).
+ * The similarity is the dot product, as sy_embed_dot computes it but summed
+ * in another order (vectorised), so the two may differ in the float's last
+ * bits.
  */
 int sy_semindex_search(sy_semindex_t *x, const unsigned char part[SY_SEMINDEX_KEY_LEN], const float *vec,
                        const sy_semfeat_t *feat, float threshold, uint64_t now_ns,

@@ -62,7 +62,7 @@ typedef struct loader {
 static const char *const top_keys[] = {"server", "log", "providers", "models", "cache"};
 static const char *const cache_keys[] = {"memory", "redis", "sqlite", "semantic"};
 static const char *const cache_memory_keys[] = {"max_bytes"};
-static const char *const cache_redis_keys[] = {"url"};
+static const char *const cache_redis_keys[] = {"url", "connect_timeout_ms", "command_timeout_ms"};
 static const char *const cache_sqlite_keys[] = {"path", "max_bytes"};
 static const char *const cache_semantic_keys[] = {"embedder", "threshold"};
 static const char *const model_cache_keys[] = {"mode", "ttl_s"};
@@ -1243,11 +1243,23 @@ static void cache_memory_member(loader_t *ld, int k, struct fy_node *v, pos_t kp
 static void cache_redis_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
 {
     char *url = NULL;
-    (void)k, (void)ud;
+    uint64_t ms;
+    (void)ud;
+    if (k == 1 || k == 2) {
+        if (get_uint(ld, v, kp, path, 1, 60000, &ms))
+            *(k == 1 ? &ld->cfg->cache.redis_connect_timeout_ms : &ld->cfg->cache.redis_command_timeout_ms) =
+                (uint32_t)ms;
+        return;
+    }
     if (!get_string(ld, v, kp, path, false, 2048, &url))
         return;
-    if (strncmp(url, "redis://", 8) != 0 && strncmp(url, "rediss://", 9) != 0 && strncmp(url, "unix://", 7) != 0) {
-        report(ld, value_pos(v, kp), "%s: expected a redis://, rediss:// or unix:// URL", path);
+    if (strncmp(url, "rediss://", 9) == 0) {
+        report(ld, value_pos(v, kp), "%s: TLS to Redis (rediss://) is not supported; use redis:// on a trusted network or unix://", path);
+        free(url);
+        return;
+    }
+    if (strncmp(url, "redis://", 8) != 0 && strncmp(url, "unix://", 7) != 0) {
+        report(ld, value_pos(v, kp), "%s: expected a redis:// or unix:// URL", path);
         free(url);
         return;
     }

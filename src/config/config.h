@@ -96,7 +96,9 @@ typedef struct sy_model_conf {
  * tier is optional; a model uses them only when its cache.mode says so. */
 typedef struct sy_cache_conf {
     uint64_t memory_max_bytes; /* memory: { max_bytes }; default 268435456 (256 MiB); 0 = no memory tier */
-    char *redis_url;           /* redis: { url }: redis://, rediss:// or unix:// ; NULL = no Redis tier */
+    char *redis_url;           /* redis: { url }: redis:// or unix:// ; NULL = no Redis tier */
+    uint32_t redis_connect_timeout_ms; /* redis: { connect_timeout_ms }; 0 = the client's default (200) */
+    uint32_t redis_command_timeout_ms; /* redis: { command_timeout_ms }; 0 = the client's default (100) */
     char *sqlite_path;         /* sqlite: { path }; NULL = no SQLite tier */
     uint64_t sqlite_max_bytes; /* sqlite: { max_bytes }; default 4294967296 (4 GiB) */
     char *embedder;            /* semantic: { embedder }: "builtin" (default) or an embedding model's name */

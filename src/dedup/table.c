@@ -145,6 +145,20 @@ void *sy_dedup_join(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], vo
     return got;
 }
 
+void *sy_dedup_find(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], sy_dedup_retain_fn retain)
+{
+    shard_t *s = shard_of(t, key);
+    void *got = NULL;
+    pthread_mutex_lock(&s->mu);
+    slot_t *sl = find(s, key);
+    if (sl) {
+        got = sl->obj;
+        retain(got);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
 int sy_dedup_remove(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], const void *obj)
 {
     shard_t *s = shard_of(t, key);

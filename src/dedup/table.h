@@ -44,6 +44,9 @@ void sy_dedup_free(sy_dedup_t *t);
 void *sy_dedup_join(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], void *mine,
                     sy_dedup_retain_fn retain);
 
+/* The object under key, retained, or NULL. */
+void *sy_dedup_find(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], sy_dedup_retain_fn retain);
+
 /* Remove key's entry if its object is obj. Returns 1 when removed. */
 int sy_dedup_remove(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], const void *obj);
 

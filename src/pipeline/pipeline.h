@@ -102,6 +102,11 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *call);
  */
 void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned enc_flags);
 
+/* Another node announced (through Redis) that the shared call for key
+ * ended (ok or not): a flight of this process following it reads the
+ * answer or calls upstream itself. srv is the sy_server_t; any thread. */
+void sy_pipeline_remote_done(void *srv, const unsigned char key[32], int ok);
+
 /* Read usage.prompt_tokens / completion_tokens of an OpenAI response or
  * chunk (validated JSON text) into r; fields absent or null are left alone. */
 void sy_pipeline_take_usage(sy_req_t *r, const sy_jval_t *obj);

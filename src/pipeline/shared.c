@@ -32,6 +32,7 @@
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,7 @@
 #include "dedup/table.h"
 #include "pipeline/error.h"
 #include "pipeline/internal.h"
+#include "providers/discovery.h"
 #include "providers/egress.h"
 #include "providers/provider.h"
 #include "store/redis.h"
@@ -226,8 +228,20 @@ typedef struct flight {
     unsigned char *pk; /* packing scratch */
     size_t pk_cap;
 
+    /* across nodes (Redis): the lock this flight holds or waits on */
+    int remote;              /* REMOTE_* */
+    int lock_held;           /* this node leads the call for every node */
+    char token[40];          /* the lock's value: ours */
+    struct event *remote_ev; /* a "call done" message for this key (any thread) */
+    atomic_int remote_msg;   /* 1 done well, 2 failed */
+    struct event *lock_timer; /* leader: refresh the lock; follower: check on the leader */
+    sy_egress_t *eg;         /* the prepared upstream request, for a launch after the lock */
+    int lock_gone;           /* a follower found the leader's lock gone */
+    int remote_only;         /* the answer came from another node: store it in memory only */
+
     /* semantic mode: the request's vector, stored in the index with the answer */
     float *vec;
+    size_t dims;
     sy_semfeat_t feat;
     unsigned char part[SY_CACHE_KEY_LEN];
 
@@ -247,6 +261,8 @@ static void flight_unref(flight_t *fl)
 {
     if (atomic_fetch_sub_explicit(&fl->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (fl->remote_ev) /* may be activated by the subscriber until now */
+        event_free(fl->remote_ev);
     sy_fanout_release(fl->fo);
     free(fl->entry);
     free(fl);
@@ -256,8 +272,18 @@ static void flight_unref(flight_t *fl)
  * sy_fanout_end: the last-leave callback can no longer touch cancel_ev).
  * The buffer itself goes with the flight's last reference, so a joiner
  * holding one can still join it. */
+static void remote_end(flight_t *fl, int ok);
+
 static void flight_close(flight_t *fl)
 {
+    if (fl->lock_held)
+        remote_end(fl, !fl->failed && fl->entry != NULL);
+    if (fl->lock_timer) {
+        event_free(fl->lock_timer);
+        fl->lock_timer = NULL;
+    }
+    free(fl->eg);
+    fl->eg = NULL;
     if (fl->registered) {
         sy_dedup_remove(fl->table, fl->key, fl);
         fl->registered = 0;
@@ -303,11 +329,13 @@ static void flight_store(flight_t *fl)
     }
     if (c->mem)
         sy_memcache_put(c->mem, fl->key, fl->entry, fl->entry_len, fl->ttl_ns, now);
-    sy_cache_store_lower(c, fl->w->index, fl->w->base, fl->key, fl->entry, fl->entry_len, fl->ttl_ns);
-    if (fl->vec && c->sem) {
-        sy_semindex_put(c->sem, fl->part, fl->key, fl->vec, &fl->feat, fl->ttl_ns ? now + fl->ttl_ns : 0, now);
+    if (!fl->remote_only)
+        sy_cache_store_lower(c, fl->w->index, fl->w->base, fl->key, fl->entry, fl->entry_len, fl->ttl_ns);
+    struct sy_semindex *x = fl->vec ? sy_cache_sem(c, fl->dims) : NULL;
+    if (x) {
+        sy_semindex_put(x, fl->part, fl->key, fl->vec, &fl->feat, fl->ttl_ns ? now + fl->ttl_ns : 0, now);
         if (c->sql)
-            sy_sqlcache_put_vec(c->sql, fl->part, fl->key, fl->vec, SY_EMBED_DIMS, &fl->feat, sizeof(fl->feat),
+            sy_sqlcache_put_vec(c->sql, fl->part, fl->key, fl->vec, fl->dims, &fl->feat, sizeof(fl->feat),
                                 fl->ttl_ns ? sy_unix_ms() + fl->ttl_ns / 1000000u : 0);
     }
     atomic_fetch_add_explicit(&c->stores, 1, memory_order_relaxed);
@@ -526,16 +554,16 @@ static void flight_discard(flight_t *fl)
 static void flight_launch(flight_t *fl, sy_req_t *r)
 {
     sy_error_t err;
-    sy_egress_t eg;
-    if (sy_provider_prepare(fl->provider, fl->path, r, 1, &eg, &err) != SY_OK) {
+    sy_egress_t local, *eg = fl->eg;
+    if (!eg && sy_provider_prepare(fl->provider, fl->path, r, 1, eg = &local, &err) != SY_OK) {
         flight_fail(fl, &err);
         return;
     }
     sy_upreq_opts_t o = {
         .method = "POST",
-        .url = eg.url,
-        .headers = eg.headers,
-        .n_headers = eg.n_headers,
+        .url = eg->url,
+        .headers = eg->headers,
+        .n_headers = eg->n_headers,
         .body = fl->body,
         .body_len = fl->body_len,
         .timeouts = fl->provider->timeouts,
@@ -547,6 +575,233 @@ static void flight_launch(flight_t *fl, sy_req_t *r)
         sy__pl_name_provider(fl->provider_name, 1, &err);
         flight_fail(fl, &err);
     }
+}
+
+/* ---- across nodes --------------------------------------------------------- */
+
+/*
+ * With Redis, a flight that leads on its node also asks to lead for every
+ * node: SET switchyard:l:<key> <token> NX PX LOCK_MS.
+ *   OK   it leads: the call goes upstream, the lock is refreshed every
+ *        LOCK_REFRESH_MS, and at the end the answer is written under
+ *        switchyard:r:<key> (RESULT_MS), "<hex>" (or "<hex>!" when the call
+ *        failed) is published on SY_CACHE_DONE_CHANNEL, and the lock is
+ *        released (compare-and-delete on the token).
+ *   NIL  another node leads: the flight follows. It reads the result when
+ *        the message comes, and also every LOCK_CHECK_MS it checks the lock;
+ *        a lock gone without a result (a leader that died, a lost message)
+ *        or a failed call makes it call upstream itself.
+ *   ERR  Redis is down or slow: the call goes upstream from this node
+ *        (per-node dedup only).
+ * Followers get the whole answer at the end, replayed into the flight's
+ * stream in pieces; their own node's waiters share it as usual. Every Redis
+ * command in flight holds a reference to the flight and checks `done` when
+ * it answers.
+ */
+#define LOCK_MS 10000
+#define LOCK_REFRESH_MS 3000
+#define LOCK_CHECK_MS 2000
+#define RESULT_MS 60000
+
+enum { REMOTE_NONE = 0, REMOTE_LOCKING, REMOTE_LEADER, REMOTE_FOLLOWER };
+
+static struct sy_redis *flight_redis(flight_t *fl)
+{
+    sy_cache_t *c = fl->w->srv->cache;
+    return c ? sy_cache_redis(c, fl->w->index, fl->w->base) : NULL;
+}
+
+static void arm(struct event *ev, unsigned ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(ev, &tv);
+}
+
+/* Go upstream from this node after all (the lock could not help). */
+static void remote_launch(flight_t *fl)
+{
+    fl->remote = REMOTE_NONE;
+    if (fl->lock_timer)
+        event_del(fl->lock_timer);
+    flight_launch(fl, NULL);
+}
+
+/* The leader's end: result, message, unlock (one connection, in order). */
+static void remote_end(flight_t *fl, int ok)
+{
+    struct sy_redis *rc = flight_redis(fl);
+    char k[SY_CACHE_REDIS_KEY_MAX], msg[2 * SY_CACHE_KEY_LEN + 2];
+    fl->lock_held = 0;
+    if (!rc)
+        return;
+    if (ok)
+        sy_redis_set(rc, k, sy_cache_redis_key(fl->key, 'r', k), fl->entry, fl->entry_len, RESULT_MS, 0, NULL,
+                     NULL);
+    sy_cache_key_hex(fl->key, msg);
+    if (!ok) {
+        msg[2 * SY_CACHE_KEY_LEN] = '!';
+        msg[2 * SY_CACHE_KEY_LEN + 1] = '\0';
+    }
+    sy_redis_publish(rc, SY_CACHE_DONE_CHANNEL, msg, strlen(msg));
+    sy_redis_del_if(rc, k, sy_cache_redis_key(fl->key, 'l', k), fl->token, strlen(fl->token), NULL, NULL);
+}
+
+/* Another node's answer: replayed into this flight, which then ends as if
+ * it had called upstream (stored in this node's memory tier only: the
+ * leader filled the shared tiers). */
+static void remote_finish(flight_t *fl, const char *data, size_t len)
+{
+    sy_cresp_t *c = malloc(sizeof(*c));
+    if (!c || read_entry(data, len, c) < 0) {
+        free(c);
+        remote_launch(fl);
+        return;
+    }
+    fl->remote = REMOTE_NONE;
+    sy_cresp_replay(c, REPLAY_PIECE, flight_event, fl);
+    sy_cresp_release(c);
+    free(c);
+    fl->remote_only = 1;
+    flight_finish(fl);
+}
+
+static void result_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    flight_t *fl = ud;
+    (void)integer;
+    if (!fl->done && fl->remote == REMOTE_FOLLOWER) {
+        if (st == SY_REDIS_OK)
+            remote_finish(fl, data, len);
+        else if (st == SY_REDIS_ERR || atomic_load(&fl->remote_msg) || fl->lock_gone)
+            remote_launch(fl); /* no answer will come from the leader */
+    }
+    flight_unref(fl);
+}
+
+static void ask_result(flight_t *fl)
+{
+    struct sy_redis *rc = flight_redis(fl);
+    char k[SY_CACHE_REDIS_KEY_MAX];
+    flight_retain(fl);
+    if (!rc || sy_redis_get(rc, k, sy_cache_redis_key(fl->key, 'r', k), result_answer, fl) != SY_OK) {
+        flight_unref(fl);
+        remote_launch(fl);
+    }
+}
+
+/* The subscriber saw this key's call end on some node. */
+static void remote_msg(evutil_socket_t fd, short what, void *arg)
+{
+    flight_t *fl = arg;
+    (void)fd, (void)what;
+    if (fl->done || fl->remote != REMOTE_FOLLOWER)
+        return; /* while locking: the lock's answer reads the result */
+    if (atomic_load(&fl->remote_msg) == 2)
+        remote_launch(fl); /* the leader's call failed: try ours */
+    else
+        ask_result(fl);
+}
+
+static void lock_check_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    flight_t *fl = ud;
+    (void)data, (void)len, (void)integer;
+    if (!fl->done && fl->remote == REMOTE_FOLLOWER) {
+        if (st == SY_REDIS_NIL) { /* the leader is gone: its result, or our own call */
+            fl->lock_gone = 1;
+            ask_result(fl);
+        } else {
+            arm(fl->lock_timer, LOCK_CHECK_MS);
+        }
+    }
+    flight_unref(fl);
+}
+
+static void lock_tick(evutil_socket_t fd, short what, void *arg)
+{
+    flight_t *fl = arg;
+    (void)fd, (void)what;
+    struct sy_redis *rc = flight_redis(fl);
+    char k[SY_CACHE_REDIS_KEY_MAX];
+    size_t kl = sy_cache_redis_key(fl->key, 'l', k);
+    if (fl->done || !rc)
+        return;
+    if (fl->lock_held) {
+        sy_redis_pexpire(rc, k, kl, LOCK_MS, NULL, NULL);
+        arm(fl->lock_timer, LOCK_REFRESH_MS);
+        return;
+    }
+    flight_retain(fl);
+    if (sy_redis_get(rc, k, kl, lock_check_answer, fl) != SY_OK) {
+        flight_unref(fl);
+        remote_launch(fl); /* Redis went away: go on alone */
+    }
+}
+
+static void lock_answer(void *ud, sy_redis_status_t st, const char *data, size_t len, long long integer)
+{
+    flight_t *fl = ud;
+    (void)data, (void)len, (void)integer;
+    if (!fl->done && fl->remote == REMOTE_LOCKING) {
+        if (st == SY_REDIS_OK) {
+            fl->remote = REMOTE_LEADER;
+            fl->lock_held = 1;
+            arm(fl->lock_timer, LOCK_REFRESH_MS);
+            flight_launch(fl, NULL);
+        } else if (st == SY_REDIS_NIL) {
+            fl->remote = REMOTE_FOLLOWER;
+            arm(fl->lock_timer, LOCK_CHECK_MS);
+            ask_result(fl); /* it may have finished already */
+        } else {
+            remote_launch(fl);
+        }
+    }
+    flight_unref(fl);
+}
+
+/* Start fl: through the cross-node lock when Redis is there, else at once. */
+static void flight_start(flight_t *fl, sy_req_t *r)
+{
+    sy_error_t err;
+    struct sy_redis *rc = fl->registered && fl->cache ? flight_redis(fl) : NULL;
+    if (!rc || !sy_redis_ready(rc)) {
+        flight_launch(fl, r);
+        return;
+    }
+    /* the request may be gone by the time the lock answers: prepare now */
+    fl->eg = malloc(sizeof(*fl->eg));
+    fl->lock_timer = event_new(fl->w->base, -1, 0, lock_tick, fl);
+    fl->remote_ev = event_new(fl->w->base, -1, 0, remote_msg, fl);
+    if (!fl->eg || !fl->lock_timer || !fl->remote_ev ||
+        sy_provider_prepare(fl->provider, fl->path, r, 1, fl->eg, &err) != SY_OK) {
+        free(fl->eg);
+        fl->eg = NULL;
+        flight_launch(fl, r);
+        return;
+    }
+    uint64_t a = sy_worker_rand(fl->w), b = sy_worker_rand(fl->w);
+    snprintf(fl->token, sizeof(fl->token), "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+    char k[SY_CACHE_REDIS_KEY_MAX];
+    fl->remote = REMOTE_LOCKING;
+    flight_retain(fl);
+    if (sy_redis_set(rc, k, sy_cache_redis_key(fl->key, 'l', k), fl->token, strlen(fl->token), LOCK_MS, 1,
+                     lock_answer, fl) != SY_OK) {
+        flight_unref(fl);
+        remote_launch(fl);
+    }
+}
+
+void sy_pipeline_remote_done(void *srv_, const unsigned char key[32], int ok)
+{
+    sy_server_t *srv = srv_;
+    flight_t *fl = srv->dedup ? sy_dedup_find(srv->dedup, key, flight_retain) : NULL;
+    if (!fl)
+        return;
+    if (fl->remote_ev) {
+        atomic_store(&fl->remote_msg, ok ? 1 : 2);
+        event_active(fl->remote_ev, 0, 0);
+    }
+    flight_unref(fl);
 }
 
 /* ---- waiters ------------------------------------------------------------ */
@@ -873,15 +1128,25 @@ typedef struct lookup {
     struct event *ev; /* the SQLite answer, back on this loop */
     const sy_cache_val_t *val;
     uint64_t expire_ms;
-    float *vec; /* semantic: the request's embedding (handed to the flight) */
+    int sem;    /* semantic mode: the index is asked after the exact tiers */
+    float *vec; /* the request's embedding (handed to the flight) */
+    size_t dims;
+    int embedded; /* the embedding was tried (vec NULL: it failed) */
     sy_semfeat_t feat;
     unsigned char part[SY_CACHE_KEY_LEN];
+    /* an embedding model's call */
+    sy_upreq_t *up;
+    const sy_provider_conf_t *emb_provider;
+    int emb_status;
+    struct evbuffer *emb_body;
 } lookup_t;
 
 static void lookup_free(lookup_t *lk)
 {
     if (lk->ev)
         event_free(lk->ev);
+    if (lk->emb_body)
+        evbuffer_free(lk->emb_body);
     free(lk->vec);
     free(lk);
 }
@@ -890,8 +1155,12 @@ static void lookup_gone(sy_req_t *r)
 {
     lookup_t *lk = r->ctx;
     r->ctx = NULL;
-    if (lk)
+    if (lk && lk->up) { /* the embedding call: cancelled, nothing follows */
+        sy_upreq_cancel(lk->up);
+        lookup_free(lk);
+    } else if (lk) {
         lk->r = NULL; /* the pending tier's answer frees it */
+    }
     sy_req_abandon(r);
 }
 
@@ -1011,16 +1280,20 @@ static void sqlite_back(evutil_socket_t fd, short what, void *arg)
 }
 
 static void go_upstream(lookup_t *lk);
+static int embed(lookup_t *lk);
 
 /* Every tier missed lk->at: try a similar request (once), else go upstream. */
 static void lookup_missed(lookup_t *lk)
 {
     sy_cache_t *c = lk->cache;
-    if (!lk->semantic && lk->vec) {
+    struct sy_semindex *x;
+    if (lk->sem && !lk->semantic && !embed(lk))
+        return; /* the embedding model answers later: back here */
+    if (lk->sem && !lk->semantic && lk->vec && (x = sy_cache_sem(c, lk->dims)) != NULL) {
         unsigned char found[SY_CACHE_KEY_LEN];
         float sim = -1;
-        if (sy_semindex_search(c->sem, lk->part, lk->vec, &lk->feat, (float)c->cfg->cache.threshold, sy_now_ns(),
-                               found, &sim) &&
+        if (sy_semindex_search(x, lk->part, lk->vec, &lk->feat, (float)c->cfg->cache.threshold, sy_now_ns(), found,
+                               &sim) &&
             memcmp(found, lk->key, SY_CACHE_KEY_LEN) != 0) {
             lk->semantic = 1;
             lk->sim = sim;
@@ -1029,8 +1302,8 @@ static void lookup_missed(lookup_t *lk)
             return;
         }
     }
-    if (lk->semantic) /* the index named an answer no tier has any more */
-        sy_semindex_delete(c->sem, lk->part, lk->at);
+    if (lk->semantic && (x = sy_cache_sem(c, 0)) != NULL) /* it named an answer no tier has any more */
+        sy_semindex_delete(x, lk->part, lk->at);
     atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
     sy_req_set_header(lk->r, "x-switchyard-cache", "miss");
     go_upstream(lk);
@@ -1057,7 +1330,7 @@ static void lookup_tier(lookup_t *lk, sy_cache_tier_t tier)
     if (tier == SY_TIER_REDIS) {
         struct sy_redis *rc = sy_cache_redis(c, r->w->index, r->w->base);
         char k[SY_CACHE_REDIS_KEY_MAX];
-        if (rc && sy_redis_get(rc, k, sy_cache_redis_key(lk->at, k), redis_answer, lk) == SY_OK) {
+        if (rc && sy_redis_get(rc, k, sy_cache_redis_key(lk->at, 'c', k), redis_answer, lk) == SY_OK) {
             lookup_park(lk);
             return;
         }
@@ -1074,6 +1347,147 @@ static void lookup_tier(lookup_t *lk, sy_cache_tier_t tier)
     lookup_missed(lk);
 }
 
+/* ---- the embedder ------------------------------------------------------- */
+
+#define EMBED_TEXT_MAX 16384       /* bytes of conversation an embedding model is given */
+#define EMBED_ANSWER_MAX (16u << 20) /* its answer */
+
+static void emb_head(void *ud, int status, const char *content_type)
+{
+    lookup_t *lk = ud;
+    (void)content_type;
+    lk->emb_status = status;
+}
+
+static int emb_body(void *ud, const char *data, size_t len)
+{
+    lookup_t *lk = ud;
+    if (evbuffer_get_length(lk->emb_body) + len <= EMBED_ANSWER_MAX)
+        evbuffer_add(lk->emb_body, data, len);
+    else
+        lk->emb_status = -1;
+    return 0;
+}
+
+/* The embedding model answered: the vector (unit length), or none. */
+static void emb_done(void *ud, const sy_error_t *err)
+{
+    lookup_t *lk = ud;
+    sy_req_t *r = lk->r;
+    sy_error_t e;
+    sy_embed_t m;
+    lk->up = NULL;
+    lookup_resume(lk);
+    size_t n = evbuffer_get_length(lk->emb_body);
+    const char *s = n ? (const char *)evbuffer_pullup(lk->emb_body, -1) : "";
+    if (err) {
+        e = *err;
+    } else if (lk->emb_status < 200 || lk->emb_status >= 300) {
+        sy__pl_status_error(lk->emb_provider->name, lk->emb_status, lk->emb_body, &e);
+    } else if (sy_egress_parse_embed(lk->emb_provider->type, s, n, 1, &r->arena, &m, &e) == SY_OK &&
+               m.n_vecs == 1 && m.vecs[0].n > 0 && m.vecs[0].n <= SY_EMBED_MAX_DIMS &&
+               (lk->vec = malloc(m.vecs[0].n * sizeof(float))) != NULL) {
+        double norm = 0;
+        for (size_t i = 0; i < m.vecs[0].n; i++)
+            norm += (double)m.vecs[0].v[i] * m.vecs[0].v[i];
+        norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
+        for (size_t i = 0; i < m.vecs[0].n; i++)
+            lk->vec[i] = (float)(m.vecs[0].v[i] * norm);
+        lk->dims = m.vecs[0].n;
+        atomic_fetch_add_explicit(&lk->cache->embeds, 1, memory_order_relaxed);
+        lookup_missed(lk);
+        return;
+    } else {
+        sy_error_set(&e, SY_EUPPROTO, NULL, "the embedding model's answer has no usable vector");
+    }
+    /* no vector: the request goes on as an exact miss */
+    atomic_fetch_add_explicit(&lk->cache->embed_errors, 1, memory_order_relaxed);
+    sy__pl_count_error(r->w, lk->emb_provider->name, &e);
+    sy_log(SY_LOG_WARN, "semantic cache: embedding failed", "%s", e.message);
+    lookup_missed(lk);
+}
+
+static const sy_upreq_cbs_t embed_cbs = {emb_head, emb_body, emb_done};
+
+/* Call the embedding model for lk's conversation. Returns 0 when started
+ * (emb_done follows), -1 when it could not be. */
+static int embed_call(lookup_t *lk)
+{
+    sy_req_t *r = lk->r;
+    const sy_config_t *cfg = r->w->srv->cfg;
+    sy_error_t err;
+    sy_route_t route;
+    sy_egress_t eg;
+    sy_creq_t eq;
+    const char *path = NULL;
+    char *text = malloc(EMBED_TEXT_MAX);
+    struct evbuffer *b = evbuffer_new();
+    if (!text || !b)
+        goto fail;
+    const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
+    sy_err_t rc = sy_router_resolve_with(cfg, disc, cfg->cache.embedder, sy_worker_rand(r->w), &route, &err);
+    sy_disc_snap_release(disc);
+    if (rc != SY_OK)
+        goto fail;
+    sy_str_t in = {text, sy_embed_creq_text(lk->q, text, EMBED_TEXT_MAX)};
+    sy_creq_init(&eq, SY_OP_EMBED, SY_PROTO_OPENAI);
+    eq.model = (sy_str_t){cfg->cache.embedder, strlen(cfg->cache.embedder)};
+    eq.inputs = &in;
+    eq.n_inputs = 1;
+    if (sy_egress_encode(route.provider->type, &eq, route.upstream_model, route.provider->default_max_tokens, b,
+                         &path, &err) != SY_OK ||
+        sy_provider_prepare(route.provider, path, r, 0, &eg, &err) != SY_OK)
+        goto fail;
+    size_t n = evbuffer_get_length(b);
+    char *body = malloc(n + 1);
+    if (!body || !(lk->emb_body = evbuffer_new())) {
+        free(body);
+        goto fail;
+    }
+    evbuffer_remove(b, body, n);
+    body[n] = '\0';
+    sy_upreq_opts_t o = {
+        .method = "POST",
+        .url = eg.url,
+        .headers = eg.headers,
+        .n_headers = eg.n_headers,
+        .body = body,
+        .body_len = n,
+        .timeouts = route.provider->timeouts,
+        .force_curl = route.provider->transport == SY_TRANSPORT_CURL,
+    };
+    lk->emb_provider = route.provider;
+    lk->up = sy_upstream_start(r->w->upstream, &o, &embed_cbs, lk, &err);
+    if (!lk->up)
+        goto fail;
+    evbuffer_free(b);
+    free(text);
+    lookup_park(lk);
+    return 0;
+fail:
+    if (b)
+        evbuffer_free(b);
+    free(text);
+    atomic_fetch_add_explicit(&lk->cache->embed_errors, 1, memory_order_relaxed);
+    return -1;
+}
+
+/* Embed lk's conversation (once). Returns 1 when done (lk->vec NULL if it
+ * failed), 0 when the embedding model will answer later. */
+static int embed(lookup_t *lk)
+{
+    if (lk->embedded)
+        return 1;
+    lk->embedded = 1;
+    if (!lk->cache->sem_builtin)
+        return embed_call(lk) == 0 ? 0 : 1;
+    if ((lk->vec = malloc(SY_EMBED_DIMS * sizeof(float))) != NULL) {
+        sy_embed_creq(lk->q, lk->vec, SY_EMBED_DIMS);
+        lk->dims = SY_EMBED_DIMS;
+    }
+    return 1;
+}
+
 /* ---- entry -------------------------------------------------------------- */
 
 /* No cached answer: join a call in flight or start one. Frees lk. */
@@ -1085,11 +1499,14 @@ static void go_upstream(lookup_t *lk)
     const sy_ingress_t *in = lk->in;
     unsigned flags = lk->flags;
     sy_error_t err;
+    if (lk->sem && lk->sh.store && !lk->embedded && lk->cache->sem_builtin)
+        embed(lk); /* not looked up (no-cache): the index still learns it */
     flight_t *fl = flight_new(r, q, &lk->sh, &lk->route, lk->key, &err);
     if (!fl)
         goto fail;
     if (lk->vec) { /* the index learns this request with its answer */
         fl->vec = lk->vec;
+        fl->dims = lk->dims;
         lk->vec = NULL;
         fl->feat = lk->feat;
         memcpy(fl->part, lk->part, SY_CACHE_KEY_LEN);
@@ -1121,7 +1538,7 @@ static void go_upstream(lookup_t *lk)
     }
     if (dedup)
         sy_req_set_header(r, "x-switchyard-dedup", "leader");
-    flight_launch(fl, r);
+    flight_start(fl, r);
     return;
 fail:
     lookup_free(lk);
@@ -1158,10 +1575,9 @@ void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsi
     }
     memcpy(lk->at, lk->key, SY_CACHE_KEY_LEN);
     sy_cache_t *c = srv->cache;
-    if (c && c->sem && sh->mc && sh->mc->cache_mode == SY_CACHE_SEMANTIC && (lk->sh.lookup || lk->sh.store) &&
-        sy_cache_partition_key(q, "", public_model, lk->part) == SY_OK &&
-        (lk->vec = malloc(SY_EMBED_DIMS * sizeof(float))) != NULL) {
-        sy_embed_creq(q, lk->vec, SY_EMBED_DIMS);
+    if (c && c->sem_max && sh->mc && sh->mc->cache_mode == SY_CACHE_SEMANTIC && (lk->sh.lookup || lk->sh.store) &&
+        sy_cache_partition_key(q, "", public_model, lk->part) == SY_OK) {
+        lk->sem = 1;
         sy_semfeat_creq(q, &lk->feat);
     }
     if (!lk->sh.lookup) {

@@ -244,3 +244,24 @@ Test(embed, pairs_file_errors)
     /* more pairs than room: counted, not written */
     cr_assert_eq(sy_embed_pairs_score(good, sizeof good - 1, D, p, 1, &bad), 2);
 }
+
+Test(embed, conversation_as_text_for_an_embedding_model)
+{
+    const char *t[] = {"What is the capital of France?", "Paris.", "And its population?"};
+    sy_creq_t q;
+    sy_msg_t m[3];
+    sy_part_t p[3];
+    char out[256];
+    conv(&q, m, p, t, 3);
+    size_t n = sy_embed_creq_text(&q, out, sizeof(out));
+    cr_assert_str_eq(out, "user: What is the capital of France? \nassistant: Paris. \nuser: And its population? ");
+    cr_assert_eq(n, strlen(out));
+    /* too long: the start and the latest turn's end are kept, cap honoured */
+    char small[40];
+    n = sy_embed_creq_text(&q, small, sizeof(small));
+    cr_assert_eq(n, sizeof(small) - 1);
+    cr_assert_eq(strlen(small), n);
+    cr_assert(strncmp(small, "user: W", 7) == 0, "got %s", small);
+    cr_assert_not_null(strstr(small, "\n...\n"));
+    cr_assert(strcmp(small + n - 12, "population? ") == 0, "got %s", small);
+}

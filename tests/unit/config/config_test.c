@@ -1128,6 +1128,26 @@ Test(config, cache_section_and_model_keys)
     sy_config_free(c);
 }
 
+Test(config, redis_settings)
+{
+    sy_diags_t d = {0};
+    sy_config_t *c = load(CACHE_BASE "cache:\n"
+                                         "  redis: { url: \"redis://127.0.0.1:6379/0\", connect_timeout_ms: 250, "
+                                         "command_timeout_ms: 50 }\n",
+                              &d);
+    cr_assert_not_null(c);
+    cr_assert_str_eq(c->cache.redis_url, "redis://127.0.0.1:6379/0");
+    cr_assert_eq(c->cache.redis_connect_timeout_ms, 250);
+    cr_assert_eq(c->cache.redis_command_timeout_ms, 50);
+    sy_config_free(c);
+    sy_diags_release(&d);
+    expect_diags(CACHE_BASE "cache:\n"
+                            "  redis: { url: \"rediss://127.0.0.1:6379\", command_timeout_ms: 0 }\n",
+                 "t.yaml:4:17: cache.redis.url: TLS to Redis (rediss://) is not supported; use redis:// on a "
+                 "trusted network or unix://",
+                 "t.yaml:4:64: cache.redis.command_timeout_ms: expected a positive integer", NULL);
+}
+
 Test(config, cache_problems)
 {
     expect_diags(CACHE_BASE
@@ -1141,7 +1161,7 @@ Test(config, cache_problems)
                  "    cache: { mode: fuzzy, ttl_s: 0 }\n"
                  "    dedup: maybe\n",
                  "t.yaml:4:13: unknown key \"max_byte\" in cache.memory; did you mean \"max_bytes\"?",
-                 "t.yaml:5:17: cache.redis.url: expected a redis://, rediss:// or unix:// URL",
+                 "t.yaml:5:17: cache.redis.url: expected a redis:// or unix:// URL",
                  "t.yaml:6:25: cache.semantic.embedder: \"nope\" is neither \"builtin\" nor a model of this config",
                  "t.yaml:6:42: cache.semantic.threshold: out of range (0..1)",
                  "t.yaml:10:20: models[0].cache.mode: expected one of off, exact, semantic",
