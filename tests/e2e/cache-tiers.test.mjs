@@ -22,6 +22,12 @@
  * upstream is counted with the mock's request total, which only the
  * gateways' calls move (the expected answers come from mockEcho, not from
  * asking the mock).
+ *
+ * Known bug (the todo test at the end): a gateway with a Redis tier may
+ * crash at start, or corrupt its heap, through a race between the main
+ * thread and worker 0. Until it is fixed, the Redis tests start a gateway
+ * again when it died of exactly that (said in a diagnostic), and do not fail
+ * on its exit status; a sanitizer report anywhere else still fails them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,19 +91,28 @@ class Rig {
   /* A gateway in front of mock whose models cache as `modes` says
    * ({name: cacheMode}), with the cache section `cache`. */
   async gateway(mock, { cache = {}, modes = { cached: EXACT } } = {}) {
-    const gw = await Gateway.start(tiersConfig(mock, { cache, modes }));
-    const stop = cache.redis ? () => gw.stop().catch((e) => this.knownShutdownBug(e)) : () => gw.stop();
+    let gw;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        gw = await Gateway.start(tiersConfig(mock, { cache, modes }));
+        break;
+      } catch (e) {
+        if (!cache.redis || attempt >= 3 || !KNOWN_START_RACE.test(e.message)) throw e;
+        this.t.diagnostic(`known start-up race (see the last test), starting again: ${e.message.split('\n')[0]}`);
+      }
+    }
+    const stop = cache.redis ? () => gw.stop().catch((e) => this.knownExitBug(e)) : () => gw.stop();
     const item = this.add('switchyard', stop);
     gw.stopNow = item.stop; /* a restart stops it mid-test, checked like at the end */
     return gw;
   }
 
-  /* A gateway whose cache has a Redis tier may hang on SIGTERM after its
-   * "stopped" line (see the todo test at the end): that is reported there,
-   * not by every Redis test. A sanitizer report still fails the test. */
-  knownShutdownBug(e) {
+  /* The heap a gateway with a Redis tier corrupted at start (the race in
+   * the last test) can make it abort at exit: reported there, not by every
+   * Redis test. A sanitizer report still fails the test. */
+  knownExitBug(e) {
     if (!/did not exit 0 on SIGTERM/.test(e.message)) throw e;
-    this.t.diagnostic(`known shutdown bug (see the last test): ${e.message}`);
+    this.t.diagnostic(`known bug (see the last test): ${e.message}`);
   }
 
   async stopAll() {
@@ -112,6 +127,15 @@ class Rig {
     if (first) throw first;
   }
 }
+
+/* How the start-up race the last test pins shows (the main thread starts
+ * the Redis subscriber on worker 0's loop while worker 0 runs it): an ASan
+ * report (use after free, SEGV) with sy_cache_start -> sy_redis_subscribe
+ * on its stack, or, without ASan, a crash before the "listening" line. */
+const KNOWN_START_RACE = new RegExp([
+  /ERROR: AddressSanitizer: [\s\S]*in sy_redis_subscribe [\s\S]*in sy_cache_start /.source,
+  /exited \(code null, signal SIG(SEGV|ABRT|BUS)\) before its \{"msg":"listening"/.source,
+].join('|'));
 
 /* The gateway config: provider "mock", and a model per entry of modes
  * ({name: its cache setting}) served by it; `cache` is the cache section. */
@@ -631,46 +655,65 @@ test('semantic cache: paraphrases hit with their similarity, near misses and ano
   await rig.stopAll();
 });
 
-/* ---- shutdown with a Redis tier ------------------------------------------------------- */
+/* ---- start and exit with a Redis tier ---------------------------------------------- */
 
 /*
- * Found by the tests above: a gateway whose cache has a Redis tier sometimes
- * never exits after SIGTERM (about one gateway in four to ten here; the
- * harness SIGKILLs it after its grace period). It logs "stopped", then hangs
- * in main: cmd_serve calls sy_server_free (event_base_free of every worker's
- * base) before sy_cache_free, which frees the per-worker Redis clients:
- * sy_redis_free -> close_client -> redisAsyncFree -> redisLibeventCleanup ->
- * event_free on an event of a base already freed, whose lock is then taken
- * from freed memory (a futex wait forever when the memory was reused;
- * libevent is not instrumented, so ASan does not report it). The clients
- * should be freed on their workers' threads (or at least before the bases
- * go), e.g. from the cache's stop hook.
+ * Found by the tests above (a gateway under ASan dying at start with a
+ * heap-use-after-free, one without aborting at exit with "tcache_thread_
+ * shutdown(): unaligned tcache chunk detected"), and pinned with a TSan
+ * build: sy_server_run starts the worker threads, then calls
+ * srv->cache_start(cache, workers[0].base) on the main thread, and
+ * sy_cache_start calls sy_redis_subscribe(base, ...) there, whose
+ * start_connect queues the handshake (handshake_step -> submit ->
+ * redisAsyncCommandArgv, then link_req) from the main thread while worker 0
+ * already runs that base: worker 0 can connect, get the PING reply and free
+ * the req (reply_cb -> unlink_req, free) before the main thread links it
+ * (submit reads q->kind and link_req writes q->prev/next of freed memory),
+ * and both threads touch the hiredis context (data race in
+ * redisBufferWrite). redis.h says a subscriber belongs to the thread that
+ * runs its base. The fix is to subscribe on worker 0's thread (an event
+ * made active on its base, or its worker start hook).
+ *
+ * An earlier form of the gateway hung at exit instead (the Redis clients
+ * freed after their event bases); main fixed that by freeing them in
+ * sy_cache_stop. This test checks both: every start succeeds and every
+ * SIGTERM ends in exit 0.
  */
-test('gateways with a Redis tier exit 0 on SIGTERM', {
+test('gateways with a Redis tier start and exit 0 on SIGTERM, every time', {
   ...T,
-  todo: 'known bug: the per-worker Redis clients are freed after their event bases (use after free; may hang on exit)',
+  todo: 'known bug: sy_cache_start subscribes to Redis from the main thread on worker 0\'s running loop (race: use after free at start, heap corruption)',
 }, async (t) => {
   const rig = new Rig(t);
   const mock = await rig.mock();
   const rs = await rig.redis();
-  const exits = [];
-  for (let round = 0; round < 6; round++) {
-    const gws = await Promise.all([0, 1].map(() => Gateway.start(tiersConfig(mock, { cache: { redis: { url: rs.url } } }))));
+  const problems = [];
+  let started = 0;
+  for (let round = 0; round < 8; round++) {
+    const gws = [];
+    for (let i = 0; i < 2; i++) {
+      try {
+        gws.push(await Gateway.start(tiersConfig(mock, { cache: { redis: { url: rs.url } } })));
+        started++;
+      } catch (e) {
+        const report = e.message.split('\n').filter((l) => /ERROR: |SUMMARY: |^\s+#[0-4] /.test(l)).join('\n');
+        problems.push({ round, start: report || e.message.split('\n')[0] });
+      }
+    }
     for (const [i, gw] of gws.entries()) {
       /* enough connections for both workers to make their Redis client */
-      await Promise.all([0, 1, 2, 3].map((k) => openaiChat(gw, 'cached', q(`shutdown ${round}.${i}.${k}`))));
+      await Promise.all([0, 1, 2, 3].map((k) => openaiChat(gw, 'cached', q(`exit ${round}.${i}.${k}`))));
     }
-    await until(async () => {
-      const st = await Promise.all(gws.map((gw) => cacheStats(gw)));
-      return st.every((x) => x.tiers.redis.state === 'up');
-    }, 'redis up on both gateways');
     for (const gw of gws) {
       const exit = await gw.proc.stop(ms(3000));
-      exits.push({ round, pid: gw.pid, code: exit.code, signal: exit.signal, killed: gw.proc.killed });
+      const text = gw.stderrText();
+      const odd = text.split('\n').filter((l) => l && !l.startsWith('{')).slice(0, 3).join(' | ');
+      if (exit.code !== 0 || gw.proc.killed || odd) {
+        problems.push({ round, pid: gw.pid, code: exit.code, signal: exit.signal, killed: gw.proc.killed, stderr: odd });
+      }
       await gw.stop().catch(() => {}); /* logs kept, directory removed */
     }
   }
-  const bad = exits.filter((e) => e.code !== 0 || e.killed);
-  assert.deepEqual(bad, [], `every gateway exits 0 on SIGTERM within ${ms(3000)} ms: ${JSON.stringify(bad)}`);
+  t.diagnostic(`${started} of 16 gateways started`);
+  assert.deepEqual(problems, [], `every gateway starts, and exits 0 on SIGTERM within ${ms(3000)} ms:\n${JSON.stringify(problems, null, 1)}`);
   await rig.stopAll();
 });
