@@ -24,6 +24,11 @@ void sy_api_openai_model(sy_req_t *r);
 
 /* OpenAI (openai.c): the decoder used when the upstream is another kind,
  * and the encoder of canonical events as OpenAI chunks and objects. */
+/* Whether the canonical form carries every field of the OpenAI body for op
+ * (no field it does not know, n and best_of 1, no echo): only then may an
+ * OpenAI-compatible upstream's call be served through the cache or shared,
+ * instead of the byte passthrough. */
+int sy_api_openai_canon_covers(const char *body, size_t len, sy_op_t op);
 sy_err_t sy_api_openai_decode(const char *body, size_t len, sy_op_t op, sy_arena_t *a, sy_creq_t *q,
                               unsigned *enc_flags, sy_error_t *err);
 extern const sy_ingress_t sy_ingress_openai;

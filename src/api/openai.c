@@ -227,6 +227,7 @@ static void forward(sy_req_t *r, const field_t *fields, const char *upstream_pat
         /* for an upstream of another kind: decoded and translated */
         .op = op,
         .decode = sy_api_openai_decode,
+        .covers = sy_api_openai_canon_covers,
         .ingress = &sy_ingress_openai,
     };
     /* the body as received, whitespace around the object included */

@@ -862,6 +862,32 @@ sy_err_t sy_api_openai_decode(const char *body, size_t len, sy_op_t op, sy_arena
     return decode_body(&doc, op, a, q, enc_flags, err);
 }
 
+int sy_api_openai_canon_covers(const char *body, size_t len, sy_op_t op)
+{
+    if ((unsigned)op > SY_OP_EMBED || !body || sy_json_validate(body, len, NULL, NULL) < 0)
+        return 0;
+    sy_jval_t doc = sy_json_value(body, len), k, v;
+    if (doc.type != SY_JOBJECT)
+        return 0;
+    size_t pos = 0;
+    while (sy_json_next_member(&doc, &pos, &k, &v)) {
+        size_t i;
+        for (i = 0; i < K_COUNT; i++)
+            if ((keys[i].ops & (1u << op)) && sy_json_key_is(&k, keys[i].name))
+                break;
+        if (i == K_COUNT)
+            return 0; /* a field the canonical form does not carry */
+        if (v.type == SY_JNULL)
+            continue;
+        int64_t n;
+        if ((i == K_N || i == K_BEST_OF) && (sy_json_int(&v, &n) < 0 || n != 1))
+            return 0;
+        if (i == K_ECHO && sy_json_true(&v))
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- encoding ------------------------------------------------------------- */
 
 /* enc->started: 0 nothing written, 1 the stream is open, 2 it is closed

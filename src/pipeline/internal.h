@@ -48,10 +48,12 @@ typedef struct sy_share {
 
 /* What the shared path should do for model `name` and request r, given
  * whether the request is deterministic (temperature 0 or a seed) and
- * whether it would be translated anyway. Sets the x-switchyard-cache
- * header to "bypass" when the cache is not looked up. Returns 1 when the
- * shared path is wanted. */
+ * whether it would be translated anyway. Returns 1 when the shared path is
+ * wanted (which says "bypass" itself when it does not look up). */
 int sy__share_policy(sy_req_t *r, const char *name, int deterministic, int translated, sy_share_t *sh);
+
+/* Say x-switchyard-cache: bypass on r, and count it. */
+void sy__share_bypass(sy_req_t *r);
 
 /* Whether q samples deterministically: temperature 0 or a seed. */
 int sy__creq_deterministic(const sy_creq_t *q);

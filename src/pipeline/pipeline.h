@@ -86,6 +86,10 @@ typedef struct sy_call {
     sy_jval_t model_value;     /* the "model" value's bytes inside body */
     sy_op_t op;
     sy_decode_fn decode;         /* to canonical, when the upstream is not OpenAI-compatible */
+    /* whether the canonical form carries every field of the body (NULL: it
+     * does not): an OpenAI-compatible upstream's call may then be cached
+     * and shared instead of passed through */
+    int (*covers)(const char *body, size_t len, sy_op_t op);
     const sy_ingress_t *ingress; /* and back */
 } sy_call_t;
 

@@ -106,12 +106,15 @@ int sy__share_policy(sy_req_t *r, const char *name, int deterministic, int trans
     sy_dedup_mode_t dm = sh->mc ? sh->mc->dedup : SY_DEDUP_AUTO;
     sh->dedup = srv->dedup &&
                 (dm == SY_DEDUP_ON || (dm == SY_DEDUP_AUTO && (caches || (deterministic && translated))));
-    if (!sh->lookup) {
-        sy_req_set_header(r, "x-switchyard-cache", "bypass");
-        if (srv->cache)
-            atomic_fetch_add_explicit(&srv->cache->bypasses, 1, memory_order_relaxed);
-    }
     return caches || sh->dedup;
+}
+
+void sy__share_bypass(sy_req_t *r)
+{
+    sy_cache_t *c = r->w->srv->cache;
+    sy_req_set_header(r, "x-switchyard-cache", "bypass");
+    if (c)
+        atomic_fetch_add_explicit(&c->bypasses, 1, memory_order_relaxed);
 }
 
 /* ---- the client's encoder ----------------------------------------------- */
@@ -177,6 +180,9 @@ static void serve_answer(sy_req_t *r, const sy_creq_t *q, int stream, const sy_i
         return;
     }
     replay_t p = {r, in, &enc, out};
+    /* the counts are known before the first event (Anthropic's
+     * message_start carries input_tokens) */
+    sy_usage_merge(&enc.usage, &c->usage);
     sy_req_stream_start(r, 200, in->stream_type);
     sy_cresp_replay(c, REPLAY_PIECE, replay_event, &p);
     in->end(&enc, out);
@@ -1581,6 +1587,7 @@ void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsi
         sy_semfeat_creq(q, &lk->feat);
     }
     if (!lk->sh.lookup) {
+        sy__share_bypass(r);
         go_upstream(lk);
         return;
     }

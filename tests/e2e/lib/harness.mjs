@@ -686,3 +686,182 @@ export function parseNamedSSE(text) {
   }
   return out;
 }
+
+/* ---- cache and dedup ------------------------------------------------------------ */
+
+/* What the gateway said about a shared answer, from a response's headers
+ * (a fetch Headers, or node's IncomingMessage headers object). */
+export function shareHeaders(h) {
+  const get = (k) => (typeof h.get === 'function' ? h.get(k) : h[k]) ?? null;
+  return {
+    cache: get('x-switchyard-cache'),
+    dedup: get('x-switchyard-dedup'),
+    provider: get('x-switchyard-provider'),
+  };
+}
+
+/* How many requests for path the mock has seen (all of them, the tests'
+ * direct ones included: take the difference around the requests counted). */
+export async function mockCount(mock, p = '/v1/chat/completions') {
+  return (await mock.stats()).by_path[p] || 0;
+}
+
+/* Calls fn (async) until it returns something truthy; returns that value,
+ * or fails after timeout naming what was awaited and the last value seen. */
+export async function pollUntil(fn, what, timeout = ms(5000), every = 20) {
+  const t0 = now();
+  let v;
+  for (;;) {
+    v = await fn();
+    if (v) return v;
+    if (now() - t0 > timeout) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${JSON.stringify(v)})`);
+    await sleep(every);
+  }
+}
+
+/* The text the mock answers messages with when sent headers (its x-mock-*
+ * controls), asked directly. Counts as one request to the mock. */
+export async function mockText(mock, messages, headers = {}) {
+  const j = await mock.post('/v1/chat/completions', { model: 'mock-small', messages }, headers);
+  return j.choices[0].message.content;
+}
+
+/* One chat through a client protocol's official SDK: proto is openai,
+ * ollama or anthropic. max_tokens defaults to 256 in every protocol (the
+ * Anthropic API needs one, and it is part of the cache key), null leaves it
+ * out; temperature and seed are sent when given (Ollama: in options).
+ * Returns {content, chunks (stream pieces with text), finish, model, usage
+ * ({input, output} tokens, when the protocol gave them), status, headers (a
+ * fetch Headers)}; an error rejects as the SDK throws it. */
+export async function sdkChat(gw, proto, {
+  model: name, messages, stream = false, max_tokens = 256, temperature, seed, headers = {},
+} = {}) {
+  const out = { proto, stream, content: '', chunks: 0, finish: null, model: null, usage: null, status: 0, headers: null };
+  if (proto === 'openai') {
+    const body = { model: name, messages, stream };
+    if (max_tokens !== null) body.max_tokens = max_tokens;
+    if (temperature !== undefined) body.temperature = temperature;
+    if (seed !== undefined) body.seed = seed;
+    const { data, response } = await gw.client().chat.completions.create(body, { headers }).withResponse();
+    out.status = response.status;
+    out.headers = response.headers;
+    if (!stream) {
+      out.content = data.choices[0].message.content ?? '';
+      out.finish = data.choices[0].finish_reason;
+      out.model = data.model;
+      if (data.usage) out.usage = { input: data.usage.prompt_tokens, output: data.usage.completion_tokens };
+      return out;
+    }
+    for await (const c of data) {
+      out.model = c.model;
+      const d = c.choices?.[0]?.delta?.content;
+      if (d) {
+        out.content += d;
+        out.chunks++;
+      }
+      if (c.choices?.[0]?.finish_reason) out.finish = c.choices[0].finish_reason;
+      if (c.usage) out.usage = { input: c.usage.prompt_tokens, output: c.usage.completion_tokens };
+    }
+    return out;
+  }
+  if (proto === 'ollama') {
+    const rec = recordingFetch();
+    const o = gw.ollama({ fetch: rec, headers });
+    const body = { model: name, messages, stream };
+    const options = {};
+    if (max_tokens !== null) options.num_predict = max_tokens;
+    if (temperature !== undefined) options.temperature = temperature;
+    if (seed !== undefined) options.seed = seed;
+    if (Object.keys(options).length) body.options = options;
+    const r = await o.chat(body);
+    out.status = rec.last.status;
+    out.headers = rec.last.headers;
+    if (!stream) {
+      out.content = r.message.content;
+      out.finish = r.done_reason;
+      out.model = r.model;
+      out.usage = { input: r.prompt_eval_count, output: r.eval_count };
+      return out;
+    }
+    for await (const part of r) {
+      out.model = part.model;
+      if (part.message?.content) {
+        out.content += part.message.content;
+        out.chunks++;
+      }
+      if (part.done) {
+        out.finish = part.done_reason;
+        out.usage = { input: part.prompt_eval_count, output: part.eval_count };
+      }
+    }
+    return out;
+  }
+  if (proto === 'anthropic') {
+    const body = { model: name, messages, stream, max_tokens: max_tokens ?? 256 };
+    if (temperature !== undefined) body.temperature = temperature;
+    const { data, response } = await gw.anthropic().messages.create(body, { headers }).withResponse();
+    out.status = response.status;
+    out.headers = response.headers;
+    if (!stream) {
+      out.content = data.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+      out.finish = data.stop_reason;
+      out.model = data.model;
+      out.usage = { input: data.usage.input_tokens, output: data.usage.output_tokens };
+      return out;
+    }
+    for await (const ev of data) {
+      if (ev.type === 'message_start') {
+        out.model = ev.message.model;
+        out.usage = { input: ev.message.usage?.input_tokens, output: null };
+      }
+      if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') {
+        out.content += ev.delta.text;
+        out.chunks++;
+      }
+      if (ev.type === 'message_delta') {
+        out.finish = ev.delta.stop_reason;
+        /* as the SDK's own accumulator: message_delta's counts are final */
+        if (out.usage) out.usage.output = ev.usage?.output_tokens;
+        if (out.usage && ev.usage?.input_tokens != null) out.usage.input = ev.usage.input_tokens;
+      }
+    }
+    return out;
+  }
+  throw new Error(`sdkChat: unknown protocol ${proto}`);
+}
+
+/* The URL and body of a raw chat in a client protocol (as sdkChat sends it). */
+export function rawChat(gw, proto, { model: name, messages, stream = false, max_tokens = 256 }) {
+  if (proto === 'ollama') {
+    return { url: `${gw.url}/api/chat`, body: { model: name, messages, stream, options: { num_predict: max_tokens } } };
+  }
+  if (proto === 'anthropic') {
+    return { url: `${gw.url}/v1/messages`, body: { model: name, messages, stream, max_tokens } };
+  }
+  return { url: `${gw.baseURL}/chat/completions`, body: { model: name, messages, stream, max_tokens } };
+}
+
+/* A raw streamed chat answer read in a client protocol: its text, whether
+ * it ended the way that protocol ends a good stream, and the error it
+ * carried in-stream (the protocol's error object, or null). */
+export function rawStreamSummary(proto, text) {
+  if (proto === 'ollama') {
+    const lines = parseNDJSON(text);
+    const last = lines[lines.length - 1];
+    return {
+      content: lines.map((l) => l.message?.content ?? '').join(''),
+      complete: !!last && last.done === true,
+      error: lines.find((l) => l.error !== undefined) || null,
+    };
+  }
+  if (proto === 'anthropic') {
+    const evs = parseNamedSSE(text);
+    return {
+      content: evs.filter((e) => e.event === 'content_block_delta').map((e) => e.json.delta.text ?? '').join(''),
+      complete: evs.length > 0 && evs[evs.length - 1].event === 'message_stop',
+      error: evs.find((e) => e.event === 'error')?.json || null,
+    };
+  }
+  const s = chatStreamSummary(parseSSE(text));
+  return { content: s.content, complete: s.done && !s.error, error: s.error ? { error: s.error } : null };
+}
