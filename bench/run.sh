@@ -15,7 +15,17 @@
 #      by the same OpenAI upstream, in the wrk rounds of step 1 (per request)
 #      and as long streams (per chunk); the switchyard's CPU time from
 #      /proc/PID/stat around each run, divided by the requests or chunks it
-#      served, gives the translation's cost beside the passthrough's.
+#      served, gives the translation's cost beside the passthrough's;
+#   5. cache hits: the same wrk runs, in the same rounds, against a model with
+#      the exact cache on (warmed with one request, so every request is a hit)
+#      on both switchyards, beside sy-mock serving the same reply directly;
+#      /api/stats and sy-mock's /__stats must show that they were all hits;
+#   6. dedup fan-out: bench/sy-fanout.c sends 1000 identical streaming
+#      requests at once to a third switchyard (workers auto) whose upstream
+#      stream is slow enough that they all overlap; sy-mock must see one call,
+#      every waiter must get the whole stream;
+#   7. the semantic cache's precision and recall on tests/data/semantic-pairs.tsv
+#      at several thresholds (build/semantic-eval).
 # Everything is compared as ratios within this one run. Results go to
 # BENCHMARKS.md at the repo root (overwritten). Every process started here is
 # killed on exit, including on failure; a figure that could not be measured is
@@ -24,8 +34,9 @@
 # Knobs (environment): BUILD (build), BENCH_ROUNDS (3), BENCH_DURATION (5 s per
 # round), BENCH_WARMUP (2 s before the first round), BENCH_STREAM_REQUESTS
 # (200), BENCH_STREAM_CONC (2), BENCH_XSTREAM_REQUESTS (120 long streams per
-# path for the per-chunk cost), BENCH_XSTREAM_CONC (4), BENCH_OUT
-# (BENCHMARKS.md), BENCH_KEEP=1 keeps the temp dir with logs and configs.
+# path for the per-chunk cost), BENCH_XSTREAM_CONC (4), BENCH_FANOUT_WAITERS
+# (1000), BENCH_FANOUT_ROUNDS (BENCH_ROUNDS), BENCH_OUT (BENCHMARKS.md),
+# BENCH_KEEP=1 keeps the temp dir with logs and configs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -42,6 +53,11 @@ XS_N=${BENCH_XSTREAM_REQUESTS:-120}
 XS_C=${BENCH_XSTREAM_CONC:-4}
 XS_TOKENS=500
 XS_ITL_MS=1
+FAN_N=${BENCH_FANOUT_WAITERS:-1000}
+FAN_ROUNDS=${BENCH_FANOUT_ROUNDS:-$ROUNDS}
+FAN_TOKENS=64
+FAN_TTFT_MS=300
+FAN_ITL_MS=5
 CLK_TCK=$(getconf CLK_TCK)
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 NGINX=/usr/sbin/nginx
@@ -55,6 +71,9 @@ PATH_ANTHROPIC=/v1/messages
 SWITCHYARD=$ROOT/$BUILD/switchyard
 MOCK=$ROOT/$BUILD/sy-mock
 STREAM=$ROOT/$BUILD/sy-stream
+FANOUT=$ROOT/$BUILD/sy-fanout
+SEMEVAL=$ROOT/$BUILD/semantic-eval
+ONCE_LUA=$ROOT/bench/once.lua
 LUA=$ROOT/bench/chat.lua
 XLUA=$ROOT/bench/translated.lua
 
@@ -156,12 +175,28 @@ calc() { awk -v OFS='' "BEGIN { $1 }" </dev/null; }
 is_num() { [[ "$1" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
 
 # ---------------------------------------------------------------- binaries
-for bin in "$MOCK" "$STREAM"; do
+for bin in "$MOCK" "$STREAM" "$FANOUT" "$SEMEVAL"; do
     [ -x "$bin" ] || problem "$bin is missing (run make)"
 done
 [ -x "$SWITCHYARD" ] || problem "$SWITCHYARD is missing (run make)"
 command -v wrk >/dev/null || problem "wrk is not installed (make deps)"
 [ -x "$NGINX" ] || problem "$NGINX is not installed (make deps)"
+
+# The fan-out holds FAN_N client sockets in sy-fanout and as many in the
+# switchyard: raise the soft limit on open files (up to the hard one) for
+# every process started from here on.
+FD_NEED=$((FAN_N + 256))
+FD_LIMIT=$(ulimit -n)
+if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt "$FD_NEED" ]; then
+    ulimit -n "$FD_NEED" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+    FD_LIMIT=$(ulimit -n)
+    if [ "$FD_LIMIT" != unlimited ] && [ "$FD_LIMIT" -lt "$FD_NEED" ]; then
+        n=$((FD_LIMIT - 256))
+        [ "$n" -ge 2 ] || n=2
+        problem "ulimit -n is $FD_LIMIT and cannot be raised to $FD_NEED: the fan-out runs with $n waiters instead of $FAN_N"
+        FAN_N=$n
+    fi
+fi
 
 SY_VERSION="not built"
 [ -x "$SWITCHYARD" ] && SY_VERSION=$("$SWITCHYARD" --version 2>&1 | head -n1)
@@ -285,6 +320,12 @@ providers:
     type: openai
     base_url: "http://127.0.0.1:$MOCK_PORT/v1"
     headers: { x-mock-tokens: "$XS_TOKENS", x-mock-itl-ms: "$XS_ITL_MS" }
+  # for the dedup fan-out: a stream slow enough (first token after
+  # ${FAN_TTFT_MS} ms, then one every ${FAN_ITL_MS} ms) that $FAN_N identical requests overlap
+  - name: mock-fanout
+    type: openai
+    base_url: "http://127.0.0.1:$MOCK_PORT/v1"
+    headers: { x-mock-tokens: "$FAN_TOKENS", x-mock-ttft-ms: "$FAN_TTFT_MS", x-mock-itl-ms: "$FAN_ITL_MS" }
 models:
   - name: bench
     deployments:
@@ -295,6 +336,16 @@ models:
   - name: bench-long
     deployments:
       - { provider: mock-long, model: "mock-small", weight: 1 }
+  # the cache-hit runs: the same upstream as bench, answers kept a day
+  - name: bench-cached
+    cache: { mode: exact, ttl_s: 86400 }
+    deployments:
+      - { provider: mock, model: "mock-small", weight: 1 }
+  - name: bench-fanout
+    cache: { mode: exact, ttl_s: 86400 }
+    dedup: on
+    deployments:
+      - { provider: mock-fanout, model: "mock-small", weight: 1 }
 EOF
 }
 
@@ -332,9 +383,10 @@ sy_alive() {
 }
 sy_last_log() { grep -v '"msg":"stopped"' "${SY_LOG[$1]}" 2>/dev/null | tail -n 1 | head -c 300; }
 
-# target -> the switchyard it runs on (sw1, swauto), or nothing
+# target -> the switchyard it runs on (sw1, swauto), or nothing (the fan-out's
+# swfan is not a wrk target)
 sy_of() {
-    case $1 in sw1 | sw1oll | sw1ant | xs-*) echo sw1 ;; swauto) echo swauto ;; esac
+    case $1 in sw1 | sw1oll | sw1ant | sw1hit | xs-*) echo sw1 ;; swauto | swautohit) echo swauto ;; esac
 }
 
 # Before a run against a switchyard target: if that switchyard is gone (it
@@ -422,6 +474,72 @@ for t in "${XTARGETS[@]}"; do
     probe_translated "$t" || PORT[$t]=""
 done
 
+# ---------------------------------------------------------------- cache hits
+# The same wrk runs against the model bench-cached (exact cache) on both
+# switchyards, compared with sy-mock serving the same reply directly (the
+# target "direct", in the same rounds). The cache is warmed with one request
+# of exactly the body chat.lua builds; bench/once.lua sends it once and
+# writes it to a file, so curl can send it again byte for byte.
+HIT_TARGETS=(sw1hit swautohit)
+declare -A IS_HIT HIT_WARM
+PORT[sw1hit]=${SY_PORT[sw1]:-};       MODEL[sw1hit]=bench-cached
+PORT[swautohit]=${SY_PORT[swauto]:-}; MODEL[swautohit]=bench-cached
+LABEL[sw1hit]="cache hits, switchyard (workers 1)"
+LABEL[swautohit]="cache hits, switchyard (workers auto = ${SY_WORKERS_AUTO:-?})"
+IS_HIT[sw1hit]=1 IS_HIT[swautohit]=1
+HIT_BODY=$TMP/hit-body.json
+
+# /api/stats: the cache's hits (all tiers), and "joins leads" of the dedup
+stat_hits() { # port
+    curl -s --max-time 5 "http://127.0.0.1:$1/api/stats" 2>/dev/null |
+        sed -nE 's/.*"cache":\{[^{]*"hits":([0-9]+).*/\1/p'
+}
+stat_dedup() { # port
+    local j
+    j=$(curl -s --max-time 5 "http://127.0.0.1:$1/api/stats" 2>/dev/null)
+    echo "$(sed -nE 's/.*"dedup":\{[^}]*"joins":([0-9]+).*/\1/p' <<<"$j") $(sed -nE 's/.*"dedup":\{[^}]*"leads":([0-9]+).*/\1/p' <<<"$j")"
+}
+# sy-mock's count of the requests that reached it
+mock_requests() {
+    curl -s --max-time 5 "http://127.0.0.1:$MOCK_PORT/__stats" 2>/dev/null |
+        grep -oE '"requests":[0-9]+' | head -n1 | cut -d: -f2
+}
+# One request with the cache-hit body; prints "STATUS CACHE" (the
+# x-switchyard-cache header, "-" when there is none).
+hit_request() { # target
+    local st c
+    st=$(curl -s -o "$TMP/probe.out" -D "$TMP/probe.hdr" -w '%{http_code}' --max-time 5 \
+        -H 'Content-Type: application/json' -H 'Authorization: Bearer sk-bench' \
+        --data-binary "@$HIT_BODY" "http://127.0.0.1:${PORT[$1]}$PATH_CHAT" 2>/dev/null) || st=000
+    c=$(tr -d '\r' <"$TMP/probe.hdr" 2>/dev/null | sed -nE 's/^x-switchyard-cache: *//Ip' | head -n1)
+    echo "${st:-000} ${c:--}"
+}
+
+for t in "${HIT_TARGETS[@]}"; do
+    [ -n "${PORT[$t]}" ] || continue
+    if [ ! -s "$HIT_BODY" ]; then
+        CMDS+=("SY_BENCH_MODEL=bench-cached SY_BENCH_BODY_OUT=\$TMP/hit-body.json wrk -t1 -c1 -d1s -s bench/once.lua http://127.0.0.1:${PORT[$t]}$PATH_CHAT   # one request: warms the cache, writes the body")
+        SY_BENCH_MODEL=bench-cached SY_BENCH_BODY_OUT=$HIT_BODY run_tracked timeout 30 \
+            wrk -t1 -c1 -d1s -s "$ONCE_LUA" "http://127.0.0.1:${PORT[$t]}$PATH_CHAT" >"$TMP/once.out" 2>&1
+        HIT_WARM[$t]=$(grep -m1 -E '^[0-9]{3} ' "$TMP/once.out")
+    fi
+    if [ -s "$HIT_BODY" ]; then
+        [ -n "${HIT_WARM[$t]:-}" ] || {
+            CMDS+=("curl -H 'Content-Type: application/json' -H 'Authorization: Bearer sk-bench' --data-binary @\$TMP/hit-body.json http://127.0.0.1:${PORT[$t]}$PATH_CHAT   # warms the cache")
+            HIT_WARM[$t]=$(hit_request "$t")
+        }
+        second=$(hit_request "$t")
+    else
+        second="no body: $(head -c 200 "$TMP/once.out" 2>/dev/null)"
+    fi
+    if [ "${HIT_WARM[$t]%% *}" != 200 ] || [ "$second" != "200 hit" ]; then
+        problem "cache hits on ${LABEL[$t]}: the warm request answered '${HIT_WARM[$t]:-nothing}', the next one '$second' (want 200, then 200 hit): its figures are not measured"
+        PORT[$t]=""
+    else
+        log "cache warmed on $t: ${HIT_WARM[$t]}, then $second"
+    fi
+done
+
 # ---------------------------------------------------------------- wrk
 # parse_wrk FILE -> "rps p50_us p99_us requests non2xx socket_errors"
 parse_wrk() {
@@ -449,6 +567,7 @@ parse_wrk() {
 declare -A RPS P50 P99 NOTE        # key: target:conns:round
 declare -A M_RPS M_P50 M_P99       # key: target:conns, medians over rounds
 declare -A CPU_U CPU_S CPU_N       # key: target:conns:round - CPU ticks and requests
+declare -A HIT_N HIT_REQS HIT_UP   # key: target:conns - hits counted, requests, upstream requests
 wrk_cmd() { # target conns seconds
     local env="" lua=bench/chat.lua
     [ -n "${W_PROTO[$1]:-}" ] && env="SY_BENCH_PROTO=${W_PROTO[$1]} " && lua=bench/translated.lua
@@ -459,7 +578,7 @@ wrk_cmd() { # target conns seconds
 # switchyard target it also reads the process's CPU time just before and
 # after the measured run, for the CPU per request.
 run_wrk() { # target conns round
-    local t=$1 c=$2 r=$3 out=$TMP/wrk-$1-$2-$3.txt s pid cpu0 cpu1 url lua m p u0 s0 u1 s1
+    local t=$1 c=$2 r=$3 out=$TMP/wrk-$1-$2-$3.txt s pid cpu0 cpu1 url lua m p u0 s0 u1 s1 h0 h1 m0 m1
     ensure_sw "$t"
     [ -n "${PORT[$t]}" ] || return
     s=$(sy_of "$t")
@@ -472,6 +591,14 @@ run_wrk() { # target conns round
     fi
     pid=""
     [ "$s" = sw1 ] && pid=${SY_PID[sw1]:-}
+    [ "$t" = direct ] && pid=${MOCK_PID:-}
+    # a cache-hit run: the entry must be there (also after a restart), and
+    # /api/stats and the mock's count must show afterwards that all were hits
+    h0="" m0=""
+    if [ -n "${IS_HIT[$t]:-}" ]; then
+        hit_request "$t" >/dev/null
+        h0=$(stat_hits "${PORT[$t]}") m0=$(mock_requests)
+    fi
     cpu0=""
     [ -n "$pid" ] && cpu0=$(cpu_ticks "$pid")
     SY_BENCH_MODEL=$m SY_BENCH_PROTO=$p run_tracked timeout $((DURATION + 30)) \
@@ -490,6 +617,19 @@ run_wrk() { # target conns round
     RPS[$t:$c:$r]=$rps
     P50[$t:$c:$r]=$p50
     P99[$t:$c:$r]=$p99
+    if [ -n "${IS_HIT[$t]:-}" ]; then
+        h1=$(stat_hits "${PORT[$t]}") m1=$(mock_requests)
+        if is_num "$h0" && is_num "$h1" && is_num "$m0" && is_num "$m1"; then
+            HIT_N[$t:$c]=$((${HIT_N[$t:$c]:-0} + h1 - h0))
+            HIT_REQS[$t:$c]=$((${HIT_REQS[$t:$c]:-0} + reqs))
+            HIT_UP[$t:$c]=$((${HIT_UP[$t:$c]:-0} + m1 - m0))
+            if [ $((m1 - m0)) -gt 0 ] || [ $((h1 - h0)) -lt "$reqs" ]; then
+                problem "${LABEL[$t]} at $c connections (round $r): /api/stats counted $((h1 - h0)) hits for the $reqs requests wrk completed, and sy-mock saw $((m1 - m0)) requests meanwhile (want at least $reqs hits and no upstream request)"
+            fi
+        else
+            problem "${LABEL[$t]} at $c connections (round $r): could not read the hits from /api/stats or the requests from sy-mock's /__stats ('$h0' '$h1' '$m0' '$m1')"
+        fi
+    fi
     if [ -n "$cpu0" ] && [ -n "$cpu1" ] && [ "$reqs" -gt 0 ]; then
         read -r u0 s0 <<<"$cpu0"
         read -r u1 s1 <<<"$cpu1"
@@ -509,8 +649,8 @@ median() { # numbers... ("-" ignored) -> median or "-"
 }
 
 # the translated paths run right after the passthrough on the same switchyard,
-# in the same rounds
-RUN_ORDER=(direct nginx sw1 "${XTARGETS[@]}" swauto)
+# in the same rounds; the cache hits right after sy-mock direct, their baseline
+RUN_ORDER=(direct "${HIT_TARGETS[@]}" nginx sw1 "${XTARGETS[@]}" swauto)
 if command -v wrk >/dev/null; then
     for c in "${CONNS[@]}"; do
         for t in "${RUN_ORDER[@]}"; do
@@ -686,6 +826,141 @@ for t in "${STREAM_TARGETS[@]}"; do
     fi
 done
 
+# ---------------------------------------------------------------- dedup fan-out
+# A third switchyard (workers auto), started only now so that its memory
+# before and after is the fan-out's alone; its model bench-fanout has the
+# exact cache and dedup on, and its provider makes sy-mock's stream slow
+# (first token after FAN_TTFT_MS, then FAN_TOKENS tokens FAN_ITL_MS apart) so
+# that FAN_N requests sent at once all overlap one upstream call. Each round:
+# one stream alone (its own duration through the gateway), then FAN_N
+# identical streams at once (bench/sy-fanout.c: one connection each, one
+# epoll loop). The request text carries a fresh nonce for each run, so no run
+# is a cache hit. sy-mock must see exactly one call for the FAN_N streams,
+# and every waiter must get the whole stream: [DONE], FAN_TOKENS text chunks,
+# the same text as every other waiter.
+declare -A FAN
+FAN_PORT="" FAN_PID="" FAN_RSS0="" FAN_HWM="" FAN_RSS1="" FAN_STARTED=""
+fan_dist() { sed -nE "s/.*\"$2\":\\{[^}]*\"$3\":([0-9.]+).*/\\1/p" <<<"$1"; } # json dist key
+fan_num() { sed -nE "s/.*\"$2\":(-?[0-9.]+).*/\\1/p" <<<"$1"; }              # json key (unique)
+ms() { is_num "$1" && awk -v v="$1" 'BEGIN { printf "%.1f", v / 1000 }' || echo "-"; }
+if [ -x "$FANOUT" ] && [ -n "$MOCK_PORT" ] && [ -x "$SWITCHYARD" ] && [ "$FAN_ROUNDS" -gt 0 ]; then
+    if start_switchyard swfan auto; then
+        FAN_STARTED=1
+        FAN_PORT=${SY_PORT[swfan]} FAN_PID=${SY_PID[swfan]}
+        sleep 1
+        FAN_RSS0=$(rss_mb "$FAN_PID")
+        CMDS+=("$BUILD/sy-fanout --port $FAN_PORT --model bench-fanout -n 1 --nonce PID-ROUND-alone   # x$FAN_ROUNDS rounds: one stream alone")
+        CMDS+=("$BUILD/sy-fanout --port $FAN_PORT --model bench-fanout -n $FAN_N --nonce PID-ROUND-fan --timeout-ms 60000   # x$FAN_ROUNDS rounds, right after the one alone")
+    fi
+    for r in $(seq 1 "$FAN_ROUNDS"); do
+        [ -n "$FAN_STARTED" ] || break
+        if ! sy_alive swfan; then
+            problem "switchyard (fan-out, workers auto) stopped before fan-out round $r (last log line: $(sy_last_log swfan)); no more fan-out rounds"
+            break
+        fi
+        run_tracked timeout 60 "$FANOUT" --port "$FAN_PORT" --model bench-fanout -n 1 \
+            --nonce "$$-$r-alone" >"$TMP/fanout-alone-$r.json" 2>"$TMP/fanout-alone-$r.err"
+        rc=$?
+        json=$(head -n1 "$TMP/fanout-alone-$r.json")
+        if [ "$rc" = 0 ]; then
+            FAN[$r:alone]=$(fan_num "$json" wall_us)
+        else
+            problem "fan-out round $r: the stream alone failed (exit $rc): $(jstr "$json" first_error) $(head -c 200 "$TMP/fanout-alone-$r.err")"
+        fi
+        read -r j0 l0 <<<"$(stat_dedup "$FAN_PORT")"
+        m0=$(mock_requests)
+        cpu0=$(cpu_ticks "$FAN_PID")
+        run_tracked timeout 120 "$FANOUT" --port "$FAN_PORT" --model bench-fanout -n "$FAN_N" \
+            --nonce "$$-$r-fan" --timeout-ms 60000 >"$TMP/fanout-$r.json" 2>"$TMP/fanout-$r.err"
+        rc=$?
+        cpu1=$(cpu_ticks "$FAN_PID")
+        m1=$(mock_requests)
+        read -r j1 l1 <<<"$(stat_dedup "$FAN_PORT")"
+        json=$(head -n1 "$TMP/fanout-$r.json")
+        log "fan-out round $r: alone ${FAN[$r:alone]:-?} us; $json"
+        if ! sy_alive swfan; then
+            problem "switchyard (fan-out, workers auto) stopped during fan-out round $r (last log line: $(sy_last_log swfan))"
+            break
+        fi
+        if [ -z "$json" ]; then
+            problem "fan-out round $r: sy-fanout gave no result (exit $rc): $(head -c 300 "$TMP/fanout-$r.err")"
+            continue
+        fi
+        FAN[$r:ran]=1
+        if [ -n "$cpu0" ] && [ -n "$cpu1" ]; then
+            read -r u0 s0 <<<"$cpu0"
+            read -r u1 s1 <<<"$cpu1"
+            FAN[$r:gw_cpu_us]=$(((u1 - u0 + s1 - s0) * 1000000 / CLK_TCK))
+        fi
+        is_num "$m0" && is_num "$m1" && FAN[$r:up]=$((m1 - m0))
+        is_num "$j0" && is_num "$j1" && FAN[$r:joins]=$((j1 - j0))
+        is_num "$l0" && is_num "$l1" && FAN[$r:leads]=$((l1 - l0))
+        for k in completed errors leaders followers text_variants text_chunks_min text_chunks_max \
+            events_min bytes_min bytes_max wall_us spread_us send_spread_us cpu_us; do
+            FAN[$r:$k]=$(fan_num "$json" "$k")
+        done
+        for d in ttfb_us ttft_us done_us; do
+            FAN[$r:$d:p50]=$(fan_dist "$json" "$d" p50)
+            FAN[$r:$d:p99]=$(fan_dist "$json" "$d" p99)
+            FAN[$r:$d:max]=$(fan_dist "$json" "$d" max)
+        done
+        if [ "${FAN[$r:up]:-?}" != 1 ]; then
+            problem "fan-out round $r: sy-mock saw ${FAN[$r:up]:-an unknown number of} upstream requests for $FAN_N identical streams (want 1)"
+        fi
+        if [ "$rc" != 0 ] || [ "${FAN[$r:completed]}" != "$FAN_N" ]; then
+            problem "fan-out round $r: ${FAN[$r:completed]:-?} of $FAN_N waiters got a whole stream (sy-fanout exit $rc), first error: $(jstr "$json" first_error)"
+        fi
+        if [ "${FAN[$r:text_chunks_min]}" != "$FAN_TOKENS" ] || [ "${FAN[$r:text_chunks_max]}" != "$FAN_TOKENS" ] ||
+            [ "${FAN[$r:text_variants]}" != 1 ]; then
+            problem "fan-out round $r: waiters got ${FAN[$r:text_chunks_min]}..${FAN[$r:text_chunks_max]} text chunks (want $FAN_TOKENS each) and ${FAN[$r:text_variants]} different texts (want 1)"
+        fi
+        if [ "${FAN[$r:leaders]}" != 1 ] || [ "${FAN[$r:followers]}" != $((FAN_N - 1)) ]; then
+            problem "fan-out round $r: x-switchyard-dedup said leader ${FAN[$r:leaders]} times and follower ${FAN[$r:followers]} times (want 1 and $((FAN_N - 1)))"
+        fi
+    done
+    if [ -n "$FAN_STARTED" ] && sy_alive swfan; then
+        FAN_HWM=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$FAN_PID/status" 2>/dev/null)
+        sleep 1
+        FAN_RSS1=$(rss_mb "$FAN_PID")
+    fi
+fi
+# the rounds' figures side by side, and their medians
+fan_med() { # field
+    local a=() r
+    for r in $(seq 1 "$FAN_ROUNDS"); do a+=("${FAN[$r:$1]:--}"); done
+    median "${a[@]}"
+}
+fan_all() { # field -> "v1, v2, v3" over the rounds that ran
+    local out="" r
+    for r in $(seq 1 "$FAN_ROUNDS"); do
+        [ -n "${FAN[$r:ran]:-}" ] && out+="${FAN[$r:$1]:-?}, "
+    done
+    echo "${out%, }"
+}
+
+# ---------------------------------------------------------------- semantic cache
+# Precision and recall of the semantic cache's built-in embedder on the
+# labelled pairs (bench/semantic-eval.c): no server involved.
+SEM_OUT=$TMP/semantic-eval.txt
+SEM_THRESHOLD="" SEM_PREC="" SEM_RECALL="" SEM_HITS="" SEM_FALSE=""
+if [ -x "$SEMEVAL" ]; then
+    CMDS+=("$BUILD/semantic-eval --misses tests/data/semantic-pairs.tsv")
+    run_tracked timeout 300 "$SEMEVAL" --misses "$ROOT/tests/data/semantic-pairs.tsv" \
+        >"$SEM_OUT" 2>"$TMP/semantic-eval.err"
+    rc=$?
+    SEM_THRESHOLD=$(sed -nE 's/^at ([0-9.]+):$/\1/p' "$SEM_OUT" | head -n1)
+    if [ "$rc" != 0 ] || [ -z "$SEM_THRESHOLD" ]; then
+        problem "semantic-eval exited $rc: $(head -c 300 "$TMP/semantic-eval.err")"
+    else
+        row=$(grep -E "^\| $SEM_THRESHOLD \| yes \|" "$SEM_OUT" | head -n1)
+        SEM_HITS=$(awk -F'|' '{ gsub(/ /, "", $4); print $4 }' <<<"$row")
+        SEM_FALSE=$(awk -F'|' '{ gsub(/ /, "", $6); print $6 }' <<<"$row")
+        SEM_PREC=$(awk -F'|' '{ gsub(/ /, "", $7); print $7 }' <<<"$row")
+        SEM_RECALL=$(awk -F'|' '{ gsub(/ /, "", $8); print $8 }' <<<"$row")
+        log "semantic-eval: threshold $SEM_THRESHOLD, precision $SEM_PREC, recall $SEM_RECALL"
+    fi
+fi
+
 # ---------------------------------------------------------------- RSS after load
 if [ -n "${SY_PID[swauto]:-}" ]; then
     sleep 1
@@ -695,7 +970,7 @@ if [ -n "${SY_PID[swauto]:-}" ]; then
         RSS_AFTER=$(rss_mb "${SY_PID[swauto]}")
     fi
 fi
-for name in sw1 swauto; do
+for name in sw1 swauto swfan; do
     [ -n "${SY_PID[$name]:-}" ] && ! sy_alive "$name" &&
         problem "switchyard ($name) is no longer running at the end (last log line: $(sy_last_log "$name"))"
 done
@@ -773,6 +1048,47 @@ for t in "${XS_TARGETS[@]}"; do
     XC_UCOST[$t]=$(subd "${XC_USER[$t]}" "${XC_USER[xs-openai]}" 2)
 done
 
+# cache hits: each row against sy-mock serving the same reply (the target
+# "direct", run just before them in the same rounds); CPU per request of the
+# workers-1 switchyard's hits and of sy-mock (one worker), pooled over rounds
+declare -A HR_RPS HR_P50 HR_P99 HR_CPU HR_USER
+for c in "${CONNS[@]}"; do
+    for t in direct "${HIT_TARGETS[@]}"; do
+        HR_RPS[$t:$c]=$(div "${M_RPS[$t:$c]}" "${M_RPS[direct:$c]}")
+        HR_P50[$t:$c]=$(div "${M_P50[$t:$c]}" "${M_P50[direct:$c]}")
+        HR_P99[$t:$c]=$(div "${M_P99[$t:$c]}" "${M_P99[direct:$c]}")
+        u=0 k=0 n=0
+        for r in $(seq 1 "$ROUNDS"); do
+            [ -n "${CPU_N[$t:$c:$r]:-}" ] || continue
+            u=$((u + CPU_U[$t:$c:$r])) k=$((k + CPU_S[$t:$c:$r])) n=$((n + CPU_N[$t:$c:$r]))
+        done
+        HR_CPU[$t:$c]=$(per_us $((u + k)) "$n" 1)
+        HR_USER[$t:$c]=$(per_us "$u" "$n" 1)
+    done
+done
+
+# dedup fan-out: per round and the medians of the rounds
+FAN_RAN=0 FAN_DONE=0 FAN_UP_OK=1
+for r in $(seq 1 "$FAN_ROUNDS"); do
+    [ -n "${FAN[$r:ran]:-}" ] || continue
+    FAN_RAN=$((FAN_RAN + 1))
+    FAN_DONE=$((FAN_DONE + ${FAN[$r:completed]:-0}))
+    [ "${FAN[$r:up]:-}" = 1 ] || FAN_UP_OK=0
+    FAN[$r:ratio]=$(div "${FAN[$r:wall_us]:-}" "${FAN[$r:alone]:-}")
+done
+FAN_M_RATIO=$(fan_med ratio)
+FAN_M_WALL=$(fan_med wall_us)
+FAN_M_ALONE=$(fan_med alone)
+FAN_GW=$(fan_med gw_cpu_us)
+FAN_GW_WAITER="" FAN_GW_EVENT=""
+if is_num "$FAN_GW" && is_num "${FAN[1:events_min]:-}" && [ "${FAN[1:events_min]}" -gt 0 ]; then
+    FAN_GW_WAITER=$(calc "printf \"%.0f\", $FAN_GW / $FAN_N")
+    FAN_GW_EVENT=$(calc "printf \"%.1f\", $FAN_GW / $FAN_N / ${FAN[1:events_min]}")
+fi
+FAN_GROWTH_KB=""
+is_num "$FAN_HWM" && is_num "$FAN_RSS0" && [ "$FAN_N" -gt 0 ] &&
+    FAN_GROWTH_KB=$(calc "printf \"%.1f\", ($FAN_HWM - $FAN_RSS0) * 1024 / $FAN_N")
+
 # target rows: name, measured, goal, verdict
 TARGET_ROWS=()
 verdict() { # value op limit -> pass|miss|not measured
@@ -791,6 +1107,26 @@ v=$ADDED_RATIO_1;   add_target "added p50 latency, 4 connections (workers 1)" "$
 v=${S_ADD_NET99[swauto]}; add_target "added TTFT p99, stream, net of the mock's wait (nginx: $(disp "${S_ADD_NET99[nginx]}" " us"))" "$(disp "$v" " us") (raw TTFT: $(disp "${S_ADD_TTFT99[swauto]}" " us"))" "<= 200 us" "$(verdict "$v" le 200)"
 v=$RSS_START;       add_target "idle RSS right after start (workers auto)" "$(disp "$v" " MB")" "<= 10 MB" "$(verdict "$v" le 10)"
 v=$RSS_AFTER;       add_target "idle RSS after the load (workers auto)" "$(disp "$v" " MB")" "<= 10 MB" "$(verdict "$v" le 10)"
+
+for t in "${HIT_TARGETS[@]}"; do
+    for c in 64 4; do
+        v=${HR_RPS[$t:$c]}
+        add_target "cache-hit req/s vs sy-mock serving the same reply, ${LABEL[$t]#cache hits, }, $c connections" \
+            "$(disp "$v" x) (p99: $(disp "${HR_P99[$t:$c]}" x) sy-mock's)" ">= 1.0x" "$(verdict "$v" ge 1.0)"
+    done
+done
+if [ "$FAN_RAN" -gt 0 ]; then
+    v=pass
+    [ "$FAN_UP_OK" = 1 ] || v="**miss**"
+    add_target "dedup fan-out: upstream calls for $FAN_N identical streams (each round)" "$(fan_all up)" "1" "$v"
+    v=pass
+    [ "$FAN_DONE" = $((FAN_RAN * FAN_N)) ] || v="**miss**"
+    add_target "dedup fan-out: waiters that got the whole stream" "$FAN_DONE of $((FAN_RAN * FAN_N))" "all" "$v"
+else
+    add_target "dedup fan-out: upstream calls for $FAN_N identical streams (each round)" "n/a" "1" "not measured"
+fi
+v=$FAN_M_RATIO; add_target "dedup fan-out: last of $FAN_N waiters done / one stream alone (median of rounds)" "$(disp "$v" x) ($(ms "$FAN_M_WALL") ms vs $(ms "$FAN_M_ALONE") ms)" "<= 1.5x" "$(verdict "$v" le 1.5)"
+v=$SEM_PREC; add_target "semantic cache precision at the default threshold (${SEM_THRESHOLD:-?}, guards on)" "$(disp "$v" "") (recall $(disp "$SEM_RECALL" ""))" ">= 0.99" "$(verdict "$v" ge 0.99)"
 
 ELAPSED=$(($(date +%s) - START_TS))
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -862,6 +1198,44 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "Added p50 latency at 4 connections, switchyard / nginx: workers 1 **${ADDED_RATIO_1}x**,"
     echo "workers auto ${ADDED_RATIO_AUTO}x."
     echo
+    echo "## Cache hits"
+    echo
+    echo "The model \`bench-cached\` (\`cache: { mode: exact, ttl_s: 86400 }\`, the same sy-mock upstream as"
+    echo "\`bench\`) on the same two switchyards, sent the request of the wrk runs above (\`bench/chat.lua\`)."
+    echo "The cache was warmed with one request of that exact body (\`bench/once.lua\`; it answered"
+    echo "\`${HIT_WARM[sw1hit]:-${HIT_WARM[swautohit]:-n/a}}\`, the next one \`200 hit\`), so every request of the runs is a hit"
+    echo "served from the memory tier. The baseline is sy-mock answering the same request directly (the"
+    echo "sy-mock direct row above, in the same rounds, run right before the hits): a reply that"
+    echo "needs no model, which sy-mock builds from the request (parse, hash, 16 words) and the"
+    echo "cache replays from the stored canonical answer. Target: req/s vs sy-mock >= 1.0x, a hit"
+    echo "costs no more than a static reply. Each measured run is checked: /api/stats must count at"
+    echo "least as many hits as the requests wrk completed (wrk does not count the requests still in"
+    echo "flight when it stops), and sy-mock's /__stats must not move. **CPU per request** is the"
+    echo "process's utime + stime over the requests served, as in the translated paths below: sy-mock"
+    echo "(one worker) per reply, the workers-1 switchyard per hit (not measured for workers auto)."
+    echo
+    for c in "${CONNS[@]}"; do
+        echo "\`wrk -t1 -c$c\`:"
+        echo
+        echo "| target | req/s | p50 (us) | p99 (us) | req/s vs sy-mock | p50 vs sy-mock | p99 vs sy-mock | CPU per request (us) | of which user (us) | hits counted / requests | upstream requests | req/s per round |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        for t in direct "${HIT_TARGETS[@]}"; do
+            rounds=""
+            for r in $(seq 1 "$ROUNDS"); do
+                rounds+="$(fmt_k "${RPS[$t:$c:$r]:--}") "
+            done
+            hits="-" up="-"
+            if [ -n "${IS_HIT[$t]:-}" ]; then
+                hits="${HIT_N[$t:$c]:-n/a} / ${HIT_REQS[$t:$c]:-n/a}"
+                up=${HIT_UP[$t:$c]:-n/a}
+            fi
+            echo "| ${LABEL[$t]} | $(fmt_k "${M_RPS[$t:$c]}") | $(fmt "${M_P50[$t:$c]}" 0) | $(fmt "${M_P99[$t:$c]}" 0) | $(disp "${HR_RPS[$t:$c]}" x) | $(disp "${HR_P50[$t:$c]}" x) | $(disp "${HR_P99[$t:$c]}" x) | ${HR_CPU[$t:$c]} | ${HR_USER[$t:$c]} | $hits | $up | ${rounds% } |"
+        done
+        for t in "${HIT_TARGETS[@]}"; do
+            [ -n "${NOTE[$t:$c]:-}" ] && echo && echo "Errors, ${LABEL[$t]}: ${NOTE[$t:$c]}"
+        done
+        echo
+    done
     echo "## Streaming"
     echo
     echo "\`sy-stream\`: $((S_PER_ROUND * ROUNDS)) streaming chat requests per target ($ROUNDS interleaved rounds of $S_PER_ROUND,"
@@ -966,6 +1340,64 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
         echo "| $label | ${XS_REQS[$t]:-n/a} | ${XS_TEXT[$t]:-n/a} | $eps | ${XS_ERRS[$t]:-n/a} | ${XC_CPU[$t]} | ${XC_USER[$t]} | $cost | $(fmt "${XC_TTFT50[$t]}" 0) | $(fmt "${XC_TTFT99[$t]}" 0) |"
     done
     echo
+    echo "## Dedup fan-out"
+    echo
+    echo "\`sy-fanout\` (\`bench/sy-fanout.c\`: one epoll loop, one connection per request) sends $FAN_N"
+    echo "identical streaming chat requests at once to a third switchyard (workers auto, started for"
+    echo "this alone), model \`bench-fanout\`: exact cache, \`dedup: on\`, and a provider that asks"
+    echo "sy-mock for $FAN_TOKENS tokens, the first after ${FAN_TTFT_MS} ms, then one every ${FAN_ITL_MS} ms, so that the requests"
+    echo "all overlap one upstream stream. Right before, in each round, one such stream alone gives the"
+    echo "stream's own duration through the gateway. Each run's request text carries a fresh nonce, so"
+    echo "nothing is a cache hit. **Upstream calls** = sy-mock's request count after - before; a waiter is"
+    echo "**complete** when it got 200, SSE up to \`data: [DONE]\`, no error event, $FAN_TOKENS text chunks,"
+    echo "and the same text as every other waiter. Times are from the first connect (**last done**,"
+    echo "the wall time until the last waiter finished) or from each waiter's request (TTFB = first"
+    echo "response byte, first token, done); **spread** = last completion - first completion; **sent"
+    echo "within** = how long the client took to get all $FAN_N requests out. **CPU**: the fan-out"
+    echo "switchyard's (utime + stime from /proc/PID/stat around the run) and sy-fanout's own (getrusage),"
+    echo "in ms, both on the same $NPROC cores: when they add up to about the cores' time over the"
+    echo "run, the wall time is bound by CPU, not by the fan-out's design."
+    echo
+    echo "| round | upstream calls | complete | leader / followers | dedup joins | one stream alone (ms) | last of $FAN_N done (ms) | ratio | spread (ms) | sent within (ms) | TTFB p50 / p99 (ms) | first token p50 / p99 (ms) | done p50 / p99 (ms) | CPU: gateway / client (ms) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for r in $(seq 1 "$FAN_ROUNDS"); do
+        [ -n "${FAN[$r:ran]:-}" ] || { echo "| $r | not measured | | | | | | | | | | | | |"; continue; }
+        echo "| $r | ${FAN[$r:up]:-n/a} | ${FAN[$r:completed]:-n/a} of $FAN_N | ${FAN[$r:leaders]:-?} / ${FAN[$r:followers]:-?} | ${FAN[$r:joins]:-n/a} | $(ms "${FAN[$r:alone]:-}") | $(ms "${FAN[$r:wall_us]}") | $(disp "${FAN[$r:ratio]}" x) | $(ms "${FAN[$r:spread_us]}") | $(ms "${FAN[$r:send_spread_us]}") | $(ms "${FAN[$r:ttfb_us:p50]}") / $(ms "${FAN[$r:ttfb_us:p99]}") | $(ms "${FAN[$r:ttft_us:p50]}") / $(ms "${FAN[$r:ttft_us:p99]}") | $(ms "${FAN[$r:done_us:p50]}") / $(ms "${FAN[$r:done_us:p99]}") | $(ms "${FAN[$r:gw_cpu_us]:-}") / $(ms "${FAN[$r:cpu_us]}") |"
+    done
+    echo
+    echo "Gateway CPU per waiter (median of rounds): $(disp "$FAN_GW_WAITER" " us"), or $(disp "$FAN_GW_EVENT" " us") per event"
+    echo "delivered (${FAN[1:events_min]:-n/a} events a waiter)."
+    echo
+    echo "Each waiter's stream: ${FAN[1:events_min]:-n/a} SSE events, ${FAN[1:bytes_min]:-n/a} bytes of body (round 1). Memory of"
+    echo "the fan-out switchyard (VmRSS, MB = kB / 1024): ${FAN_RSS0:-n/a} before the first round, peak ${FAN_HWM:-n/a}"
+    echo "(VmHWM after the last round), ${FAN_RSS1:-n/a} 1 s later; peak growth $(disp "$FAN_GROWTH_KB" " KB") per waiter (its"
+    echo "connection, request and output buffers, and its share of the one fan-out buffer). Open files"
+    echo "allowed to each process (\`ulimit -n\`, raised by the script when it was lower): $FD_LIMIT."
+    echo
+    echo "## Semantic cache: precision and recall"
+    echo
+    echo "\`build/semantic-eval\` (\`bench/semantic-eval.c\`) on the labelled pairs of"
+    echo "\`tests/data/semantic-pairs.tsv\`: for each threshold, the pairs the cache would serve from one"
+    echo "another (cosine similarity of the built-in embedder >= threshold, and with guards: no guard"
+    echo "vetoes). Precision = true hits / hits, recall = true hits / the pairs that are the same"
+    echo "question. The default threshold is ${SEM_THRESHOLD:-n/a}; the issue's target is precision >= 0.99 there."
+    echo
+    if [ -s "$SEM_OUT" ]; then
+        head -n1 "$SEM_OUT"
+        echo
+        grep '^|' "$SEM_OUT"
+        echo
+        if [ -n "$SEM_THRESHOLD" ]; then
+            echo "At ${SEM_THRESHOLD}: $(grep -c 'FALSE HIT' "$SEM_OUT") false hits, $(grep -c ' vetoed ' "$SEM_OUT") near-misses the guards vetoed,"
+            echo "$(grep -c ' lost ' "$SEM_OUT") true pairs the guards vetoed, $(grep -c ' below ' "$SEM_OUT") true pairs below the threshold"
+            echo "(\`build/semantic-eval --misses\` lists them by line)."
+            echo
+        fi
+        grep -E '^(embedder|exact scan):' "$SEM_OUT" | sed 's/^/- /'
+    else
+        echo "Not measured (see Problems)."
+    fi
+    echo
     echo "## Idle memory"
     echo
     echo "VmRSS of switchyard (workers auto = ${SY_WORKERS_AUTO:-?}) from /proc/PID/status, in MB (kB / 1024)."
@@ -986,7 +1418,8 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
     echo '```'
     echo
     if [ -f "$TMP/switchyard-sw1.yaml" ]; then
-        echo "switchyard config (workers 1; the other run differs only in \`workers: auto\`):"
+        echo "switchyard config (workers 1; the other two, workers auto and the fan-out's, differ only in"
+        echo "\`workers: auto\`):"
         echo
         echo '```yaml'
         grep -v '^#' "$TMP/switchyard-sw1.yaml"
