@@ -22,12 +22,6 @@
  * upstream is counted with the mock's request total, which only the
  * gateways' calls move (the expected answers come from mockEcho, not from
  * asking the mock).
- *
- * Known bug (the todo test at the end): a gateway with a Redis tier may
- * crash at start, or corrupt its heap, through a race between the main
- * thread and worker 0. Until it is fixed, the Redis tests start a gateway
- * again when it died of exactly that (said in a diagnostic), and do not fail
- * on its exit status; a sanitizer report anywhere else still fails them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,28 +85,10 @@ class Rig {
   /* A gateway in front of mock whose models cache as `modes` says
    * ({name: cacheMode}), with the cache section `cache`. */
   async gateway(mock, { cache = {}, modes = { cached: EXACT } } = {}) {
-    let gw;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        gw = await Gateway.start(tiersConfig(mock, { cache, modes }));
-        break;
-      } catch (e) {
-        if (!cache.redis || attempt >= 3 || !KNOWN_START_RACE.test(e.message)) throw e;
-        this.t.diagnostic(`known start-up race (see the last test), starting again: ${e.message.split('\n')[0]}`);
-      }
-    }
-    const stop = cache.redis ? () => gw.stop().catch((e) => this.knownExitBug(e)) : () => gw.stop();
-    const item = this.add('switchyard', stop);
+    const gw = await Gateway.start(tiersConfig(mock, { cache, modes }));
+    const item = this.add('switchyard', () => gw.stop());
     gw.stopNow = item.stop; /* a restart stops it mid-test, checked like at the end */
     return gw;
-  }
-
-  /* The heap a gateway with a Redis tier corrupted at start (the race in
-   * the last test) can make it abort at exit: reported there, not by every
-   * Redis test. A sanitizer report still fails the test. */
-  knownExitBug(e) {
-    if (!/did not exit 0 on SIGTERM/.test(e.message)) throw e;
-    this.t.diagnostic(`known bug (see the last test): ${e.message}`);
   }
 
   async stopAll() {
@@ -127,15 +103,6 @@ class Rig {
     if (first) throw first;
   }
 }
-
-/* How the start-up race the last test pins shows (the main thread starts
- * the Redis subscriber on worker 0's loop while worker 0 runs it): an ASan
- * report (use after free, SEGV) with sy_cache_start -> sy_redis_subscribe
- * on its stack, or, without ASan, a crash before the "listening" line. */
-const KNOWN_START_RACE = new RegExp([
-  /ERROR: AddressSanitizer: [\s\S]*in sy_redis_subscribe [\s\S]*in sy_cache_start /.source,
-  /exited \(code null, signal SIG(SEGV|ABRT|BUS)\) before its \{"msg":"listening"/.source,
-].join('|'));
 
 /* The gateway config: provider "mock", and a model per entry of modes
  * ({name: its cache setting}) served by it; `cache` is the cache section. */
@@ -658,31 +625,17 @@ test('semantic cache: paraphrases hit with their similarity, near misses and ano
 /* ---- start and exit with a Redis tier ---------------------------------------------- */
 
 /*
- * Found by the tests above (a gateway under ASan dying at start with a
- * heap-use-after-free, one without aborting at exit with "tcache_thread_
- * shutdown(): unaligned tcache chunk detected"), and pinned with a TSan
- * build: sy_server_run starts the worker threads, then calls
- * srv->cache_start(cache, workers[0].base) on the main thread, and
- * sy_cache_start calls sy_redis_subscribe(base, ...) there, whose
- * start_connect queues the handshake (handshake_step -> submit ->
- * redisAsyncCommandArgv, then link_req) from the main thread while worker 0
- * already runs that base: worker 0 can connect, get the PING reply and free
- * the req (reply_cb -> unlink_req, free) before the main thread links it
- * (submit reads q->kind and link_req writes q->prev/next of freed memory),
- * and both threads touch the hiredis context (data race in
- * redisBufferWrite). redis.h says a subscriber belongs to the thread that
- * runs its base. The fix is to subscribe on worker 0's thread (an event
- * made active on its base, or its worker start hook).
+ * A regression test for a start-up race: the Redis subscriber was once made
+ * from the main thread on worker 0's loop while worker 0 already ran it (a
+ * hiredis client touched by two threads: use after free at start, heap
+ * corruption at exit). It is now made on worker 0's own thread.
  *
  * An earlier form of the gateway hung at exit instead (the Redis clients
  * freed after their event bases); main fixed that by freeing them in
  * sy_cache_stop. This test checks both: every start succeeds and every
  * SIGTERM ends in exit 0.
  */
-test('gateways with a Redis tier start and exit 0 on SIGTERM, every time', {
-  ...T,
-  todo: 'known bug: sy_cache_start subscribes to Redis from the main thread on worker 0\'s running loop (race: use after free at start, heap corruption)',
-}, async (t) => {
+test('gateways with a Redis tier start and exit 0 on SIGTERM, every time', T, async (t) => {
   const rig = new Rig(t);
   const mock = await rig.mock();
   const rs = await rig.redis();
