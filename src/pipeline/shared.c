@@ -244,6 +244,7 @@ typedef struct flight {
     sy_egress_t *eg;         /* the prepared upstream request, for a launch after the lock */
     int lock_gone;           /* a follower found the leader's lock gone */
     int remote_only;         /* the answer came from another node: store it in memory only */
+    int followed;            /* another node led the call (set before any event) */
 
     /* semantic mode: the request's vector, stored in the index with the answer */
     float *vec;
@@ -756,6 +757,7 @@ static void lock_answer(void *ud, sy_redis_status_t st, const char *data, size_t
             flight_launch(fl, NULL);
         } else if (st == SY_REDIS_NIL) {
             fl->remote = REMOTE_FOLLOWER;
+            fl->followed = 1;
             arm(fl->lock_timer, LOCK_CHECK_MS);
             ask_result(fl); /* it may have finished already */
         } else {
@@ -831,7 +833,21 @@ typedef struct waiter {
     size_t n_calls;
     size_t sent_args[SY_CRESP_MAX_CALLS];
     int sent_finish;
+    int role; /* ROLE_*: what x-switchyard-dedup says */
 } waiter_t;
+
+enum { ROLE_NONE = 0, ROLE_LEADER, ROLE_FOLLOWER };
+
+/* The headers that wait for the call's outcome: whether this request led
+ * it (its node's leader may have followed another node's). Read after the
+ * fan-out's first event or its end, which come after the flight set
+ * `followed`. */
+static void waiter_headers(waiter_t *wt)
+{
+    if (wt->role != ROLE_NONE)
+        sy_req_set_header(wt->r, "x-switchyard-dedup",
+                          wt->role == ROLE_LEADER && !wt->fl->followed ? "leader" : "follower");
+}
 
 static void waiter_free(waiter_t *wt)
 {
@@ -906,6 +922,7 @@ static void waiter_event(waiter_t *wt, const sy_ev_t *ev)
     }
     if (!wt->streaming) {
         wt->streaming = 1;
+        waiter_headers(wt);
         sy_req_stream_start(wt->r, 200, wt->in->stream_type);
     }
     wt->in->event(&wt->enc, ev, wt->out);
@@ -974,6 +991,7 @@ static void waiter_end(waiter_t *wt)
         if (!wt->streaming) {
             sy_error_t e = fl->err;
             int ra = fl->err.code == SY_EUPSTATUS ? fl->retry_after : -1;
+            waiter_headers(wt);
             waiter_free(wt);
             sy_respond_error(r, &e, ra);
             return;
@@ -999,6 +1017,7 @@ static void waiter_end(waiter_t *wt)
         take_usage(r, &c->usage);
         if (!wt->stream) {
             wt->in->whole(&wt->enc, c, wt->out);
+            waiter_headers(wt);
             sy_req_reply_buf(r, 200, "application/json", wt->out);
         } else {
             waiter_resume(wt, c);
@@ -1012,6 +1031,7 @@ static void waiter_end(waiter_t *wt)
     }
     if (!wt->streaming) { /* an empty answer still gets its stream */
         wt->streaming = 1;
+        waiter_headers(wt);
         sy_req_stream_start(r, 200, wt->in->stream_type);
     }
     take_usage(r, &wt->enc.usage);
@@ -1525,7 +1545,7 @@ static void go_upstream(lookup_t *lk)
         } else if (got != fl) {
             /* a call for this key is in flight: wait for it */
             if (waiter_join(r, got, q, in, flags) == 0) {
-                sy_req_set_header(r, "x-switchyard-dedup", "follower");
+                ((waiter_t *)r->ctx)->role = ROLE_FOLLOWER;
                 flight_discard(fl);
                 lookup_free(lk);
                 return;
@@ -1543,7 +1563,7 @@ static void go_upstream(lookup_t *lk)
         return;
     }
     if (dedup)
-        sy_req_set_header(r, "x-switchyard-dedup", "leader");
+        ((waiter_t *)r->ctx)->role = ROLE_LEADER;
     flight_start(fl, r);
     return;
 fail:
