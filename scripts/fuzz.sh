@@ -44,7 +44,7 @@ pkgs() {
     sse) echo "" ;;
     jsonscan) echo "json-c" ;;
     config) echo "libfyaml" ;;
-    ingress|egress|entry) echo "libevent libevent_pthreads json-c libfyaml libcrypto" ;;
+    ingress|egress|entry) echo "libevent libevent_pthreads json-c libfyaml libcrypto sqlite3 hiredis" ;;
   esac
 }
 

@@ -356,7 +356,15 @@ long sy_json_string(const sy_jval_t *str, char *dst, size_t cap)
         char buf[4];
         size_t bl = 1;
         if (ch != '\\') {
-            buf[0] = (char)ch;
+            /* the run up to the next escape, copied whole */
+            const char *bs = memchr(s + i, '\\', n - 1 - i);
+            size_t run = (bs ? (size_t)(bs - s) : n - 1) - i;
+            if (o + run >= cap)
+                return -1;
+            memcpy(dst + o, s + i, run);
+            o += run;
+            i += run - 1;
+            continue;
         } else {
             char e = s[++i];
             switch (e) {

@@ -372,3 +372,23 @@ Test(jsonscan, double_of_numbers)
     sy_jval_t b = sy_json_value(big, strlen(big));
     cr_assert_eq(sy_json_double(&b, &d), -1, "text over 127 bytes");
 }
+
+/* Runs without escapes are copied whole: the bound on dst still holds at
+ * every length, and escapes between runs decode as before. */
+Test(jsonscan, string_runs_and_the_bound)
+{
+    const char *text = "\"abc\\ndef\\u00e9gh\\\"\"";
+    sy_jval_t v = sy_json_value(text, strlen(text));
+    const char *want = "abc\ndef\xc3\xa9gh\"";
+    size_t wl = strlen(want);
+    char out[64];
+    for (size_t cap = 1; cap <= wl; cap++)
+        cr_assert_eq(sy_json_string(&v, out, cap), -1, "cap %zu leaves no room for the NUL", cap);
+    cr_assert_eq(sy_json_string(&v, out, wl + 1), (long)wl);
+    cr_assert_str_eq(out, want);
+    const char *plain = "\"no escapes at all\"";
+    sy_jval_t p = sy_json_value(plain, strlen(plain));
+    cr_assert_eq(sy_json_string(&p, out, 17), -1);
+    cr_assert_eq(sy_json_string(&p, out, 18), 17);
+    cr_assert_str_eq(out, "no escapes at all");
+}
