@@ -10,13 +10,21 @@
 #include "core/err.h"
 #include "http/request.h"
 #include "pipeline/pipeline.h"
+#include "providers/provider.h"
 #include "router/router.h"
+#include "upstream/upstream.h"
 
 struct evbuffer;
 
 /* Route name for r and note the model, deployment and provider for its
  * log line. */
 sy_err_t sy__pl_route(sy_req_t *r, const char *name, sy_route_t *route, sy_error_t *err);
+
+/* POST body (malloc'd; the transfer owns it from here, even on failure) to
+ * provider p as eg (sy_provider_prepare) says, on worker w's upstream
+ * client. Returns the transfer, or NULL with *err set. */
+sy_upreq_t *sy__pl_send(sy_worker_t *w, const sy_provider_conf_t *p, const sy_egress_t *eg, char *body,
+                        size_t body_len, const sy_upreq_cbs_t *cbs, void *ud, sy_error_t *err);
 
 /* Prefix a transport or parser error with the provider's name; translated
  * says an in-stream upstream error came through our parser. */

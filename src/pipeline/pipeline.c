@@ -620,6 +620,22 @@ static char *rewrite_model(const sy_call_t *c, const char *model, size_t *len)
     return b;
 }
 
+sy_upreq_t *sy__pl_send(sy_worker_t *w, const sy_provider_conf_t *p, const sy_egress_t *eg, char *body,
+                        size_t body_len, const sy_upreq_cbs_t *cbs, void *ud, sy_error_t *err)
+{
+    sy_upreq_opts_t o = {
+        .method = "POST",
+        .url = eg->url,
+        .headers = eg->headers,
+        .n_headers = eg->n_headers,
+        .body = body,
+        .body_len = body_len,
+        .timeouts = p->timeouts,
+        .force_curl = p->transport == SY_TRANSPORT_CURL,
+    };
+    return sy_upstream_start(w->upstream, &o, cbs, ud, err);
+}
+
 /* Send body (malloc'd; ownership passes here) to the route's provider at
  * path and relay the answer through rl. On failure answers the client and
  * frees rl. */
@@ -633,16 +649,6 @@ static void launch(sy_req_t *r, relay_t *rl, const sy_route_t *route, const char
         free(body);
         goto fail;
     }
-    sy_upreq_opts_t o = {
-        .method = "POST",
-        .url = eg.url,
-        .headers = eg.headers,
-        .n_headers = eg.n_headers,
-        .body = body,
-        .body_len = body_len,
-        .timeouts = route->provider->timeouts,
-        .force_curl = route->provider->transport == SY_TRANSPORT_CURL,
-    };
     rl->r = r;
     rl->provider = route->provider;
     rl->want_stream = stream;
@@ -653,7 +659,7 @@ static void launch(sy_req_t *r, relay_t *rl, const sy_route_t *route, const char
     r->ctx = rl;
     r->on_gone = on_gone;
     r->on_drain = on_drain;
-    rl->up = sy_upstream_start(r->w->upstream, &o, &upstream_cbs, rl, &err);
+    rl->up = sy__pl_send(r->w, route->provider, &eg, body, body_len, &upstream_cbs, rl, &err);
     if (!rl->up) {
         count_upstream_error(rl, &err);
         r->ctx = NULL;

@@ -566,18 +566,9 @@ static void flight_launch(flight_t *fl, sy_req_t *r)
         flight_fail(fl, &err);
         return;
     }
-    sy_upreq_opts_t o = {
-        .method = "POST",
-        .url = eg->url,
-        .headers = eg->headers,
-        .n_headers = eg->n_headers,
-        .body = fl->body,
-        .body_len = fl->body_len,
-        .timeouts = fl->provider->timeouts,
-        .force_curl = fl->provider->transport == SY_TRANSPORT_CURL,
-    };
+    char *body = fl->body;
     fl->body = NULL; /* the transfer owns it now, even when it fails */
-    fl->up = sy_upstream_start(fl->w->upstream, &o, &flight_cbs, fl, &err);
+    fl->up = sy__pl_send(fl->w, fl->provider, eg, body, fl->body_len, &flight_cbs, fl, &err);
     if (!fl->up) {
         sy__pl_name_provider(fl->provider_name, 1, &err);
         flight_fail(fl, &err);
@@ -1472,18 +1463,8 @@ static int embed_call(lookup_t *lk)
     }
     evbuffer_remove(b, body, n);
     body[n] = '\0';
-    sy_upreq_opts_t o = {
-        .method = "POST",
-        .url = eg.url,
-        .headers = eg.headers,
-        .n_headers = eg.n_headers,
-        .body = body,
-        .body_len = n,
-        .timeouts = route.provider->timeouts,
-        .force_curl = route.provider->transport == SY_TRANSPORT_CURL,
-    };
     lk->emb_provider = route.provider;
-    lk->up = sy_upstream_start(r->w->upstream, &o, &embed_cbs, lk, &err);
+    lk->up = sy__pl_send(r->w, route.provider, &eg, body, n, &embed_cbs, lk, &err);
     if (!lk->up)
         goto fail;
     evbuffer_free(b);

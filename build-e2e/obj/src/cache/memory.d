@@ -1,4 +1,0 @@
-build-e2e/obj/src/cache/memory.o: src/cache/memory.c src/cache/memory.h \
- src/core/err.h
-src/cache/memory.h:
-src/core/err.h:

@@ -1,3 +1,0 @@
-build-e2e/obj/src/core/jsonscan.o: src/core/jsonscan.c \
- src/core/jsonscan.h
-src/core/jsonscan.h:

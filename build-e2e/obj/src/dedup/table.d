@@ -1,2 +1,0 @@
-build-e2e/obj/src/dedup/table.o: src/dedup/table.c src/dedup/table.h
-src/dedup/table.h:

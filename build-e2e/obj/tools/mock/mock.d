@@ -1,2 +1,0 @@
-build-e2e/obj/tools/mock/mock.o: tools/mock/mock.c tools/mock/mock.h
-tools/mock/mock.h:
