@@ -775,8 +775,7 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
             sy__pipeline_shared(r, q, c->ingress, flags, &sh, &route);
             return;
         }
-        if (q->op != SY_OP_EMBED)
-            sy__share_bypass(r);
+        sy__share_bypass(r);
         translate_routed(r, q, c->ingress, flags, &route);
         return;
     }
@@ -784,7 +783,7 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
      * then be read into its canonical form). Legacy completions stay a
      * passthrough (the canonical form would send them as a chat), and so
      * does a body with a field the canonical form would drop */
-    if (c->decode && c->op != SY_OP_EMBED) {
+    if (c->decode) {
         if (c->op == SY_OP_CHAT && c->covers && sy__share_policy(r, c->model, 0, 0, &sh) &&
             c->covers(c->body, c->body_len, c->op)) {
             if (!(q = decode_call(r, c, &flags, &err)))
@@ -829,8 +828,7 @@ void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, un
         sy__pipeline_shared(r, q, in, enc_flags, &sh, &route);
         return;
     }
-    if (q->op != SY_OP_EMBED)
-        sy__share_bypass(r);
+    sy__share_bypass(r);
     translate_routed(r, q, in, enc_flags, &route);
     return;
 
