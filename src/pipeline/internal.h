@@ -36,6 +36,13 @@ void sy__pl_status_error(const char *provider, int status, struct evbuffer *body
 /* Count an upstream failure in the metrics of worker w. */
 void sy__pl_count_error(sy_worker_t *w, const char *provider, const sy_error_t *e);
 
+/* Set up e to write q's answer for r's client (enc_flags from the
+ * decoder). Returns 0, or -1 out of arena memory. */
+int sy__pl_enc_init(sy_req_t *r, sy_enc_t *e, const sy_creq_t *q, unsigned enc_flags);
+
+/* The token counts of u that are given, onto r's log line and metrics. */
+void sy__pl_note_usage(sy_req_t *r, const sy_usage_t *u);
+
 /* Whether a tool call of c has arguments that are not a JSON object (*e set). */
 int sy__pl_bad_tool_args(const sy_cresp_t *c, sy_error_t *e);
 
@@ -54,11 +61,12 @@ typedef struct sy_share {
     uint64_t ttl_ns;
 } sy_share_t;
 
-/* What the shared path should do for model `name` and request r, given
+/* What the shared path should do for request r of model mc (the route's;
+ * NULL for a direct or discovered address: no cache, dedup auto), given
  * whether the request is deterministic (temperature 0 or a seed) and
  * whether it would be translated anyway. Returns 1 when the shared path is
  * wanted (which says "bypass" itself when it does not look up). */
-int sy__share_policy(sy_req_t *r, const char *name, int deterministic, int translated, sy_share_t *sh);
+int sy__share_policy(sy_req_t *r, const sy_model_conf_t *mc, int deterministic, int translated, sy_share_t *sh);
 
 /* Say x-switchyard-cache: bypass on r, and count it. */
 void sy__share_bypass(sy_req_t *r);

@@ -72,6 +72,30 @@ void sy_pipeline_take_usage(sy_req_t *r, const sy_jval_t *obj)
         r->completion_tokens = n;
 }
 
+void sy__pl_note_usage(sy_req_t *r, const sy_usage_t *u)
+{
+    if (u->input_tokens >= 0)
+        r->prompt_tokens = u->input_tokens;
+    if (u->output_tokens >= 0)
+        r->completion_tokens = u->output_tokens;
+}
+
+int sy__pl_enc_init(sy_req_t *r, sy_enc_t *e, const sy_creq_t *q, unsigned flags)
+{
+    memset(e, 0, sizeof(*e));
+    e->q = q;
+    e->model = sy_arena_strndup(&r->arena, q->model.p, q->model.len);
+    if (!e->model)
+        return -1;
+    e->id = r->id;
+    e->created = (int64_t)time(NULL);
+    e->start_ns = r->start_ns;
+    e->flags = flags;
+    e->open_block = -1;
+    sy_usage_init(&e->usage);
+    return 0;
+}
+
 static const char *error_kind(const sy_error_t *e)
 {
     switch (e->code) {
@@ -257,12 +281,8 @@ static void start_client_stream(relay_t *rl)
 static int stream_event(void *ud, const sy_ev_t *ev)
 {
     relay_t *rl = ud;
-    if (ev->kind == SY_EV_USAGE) {
-        if (ev->usage.input_tokens >= 0)
-            rl->r->prompt_tokens = ev->usage.input_tokens;
-        if (ev->usage.output_tokens >= 0)
-            rl->r->completion_tokens = ev->usage.output_tokens;
-    }
+    if (ev->kind == SY_EV_USAGE)
+        sy__pl_note_usage(rl->r, &ev->usage);
     if (!rl->streaming)
         start_client_stream(rl);
     rl->in->event(&rl->enc, ev, rl->out);
@@ -389,10 +409,7 @@ static int translate_whole(relay_t *rl, const char *s, size_t n, struct evbuffer
     } else if (sy__pl_bad_tool_args(c, e)) {
         rc = -1;
     } else {
-        if (c->usage.input_tokens >= 0)
-            r->prompt_tokens = c->usage.input_tokens;
-        if (c->usage.output_tokens >= 0)
-            r->completion_tokens = c->usage.output_tokens;
+        sy__pl_note_usage(r, &c->usage);
         rl->in->whole(&rl->enc, c, out);
     }
     sy_cresp_release(c);
@@ -702,20 +719,12 @@ static void translate_routed(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, 
     int stream = q->op != SY_OP_EMBED && q->stream;
     rl->in = in;
     rl->q = q;
-    rl->enc.q = q;
-    rl->enc.model = sy_arena_strndup(&r->arena, q->model.p, q->model.len);
-    if (!rl->enc.model) {
+    if (sy__pl_enc_init(r, &rl->enc, q, enc_flags) < 0) {
         free(body);
         sy_error_set(&err, SY_ENOMEM, NULL, NULL);
         b = NULL;
         goto fail;
     }
-    rl->enc.id = r->id;
-    rl->enc.created = (int64_t)time(NULL);
-    rl->enc.start_ns = r->start_ns;
-    rl->enc.flags = enc_flags;
-    rl->enc.open_block = -1;
-    sy_usage_init(&rl->enc.usage);
     if (stream)
         sy_eparse_init(&rl->ep, route->provider->type, q->op, 1, stream_event, rl);
     launch(r, rl, route, path, stream, body, n);
@@ -771,7 +780,7 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
     if (route.provider->type != SY_PROVIDER_OPENAI && c->decode) {
         if (!(q = decode_call(r, c, &flags, &err)))
             goto fail;
-        if (q->op != SY_OP_EMBED && sy__share_policy(r, c->model, sy__creq_deterministic(q), 1, &sh)) {
+        if (q->op != SY_OP_EMBED && sy__share_policy(r, route.model, sy__creq_deterministic(q), 1, &sh)) {
             sy__pipeline_shared(r, q, c->ingress, flags, &sh, &route);
             return;
         }
@@ -784,7 +793,7 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
      * passthrough (the canonical form would send them as a chat), and so
      * does a body with a field the canonical form would drop */
     if (c->decode) {
-        if (c->op == SY_OP_CHAT && c->covers && sy__share_policy(r, c->model, 0, 0, &sh) &&
+        if (c->op == SY_OP_CHAT && c->covers && sy__share_policy(r, route.model, 0, 0, &sh) &&
             c->covers(c->body, c->body_len, c->op)) {
             if (!(q = decode_call(r, c, &flags, &err)))
                 goto fail;
@@ -824,7 +833,7 @@ void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, un
     name[q->model.len] = '\0';
     if (sy__pl_route(r, name, &route, &err) != SY_OK)
         goto fail;
-    if (q->op != SY_OP_EMBED && sy__share_policy(r, name, sy__creq_deterministic(q), 1, &sh)) {
+    if (q->op != SY_OP_EMBED && sy__share_policy(r, route.model, sy__creq_deterministic(q), 1, &sh)) {
         sy__pipeline_shared(r, q, in, enc_flags, &sh, &route);
         return;
     }

@@ -91,11 +91,11 @@ int sy__creq_deterministic(const sy_creq_t *q)
     return q->temperature.p && sy_json_double(&q->temperature, &t) == 0 && t == 0.0;
 }
 
-int sy__share_policy(sy_req_t *r, const char *name, int deterministic, int translated, sy_share_t *sh)
+int sy__share_policy(sy_req_t *r, const sy_model_conf_t *mc, int deterministic, int translated, sy_share_t *sh)
 {
     sy_server_t *srv = r->w->srv;
     memset(sh, 0, sizeof(*sh));
-    sh->mc = sy_config_find_model(srv->cfg, name);
+    sh->mc = mc;
     int caches = sh->mc && sh->mc->cache_mode != SY_CACHE_OFF && srv->cache;
     if (caches) {
         const char *cc = sy_req_header(r, "cache-control");
@@ -115,32 +115,6 @@ void sy__share_bypass(sy_req_t *r)
     sy_req_set_header(r, "x-switchyard-cache", "bypass");
     if (c)
         atomic_fetch_add_explicit(&c->bypasses, 1, memory_order_relaxed);
-}
-
-/* ---- the client's encoder ----------------------------------------------- */
-
-static int enc_init(sy_req_t *r, sy_enc_t *e, const sy_creq_t *q, unsigned flags)
-{
-    memset(e, 0, sizeof(*e));
-    e->q = q;
-    e->model = sy_arena_strndup(&r->arena, q->model.p, q->model.len);
-    if (!e->model)
-        return -1;
-    e->id = r->id;
-    e->created = (int64_t)time(NULL);
-    e->start_ns = r->start_ns;
-    e->flags = flags;
-    e->open_block = -1;
-    sy_usage_init(&e->usage);
-    return 0;
-}
-
-static void take_usage(sy_req_t *r, const sy_usage_t *u)
-{
-    if (u->input_tokens >= 0)
-        r->prompt_tokens = u->input_tokens;
-    if (u->output_tokens >= 0)
-        r->completion_tokens = u->output_tokens;
 }
 
 /* ---- hits --------------------------------------------------------------- */
@@ -165,13 +139,13 @@ static void serve_answer(sy_req_t *r, const sy_creq_t *q, int stream, const sy_i
 {
     sy_enc_t enc;
     struct evbuffer *out = evbuffer_new();
-    if (!out || enc_init(r, &enc, q, flags) < 0) {
+    if (!out || sy__pl_enc_init(r, &enc, q, flags) < 0) {
         if (out)
             evbuffer_free(out);
         sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
         return;
     }
-    take_usage(r, &c->usage);
+    sy__pl_note_usage(r, &c->usage);
     if (!stream) {
         in->whole(&enc, c, out);
         free(enc.own);
@@ -1005,7 +979,7 @@ static void waiter_end(waiter_t *wt)
             sy_respond_errorf(r, SY_EINTERNAL, NULL, "the shared answer could not be read");
             return;
         }
-        take_usage(r, &c->usage);
+        sy__pl_note_usage(r, &c->usage);
         if (!wt->stream) {
             wt->in->whole(&wt->enc, c, wt->out);
             waiter_headers(wt);
@@ -1025,7 +999,7 @@ static void waiter_end(waiter_t *wt)
         waiter_headers(wt);
         sy_req_stream_start(r, 200, wt->in->stream_type);
     }
-    take_usage(r, &wt->enc.usage);
+    sy__pl_note_usage(r, &wt->enc.usage);
     wt->in->end(&wt->enc, wt->out);
     waiter_flush(wt);
     waiter_free(wt);
@@ -1092,7 +1066,7 @@ static int waiter_join(sy_req_t *r, flight_t *fl, const sy_creq_t *q, const sy_i
     wt->fl = fl;
     wt->in = in;
     wt->stream = q->stream;
-    if (enc_init(r, &wt->enc, q, flags) < 0 || !(wt->out = evbuffer_new()) ||
+    if (sy__pl_enc_init(r, &wt->enc, q, flags) < 0 || !(wt->out = evbuffer_new()) ||
         !(wt->ev = event_new(r->w->base, -1, 0, waiter_wake, wt)))
         goto fail;
     rc = sy_fanout_join(fl->fo, waiter_notify, wt, &wt->rd);
