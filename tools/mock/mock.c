@@ -32,8 +32,10 @@ static void usage(FILE *f)
             "A simulated OpenAI, Ollama and Anthropic upstream. PORT 0 picks a free port.\n"
             "Per-request headers x-mock-latency-ms, x-mock-ttft-ms, x-mock-itl-ms,\n"
             "x-mock-tokens, x-mock-status, x-mock-retry-after, x-mock-fault and\n"
-            "x-mock-timestamps override the flags; GET /__stats and POST /__reset\n"
-            "expose its counters. See docs/sy-mock.md.\n");
+            "x-mock-timestamps override the flags. Endpoints: GET /__stats (counters),\n"
+            "POST /__reset (zeroes them, clears the fault plan), POST /__faults (sets an\n"
+            "instance-wide fault plan for later requests; {} clears it) and GET /__faults\n"
+            "(shows it). See docs/sy-mock.md.\n");
 }
 
 static int parse_num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -148,6 +150,7 @@ int main(int argc, char **argv)
 {
     sy_mock_config_t cfg;
     sy_mock_stats_t *stats = NULL;
+    sy_mock_faults_t *faults = NULL;
     sy_mock_worker_t **workers = NULL;
     sigset_t set;
     int rc = 1, sig = 0, port;
@@ -173,15 +176,16 @@ int main(int argc, char **argv)
     }
 
     stats = sy_mock_stats_new();
+    faults = sy_mock_faults_new();
     workers = calloc((size_t)cfg.workers, sizeof *workers);
-    if (stats == NULL || workers == NULL) {
+    if (stats == NULL || faults == NULL || workers == NULL) {
         fprintf(stderr, "sy-mock: out of memory\n");
         goto out;
     }
     port = cfg.port;
     for (int i = 0; i < cfg.workers; i++) {
         /* The first worker resolves port 0; the rest join the port it got. */
-        workers[i] = sy_mock_worker_new(i, &cfg, &port, stats);
+        workers[i] = sy_mock_worker_new(i, &cfg, &port, stats, faults);
         if (workers[i] == NULL)
             goto out;
     }
@@ -211,6 +215,7 @@ out:
         free(workers);
     }
     sy_mock_stats_free(stats);
+    sy_mock_faults_free(faults);
     libevent_global_shutdown();
     return rc;
 }

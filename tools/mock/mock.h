@@ -12,7 +12,8 @@
  *   mock_server.c one evhttp per worker, routing, delays, faults, streams;
  *   mock_proto.c  request decoding and the three protocols' reply shapes;
  *   mock_gen.c    the deterministic content (hash, PRNG, words, embeddings);
- *   mock_stats.c  the counters behind GET /__stats, shared by all workers.
+ *   mock_stats.c  the counters behind GET /__stats, shared by all workers;
+ *   mock_faults.c the instance-wide fault plan of /__faults, shared likewise.
  * The user documentation is docs/sy-mock.md.
  */
 #ifndef SY_MOCK_MOCK_H
@@ -44,6 +45,10 @@ struct json_object;
 #define SY_MOCK_BODY_KEEP (64 * 1024)
 /* Distinct paths counted in by_path; further new paths are not counted. */
 #define SY_MOCK_MAX_PATHS 1024
+/* A fault plan's limits: path prefixes, bytes of one, of its Retry-After. */
+#define SY_MOCK_PLAN_PATHS 16
+#define SY_MOCK_PLAN_PATH_MAX 256
+#define SY_MOCK_RETRY_AFTER_MAX 64
 
 /* ---- configuration (mock.c) -------------------------------------------- */
 
@@ -71,6 +76,8 @@ typedef enum sy_mock_kind {
     SY_MOCK_K_BADMETHOD,
     SY_MOCK_K_STATS,
     SY_MOCK_K_RESET,
+    SY_MOCK_K_FAULTS_GET,
+    SY_MOCK_K_FAULTS_SET,
     SY_MOCK_K_OAI_CHAT,
     SY_MOCK_K_OAI_COMPL,
     SY_MOCK_K_OAI_EMBED,
@@ -237,15 +244,67 @@ void sy_mock_stats_reset(sy_mock_stats_t *s);
 /* Appends the /__stats JSON document to b. */
 void sy_mock_stats_json(sy_mock_stats_t *s, struct evbuffer *b);
 
+/* ---- the instance-wide fault plan (mock_faults.c) ----------------------- */
+
+/* The faults x-mock-fault and a plan's "fault" name. */
+typedef enum sy_mock_fault {
+    SY_MOCK_FAULT_NONE,
+    SY_MOCK_FAULT_CUT,         /* cut-after=N */
+    SY_MOCK_FAULT_STALL_AFTER, /* stall-after=N */
+    SY_MOCK_FAULT_STALL,
+    SY_MOCK_FAULT_CLOSE,
+    SY_MOCK_FAULT_BAD_JSON,
+} sy_mock_fault_t;
+
+/* Parses a whole decimal value within [lo, hi] (trailing blanks allowed).
+ * Returns 0, or -1 leaving *out. */
+int sy_mock_parse_long(const char *v, long lo, long hi, long *out);
+/* Parses a fault name ("close", "cut-after=3", ...; any case) into *fault
+ * and, for the two with a count, *n. Returns 0, or -1 leaving both. */
+int sy_mock_parse_fault(const char *v, sy_mock_fault_t *fault, long *n);
+
+/* What a plan does to one request: each field overrides the matching flag
+ * and is in turn overridden by the request's own x-mock-* header. */
+typedef struct sy_mock_plan {
+    int status;                /* 400-599; 0: not set */
+    sy_mock_fault_t fault;     /* SY_MOCK_FAULT_NONE: not set */
+    long fault_n;
+    long latency_ms;           /* this and the three below: -1 when not set */
+    long ttft_ms;
+    long itl_ms;
+    long tokens;
+    char retry_after[SY_MOCK_RETRY_AFTER_MAX + 1]; /* "": not set */
+} sy_mock_plan_t;
+
+typedef struct sy_mock_faults sy_mock_faults_t;
+
+/* The shared plan holder, with no plan set. Returns NULL when out of memory. */
+sy_mock_faults_t *sy_mock_faults_new(void);
+/* Frees f (NULL is a no-op). No worker may be running. */
+void sy_mock_faults_free(sy_mock_faults_t *f);
+/* Replaces the plan with the one body describes (the JSON object POSTed to
+ * /__faults; {} clears it) and restarts its counts. Returns 0, or -1 with a
+ * message in err (errlen bytes), the previous plan left in force. Any thread. */
+int sy_mock_faults_set(sy_mock_faults_t *f, struct json_object *body, char *err, size_t errlen);
+/* Removes the plan (POST /__reset). Any thread. */
+void sy_mock_faults_clear(sy_mock_faults_t *f);
+/* Whether the plan applies to a request for path; when it does the request
+ * uses up one of the plan's count and *out receives the plan's effects.
+ * Returns 1 or 0. Any thread; costs one atomic load when no plan is armed. */
+int sy_mock_faults_take(sy_mock_faults_t *f, const char *path, sy_mock_plan_t *out);
+/* Appends the GET /__faults document ({"plan", "remaining", "applied"}) to b. */
+void sy_mock_faults_json(sy_mock_faults_t *f, struct evbuffer *b);
+
 /* ---- workers (mock_server.c) ------------------------------------------- */
 
 typedef struct sy_mock_worker sy_mock_worker_t;
 
 /* Creates worker index with its own event base and evhttp listening on
  * cfg->host:*port with SO_REUSEPORT. When *port is 0 the chosen port is
- * written back. Returns NULL (with a message on stderr) on failure. */
+ * written back. stats and faults are shared by all workers and outlive them.
+ * Returns NULL (with a message on stderr) on failure. */
 sy_mock_worker_t *sy_mock_worker_new(int index, const sy_mock_config_t *cfg, int *port,
-                                     sy_mock_stats_t *stats);
+                                     sy_mock_stats_t *stats, sy_mock_faults_t *faults);
 /* Writes the address worker w listens on as a URL authority ("127.0.0.1:PORT",
  * a wildcard shown as loopback, IPv6 in brackets) into buf (len bytes). */
 void sy_mock_worker_authority(const sy_mock_worker_t *w, char *buf, size_t len);

@@ -3,18 +3,19 @@
  *
  * Every worker owns an event base, an evhttp bound to its own SO_REUSEPORT
  * listening socket on the shared port, a JSON tokener and a scratch buffer,
- * so requests never cross threads; only the counters in mock_stats.c are
- * shared. A request that can be answered at once is answered inside the
- * evhttp callback with no allocation beyond json-c's parse tree and the
- * /__stats record. Anything that must wait - a delayed reply, a fault, a
- * stream - becomes a "call" that owns a timer and is driven only from that
- * timer's callback: evhttp's chunk-written callback merely activates the
- * timer, so the call is never freed, nor its connection closed, while evhttp
- * is on the stack. A call learns that its peer left through the connection's
- * close callback (reading is enabled on the connection while a call waits,
- * because evhttp stops reading once a request is in); that callback is the
- * one place a call is freed from inside an evhttp callback, which is safe
- * because evhttp_connection_free never touches the callback's argument again.
+ * so requests never cross threads; only the counters in mock_stats.c and
+ * the fault plan in mock_faults.c are shared. A request that can be
+ * answered at once is answered inside the evhttp callback with no
+ * allocation beyond json-c's parse tree and the /__stats record. Anything
+ * that must wait - a delayed reply, a fault, a stream - becomes a "call"
+ * that owns a timer and is driven only from that timer's callback: evhttp's
+ * chunk-written callback merely activates the timer, so the call is never
+ * freed, nor its connection closed, while evhttp is on the stack. A call
+ * learns that its peer left through the connection's close callback
+ * (reading is enabled on the connection while a call waits, because evhttp
+ * stops reading once a request is in); that callback is the one place a
+ * call is freed from inside an evhttp callback, which is safe because
+ * evhttp_connection_free never touches the callback's argument again.
  */
 #include "mock.h"
 
@@ -43,16 +44,8 @@
 #define MAX_BODY (64u * 1024 * 1024)
 #define JSON_DEPTH 256
 
-typedef enum fault {
-    FAULT_NONE,
-    FAULT_CUT,
-    FAULT_STALL_AFTER,
-    FAULT_STALL,
-    FAULT_CLOSE,
-    FAULT_BAD_JSON,
-} fault_t;
-
-/* What the x-mock-* headers (over the flags) ask of one request. */
+/* What the x-mock-* headers ask of one request, over the fault plan's
+ * fields when the plan applies to it, over the flags. */
 typedef struct opts {
     long latency_ms;
     long ttft_ms;
@@ -60,7 +53,7 @@ typedef struct opts {
     long tokens;
     int status;
     const char *retry_after;
-    fault_t fault;
+    sy_mock_fault_t fault;
     long fault_n;
     int timestamps;
 } opts_t;
@@ -81,6 +74,7 @@ struct sy_mock_worker {
     int index;
     const sy_mock_config_t *cfg;
     sy_mock_stats_t *stats;
+    sy_mock_faults_t *faults;
     struct event_base *base;
     struct evhttp *http;
     struct evconnlistener *lev; /* owned by http once bound */
@@ -142,6 +136,8 @@ static const struct route routes[] = {
     {"/", EVHTTP_REQ_GET, SY_MOCK_K_OLL_ROOT},
     {"/__stats", EVHTTP_REQ_GET, SY_MOCK_K_STATS},
     {"/__reset", EVHTTP_REQ_POST, SY_MOCK_K_RESET},
+    {"/__faults", EVHTTP_REQ_GET, SY_MOCK_K_FAULTS_GET},
+    {"/__faults", EVHTTP_REQ_POST, SY_MOCK_K_FAULTS_SET},
 };
 #define ROUTES_N (sizeof routes / sizeof routes[0])
 #define MODEL_PREFIX "/v1/models/"
@@ -151,14 +147,20 @@ static const struct route routes[] = {
 static sy_mock_kind_t route_of(enum evhttp_cmd_type method, const char *path,
                                const char **static_path, const char **model_id)
 {
+    int path_known = 0;
     if (method == EVHTTP_REQ_HEAD)
         method = EVHTTP_REQ_GET;
+    /* A path may have a route per method (/__faults). */
     for (size_t i = 0; i < ROUTES_N; i++) {
         if (strcmp(path, routes[i].path) != 0)
             continue;
         *static_path = routes[i].path;
-        return method == routes[i].method ? routes[i].kind : SY_MOCK_K_BADMETHOD;
+        if (method == routes[i].method)
+            return routes[i].kind;
+        path_known = 1;
     }
+    if (path_known)
+        return SY_MOCK_K_BADMETHOD;
     if (strncmp(path, MODEL_PREFIX, sizeof MODEL_PREFIX - 1) == 0 && path[sizeof MODEL_PREFIX - 1]) {
         *static_path = MODEL_PREFIX;
         *model_id = path + sizeof MODEL_PREFIX - 1;
@@ -196,40 +198,11 @@ static const char *method_name(enum evhttp_cmd_type m)
 
 /* ---- per-request options ------------------------------------------------ */
 
-/* Parses a whole decimal value within [lo, hi]. Returns 0, or -1 leaving *out. */
-static int parse_long(const char *v, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (end == v || *end || errno || x < lo || x > hi)
-        return -1;
-    *out = x;
-    return 0;
-}
-
-static void parse_fault(opts_t *o, const char *v)
-{
-    if (strncasecmp(v, "cut-after=", 10) == 0) {
-        if (parse_long(v + 10, 0, SY_MOCK_MAX_TOKENS, &o->fault_n) == 0)
-            o->fault = FAULT_CUT;
-    } else if (strncasecmp(v, "stall-after=", 12) == 0) {
-        if (parse_long(v + 12, 0, SY_MOCK_MAX_TOKENS, &o->fault_n) == 0)
-            o->fault = FAULT_STALL_AFTER;
-    } else if (strcasecmp(v, "stall") == 0) {
-        o->fault = FAULT_STALL;
-    } else if (strcasecmp(v, "close") == 0) {
-        o->fault = FAULT_CLOSE;
-    } else if (strcasecmp(v, "bad-json") == 0) {
-        o->fault = FAULT_BAD_JSON;
-    }
-}
-
-/* Reads the x-mock-* headers over the configured defaults. A value that does
- * not parse, or is out of range, is ignored. */
-static void read_opts(const sy_mock_config_t *cfg, const struct evkeyvalq *hdrs, opts_t *o)
+/* Reads the x-mock-* headers over the fault plan's fields (plan, when not
+ * NULL) over the configured defaults. A header value that does not parse, or
+ * is out of range, is ignored. o->retry_after may point into plan. */
+static void read_opts(const sy_mock_config_t *cfg, const sy_mock_plan_t *plan,
+                      const struct evkeyvalq *hdrs, opts_t *o)
 {
     const struct evkeyval *kv;
     memset(o, 0, sizeof *o);
@@ -237,6 +210,21 @@ static void read_opts(const sy_mock_config_t *cfg, const struct evkeyvalq *hdrs,
     o->ttft_ms = cfg->ttft_ms;
     o->itl_ms = cfg->itl_ms;
     o->tokens = cfg->tokens;
+    if (plan) {
+        if (plan->latency_ms >= 0)
+            o->latency_ms = plan->latency_ms;
+        if (plan->ttft_ms >= 0)
+            o->ttft_ms = plan->ttft_ms;
+        if (plan->itl_ms >= 0)
+            o->itl_ms = plan->itl_ms;
+        if (plan->tokens >= 0)
+            o->tokens = plan->tokens;
+        o->status = plan->status;
+        if (plan->retry_after[0])
+            o->retry_after = plan->retry_after;
+        o->fault = plan->fault;
+        o->fault_n = plan->fault_n;
+    }
     for (kv = (hdrs)->tqh_first; kv; kv = kv->next.tqe_next) {
         const char *k = kv->key;
         long v;
@@ -244,20 +232,20 @@ static void read_opts(const sy_mock_config_t *cfg, const struct evkeyvalq *hdrs,
             continue;
         k += 7;
         if (strcasecmp(k, "latency-ms") == 0)
-            parse_long(kv->value, 0, SY_MOCK_MAX_DELAY_MS, &o->latency_ms);
+            sy_mock_parse_long(kv->value, 0, SY_MOCK_MAX_DELAY_MS, &o->latency_ms);
         else if (strcasecmp(k, "ttft-ms") == 0)
-            parse_long(kv->value, 0, SY_MOCK_MAX_DELAY_MS, &o->ttft_ms);
+            sy_mock_parse_long(kv->value, 0, SY_MOCK_MAX_DELAY_MS, &o->ttft_ms);
         else if (strcasecmp(k, "itl-ms") == 0)
-            parse_long(kv->value, 0, SY_MOCK_MAX_DELAY_MS, &o->itl_ms);
+            sy_mock_parse_long(kv->value, 0, SY_MOCK_MAX_DELAY_MS, &o->itl_ms);
         else if (strcasecmp(k, "tokens") == 0)
-            parse_long(kv->value, 0, SY_MOCK_MAX_TOKENS, &o->tokens);
+            sy_mock_parse_long(kv->value, 0, SY_MOCK_MAX_TOKENS, &o->tokens);
         else if (strcasecmp(k, "status") == 0) {
-            if (parse_long(kv->value, 400, 599, &v) == 0)
+            if (sy_mock_parse_long(kv->value, 400, 599, &v) == 0)
                 o->status = (int)v;
         } else if (strcasecmp(k, "retry-after") == 0)
             o->retry_after = kv->value;
         else if (strcasecmp(k, "fault") == 0)
-            parse_fault(o, kv->value);
+            sy_mock_parse_fault(kv->value, &o->fault, &o->fault_n);
         else if (strcasecmp(k, "timestamps") == 0)
             o->timestamps = strcmp(kv->value, "1") == 0 || strcasecmp(kv->value, "true") == 0;
     }
@@ -579,9 +567,9 @@ static void start_stream(sy_mock_worker_t *w, struct evhttp_request *req, const 
     c->g.input = NULL;
     c->ttft_ms = o->ttft_ms;
     c->itl_ms = o->itl_ms;
-    if (o->fault == FAULT_CUT)
+    if (o->fault == SY_MOCK_FAULT_CUT)
         c->cut_after = o->fault_n;
-    else if (o->fault == FAULT_STALL_AFTER)
+    else if (o->fault == SY_MOCK_FAULT_STALL_AFTER)
         c->stall_after = o->fault_n;
     c->total = sy_mock_stream_total(&c->g);
     c->st.path = path;
@@ -623,6 +611,32 @@ static int parse_body(sy_mock_worker_t *w, const char *body, size_t len, json_ob
     return 0;
 }
 
+/* POST /__faults: replaces the fault plan, or answers 400 and keeps it. */
+static void set_faults(sy_mock_worker_t *w, struct evhttp_request *req, const char *body,
+                       size_t len)
+{
+    json_object *root = NULL;
+    char err[256];
+    if (parse_body(w, body, len, &root, err, sizeof err) < 0 ||
+        sy_mock_faults_set(w->faults, root, err, sizeof err) < 0) {
+        evbuffer_add(w->out, "{\"ok\":false,\"error\":\"", 21);
+        sy_mock_json_escape(w->out, err, strlen(err));
+        evbuffer_add(w->out, "\"}", 2);
+        deliver(w, req, 400, "application/json", 0);
+        goto out;
+    }
+    if (!w->cfg->quiet) {
+        sy_mock_faults_json(w->faults, w->out);
+        fprintf(stderr, "sy-mock: fault plan %.*s\n", (int)evbuffer_get_length(w->out),
+                (const char *)evbuffer_pullup(w->out, -1));
+        evbuffer_drain(w->out, evbuffer_get_length(w->out));
+    }
+    evbuffer_add(w->out, "{\"ok\":true}", 11);
+    deliver(w, req, 200, "application/json", 0);
+out:
+    json_object_put(root);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     sy_mock_worker_t *w = arg;
@@ -655,13 +669,22 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (kind == SY_MOCK_K_RESET) {
         sy_mock_stats_reset(w->stats);
+        sy_mock_faults_clear(w->faults);
         evbuffer_add(w->out, "{}", 2);
         deliver(w, req, 200, "application/json", 0);
         return;
     }
+    if (kind == SY_MOCK_K_FAULTS_GET) {
+        sy_mock_faults_json(w->faults, w->out);
+        deliver(w, req, 200, "application/json", 0);
+        return;
+    }
+    if (kind == SY_MOCK_K_FAULTS_SET) {
+        set_faults(w, req, body, len);
+        return;
+    }
 
     const struct evkeyvalq *hdrs = evhttp_request_get_input_headers(req);
-    read_opts(w->cfg, hdrs, &o);
     /* The control endpoints are never counted, whatever the method. */
     if (strncmp(path, "/__", 3) != 0) {
         sy_mock_rec_t *rec = sy_mock_rec_new(w->spare, method_name(cmd), path, hdrs, body, len);
@@ -683,11 +706,17 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
 
-    if (o.fault == FAULT_STALL) {
+    /* The plan is taken only by requests it can affect: not by a 404 or a
+     * 405 above, nor by the control endpoints. */
+    sy_mock_plan_t plan;
+    int planned = strncmp(path, "/__", 3) != 0 && sy_mock_faults_take(w->faults, path, &plan);
+    read_opts(w->cfg, planned ? &plan : NULL, hdrs, &o);
+
+    if (o.fault == SY_MOCK_FAULT_STALL) {
         hold(w, req, PH_STALL, 0);
         return;
     }
-    if (o.fault == FAULT_CLOSE) {
+    if (o.fault == SY_MOCK_FAULT_CLOSE) {
         hold(w, req, PH_CLOSE, o.latency_ms);
         return;
     }
@@ -711,7 +740,7 @@ static void on_request(struct evhttp_request *req, void *arg)
             goto out;
         }
     }
-    if (o.fault == FAULT_BAD_JSON) {
+    if (o.fault == SY_MOCK_FAULT_BAD_JSON) {
         int stream = sy_mock_kind_streams(kind) && g.stream;
         sy_mock_bad_json(w->out, kind, stream);
         deliver(w, req, 200, stream ? sy_mock_stream_content_type(kind) : "application/json",
@@ -813,7 +842,7 @@ static int port_taken(const struct addrinfo *ai)
 }
 
 sy_mock_worker_t *sy_mock_worker_new(int index, const sy_mock_config_t *cfg, int *port,
-                                     sy_mock_stats_t *stats)
+                                     sy_mock_stats_t *stats, sy_mock_faults_t *faults)
 {
     struct addrinfo *ai = NULL, *pick;
     sy_mock_worker_t *w = calloc(1, sizeof *w);
@@ -822,6 +851,7 @@ sy_mock_worker_t *sy_mock_worker_new(int index, const sy_mock_config_t *cfg, int
     w->index = index;
     w->cfg = cfg;
     w->stats = stats;
+    w->faults = faults;
     /* evhttp turns read and write interest off and on several times per
      * request; the changelist folds those into one epoll_ctl per loop pass
      * (our sockets are never dup'ed, the case the flag warns about). */

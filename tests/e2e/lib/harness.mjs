@@ -304,6 +304,23 @@ export class Mock {
     if (r.status !== 200) throw new Error(`sy-mock /__reset answered ${r.status}`);
   }
 
+  /* Sets the mock's instance-wide fault plan (POST /__faults; {} clears it),
+   * which affects later requests without any x-mock-* header. Throws when
+   * the mock refuses the plan. */
+  async faults(plan) {
+    const r = await request(`${this.url}/__faults`, { method: 'POST', body: plan });
+    if (r.status !== 200) throw new Error(`sy-mock /__faults refused ${JSON.stringify(plan)}: ${r.status} ${r.text}`);
+    return r.json;
+  }
+
+  /* The mock's fault plan: {plan (null when none), remaining (null when
+   * unbounded), applied}. */
+  async getFaults() {
+    const r = await request(`${this.url}/__faults`);
+    if (r.status !== 200 || !r.json) throw new Error(`sy-mock GET /__faults answered ${r.status}: ${r.text}`);
+    return r.json;
+  }
+
   /* POST a JSON body straight to the mock (what the gateway's answer is
    * compared with). Returns the parsed reply; throws on a non-200. */
   async post(p, body, headers = {}) {
