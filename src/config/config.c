@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* Bounds: a config is small; anything past these is a mistake, not a use. */
@@ -57,9 +58,30 @@ typedef struct loader {
     bool oom;
     sy_config_t *cfg;
     pos_t embedder_pos; /* where cache.semantic.embedder was given */
+    struct model_ref *refs; /* fallbacks named, resolved once every model is known */
+    size_t n_refs, cap_refs;
 } loader_t;
 
-static const char *const top_keys[] = {"server", "log", "providers", "models", "cache"};
+/* A model's fallback to resolve after the models are parsed. */
+typedef struct model_ref {
+    size_t model;  /* the model that names it */
+    int context;   /* in context_fallbacks */
+    size_t index;  /* its place in the list */
+    char *name;
+    pos_t pos;
+} model_ref_t;
+
+static const char *const top_keys[] = {"server", "log", "providers", "models", "cache", "router"};
+static const char *const router_keys[] = {"defaults"};
+/* router.defaults, also allowed on each model (model_keys lists them in
+ * this order from ROUTE_KEY0) */
+static const char *const route_keys[] = {"strategy", "retries", "circuit_breaker", "when_all_open", "timeout_ms"};
+static const char *const retry_keys[] = {"max", "backoff_ms", "max_backoff_ms"};
+static const char *const breaker_keys[] = {"failures", "window_s", "cooldown_s"};
+static const char *const strategy_names[] = {"weighted", "round_robin", "least_inflight",
+                                             "latency",  "cost",        "usage"};
+static const char *const all_open_names[] = {"fail", "wait"};
+static const char *const price_keys[] = {"input_per_mtok", "output_per_mtok"};
 static const char *const cache_keys[] = {"memory", "redis", "sqlite", "semantic"};
 static const char *const cache_memory_keys[] = {"max_bytes"};
 static const char *const cache_redis_keys[] = {"url", "connect_timeout_ms", "command_timeout_ms"};
@@ -89,9 +111,13 @@ static const char *const provider_keys[] = {"name",
                                             "default_max_tokens",
                                             "demo"};
 static const char *const timeout_keys[] = {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"};
-static const char *const model_keys[] = {"name", "deployments", "cache", "dedup"};
+static const char *const model_keys[] = {"name",          "deployments",     "cache",
+                                         "dedup",         "strategy",        "retries",
+                                         "circuit_breaker", "when_all_open", "timeout_ms",
+                                         "fallbacks",     "context_fallbacks"};
 #define MODEL_REQUIRED_KEYS 2 /* name, deployments */
-static const char *const deployment_keys[] = {"provider", "model", "weight"};
+#define ROUTE_KEY0 4          /* model_keys[4..8] are route_keys[0..4] */
+static const char *const deployment_keys[] = {"provider", "model", "weight", "max_inflight", "price", "rpm", "tpm"};
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const type_names[] = {"openai", "ollama", "anthropic"};
 static const char *const transport_names[] = {"auto", "curl"};
@@ -105,6 +131,13 @@ const char *sy_provider_type_name(sy_provider_type_t t)
 {
     if ((unsigned)t < NKEYS(type_names))
         return type_names[t];
+    return "unknown";
+}
+
+const char *sy_strategy_name(sy_strategy_t s)
+{
+    if ((unsigned)s < NKEYS(strategy_names))
+        return strategy_names[s];
     return "unknown";
 }
 
@@ -1129,6 +1162,62 @@ static void parse_list(loader_t *ld, struct fy_node *seq, pos_t kpos, const char
     free(name_pos);
 }
 
+static bool get_double(loader_t *ld, struct fy_node *n, pos_t key, const char *path, double min, double max,
+                       double *out);
+typedef void (*member_fn)(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud);
+static void parse_members(loader_t *ld, struct fy_node *map, pos_t mpos, const char *where,
+                          const char *const *keys, size_t nkeys, member_fn fn, void *ud);
+
+/* Whether p serves models on this machine or its network: an Ollama
+ * server, a demo, or a base URL on a loopback or private address. */
+static bool local_provider(const sy_provider_conf_t *p)
+{
+    if (p->type == SY_PROVIDER_OLLAMA || p->demo)
+        return true;
+    const char *u = p->base_url ? strstr(p->base_url, "://") : NULL;
+    if (!u)
+        return false;
+    u += 3;
+    char host[64];
+    size_t n = strcspn(u, "/");
+    if (*u == '[') { /* [v6]:port */
+        const char *e = memchr(u, ']', n);
+        if (!e)
+            return false;
+        n = (size_t)(e - u - 1);
+        u++;
+    } else {
+        const char *c = memchr(u, ':', n);
+        if (c)
+            n = (size_t)(c - u);
+    }
+    if (n == 0 || n >= sizeof(host))
+        return false;
+    memcpy(host, u, n);
+    host[n] = '\0';
+    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+        return true;
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) != 1)
+        return false;
+    uint32_t h = ntohl(a.s_addr);
+    return (h >> 24) == 127 || (h >> 24) == 10 || (h >> 20) == 0xac1 || (h >> 16) == 0xc0a8;
+}
+
+static void price_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_deployment_conf_t *dp = ud;
+    get_double(ld, v, kp, path, 0.0, 1e6, k == 0 ? &dp->price_in : &dp->price_out);
+}
+
+/* deployments[i].price: { input_per_mtok, output_per_mtok } (a price left
+ * out is 0) */
+static void parse_price(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, sy_deployment_conf_t *dp)
+{
+    dp->priced = 1;
+    parse_members(ld, v, kp, path, price_keys, NKEYS(price_keys), price_member, dp);
+}
+
 static void parse_deployment(loader_t *ld, struct fy_node *map, const char *where, pos_t ipos,
                              sy_deployment_conf_t *dp)
 {
@@ -1177,13 +1266,28 @@ static void parse_deployment(loader_t *ld, struct fy_node *map, const char *wher
                 report(ld, value_pos(v, kp), "%s: unknown provider \"%s\"", path, shown);
         } else if (k == 1) {
             get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &dp->model);
-        } else if (get_uint(ld, v, kp, path, 0, SY_CONF_MAX_WEIGHT, &u)) {
-            dp->weight = (uint32_t)u;
+        } else if (k == 2) {
+            if (get_uint(ld, v, kp, path, 0, SY_CONF_MAX_WEIGHT, &u))
+                dp->weight = (uint32_t)u;
+        } else if (k == 3) {
+            if (get_uint(ld, v, kp, path, 0, 1000000, &u))
+                dp->max_inflight = (uint32_t)u;
+        } else if (k == 4) {
+            parse_price(ld, v, kp, path, dp);
+        } else if (k == 5) {
+            if (get_uint(ld, v, kp, path, 0, 100000000, &u))
+                dp->rpm = (uint32_t)u;
+        } else if (get_uint(ld, v, kp, path, 0, UINT64_MAX / 2, &u)) {
+            dp->tpm = u;
         }
     }
     for (size_t i = 0; i < 2; i++)
         if (!seen[i])
             report(ld, ipos, "%s: missing required key \"%s\"", where, deployment_keys[i]);
+    /* a model on the user's own machine or network costs nothing per token */
+    if (!seen[4] && seen[0] && dp->provider_index < ld->cfg->n_providers &&
+        local_provider(&ld->cfg->providers[dp->provider_index]))
+        dp->priced = 1;
 }
 
 /* A number in [min, max] (a plain YAML int or float). */
@@ -1213,7 +1317,6 @@ static bool get_double(loader_t *ld, struct fy_node *n, pos_t key, const char *p
 
 /* A mapping whose keys are all in keys[]; calls fn(k, value, key pos, path)
  * for each known one. */
-typedef void (*member_fn)(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud);
 
 static void parse_members(loader_t *ld, struct fy_node *map, pos_t mpos, const char *where,
                           const char *const *keys, size_t nkeys, member_fn fn, void *ud)
@@ -1335,11 +1438,153 @@ static void parse_model_cache(loader_t *ld, struct fy_node *v, pos_t kp, const c
     parse_members(ld, v, kp, path, model_cache_keys, NKEYS(model_cache_keys), model_cache_member, m);
 }
 
+/* ---- routing ---- */
+
+static void retry_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_route_conf_t *rc = ud;
+    uint64_t u;
+    static const uint64_t max[] = {10, 60000, 600000};
+    if (!get_uint(ld, v, kp, path, 0, max[k], &u))
+        return;
+    *(k == 0 ? &rc->retries : k == 1 ? &rc->backoff_ms : &rc->max_backoff_ms) = (uint32_t)u;
+}
+
+static void breaker_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_route_conf_t *rc = ud;
+    uint64_t u;
+    if (!get_uint(ld, v, kp, path, k == 0 ? 0 : 1, k == 0 ? 1000 : 86400, &u))
+        return;
+    *(k == 0 ? &rc->cb_failures : k == 1 ? &rc->cb_window_s : &rc->cb_cooldown_s) = (uint32_t)u;
+}
+
+/* One key of router.defaults (or of a model, which overrides them). */
+static void route_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_route_conf_t *rc = ud;
+    int e;
+    uint64_t u;
+    switch (k) {
+    case 0:
+        if (get_enum(ld, v, kp, path, strategy_names, NKEYS(strategy_names), &e))
+            rc->strategy = (sy_strategy_t)e;
+        break;
+    case 1:
+        parse_members(ld, v, kp, path, retry_keys, NKEYS(retry_keys), retry_member, rc);
+        break;
+    case 2:
+        parse_members(ld, v, kp, path, breaker_keys, NKEYS(breaker_keys), breaker_member, rc);
+        break;
+    case 3:
+        if (get_enum(ld, v, kp, path, all_open_names, NKEYS(all_open_names), &e))
+            rc->when_all_open = e;
+        break;
+    default:
+        if (get_uint(ld, v, kp, path, 1, 86400000, &u))
+            rc->timeout_ms = (uint32_t)u;
+        break;
+    }
+}
+
+static void router_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    (void)k, (void)ud;
+    parse_members(ld, v, kp, path, route_keys, NKEYS(route_keys), route_member, &ld->cfg->router);
+}
+
+/* models[i].fallbacks / context_fallbacks: names kept to resolve once
+ * every model is known (parse_root). */
+static void parse_fallbacks(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, size_t model,
+                            int context)
+{
+    sy_model_conf_t *m = &ld->cfg->models[model];
+    if (!expect_sequence(ld, v, kp, path, 16))
+        return;
+    size_t n = (size_t)fy_node_sequence_item_count(v);
+    size_t *idx = n ? calloc(n, sizeof(*idx)) : NULL;
+    if (n && !idx) {
+        ld->oom = true;
+        return;
+    }
+    if (context) {
+        free(m->context_fallbacks);
+        m->context_fallbacks = idx;
+        m->n_context_fallbacks = n;
+    } else {
+        free(m->fallbacks);
+        m->fallbacks = idx;
+        m->n_fallbacks = n;
+    }
+    void *it = NULL;
+    struct fy_node *item;
+    for (size_t i = 0; (item = fy_node_sequence_iterate(v, &it)) != NULL && i < n; i++) {
+        char ipath[160];
+        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        model_ref_t ref = {.model = model, .context = context, .index = i, .pos = value_pos(item, kp)};
+        if (!get_string(ld, item, kp, ipath, false, SY_CONF_MAX_NAME, &ref.name))
+            continue;
+        if (ld->n_refs == ld->cap_refs) {
+            size_t cap = ld->cap_refs ? ld->cap_refs * 2 : 16;
+            model_ref_t *r = realloc(ld->refs, cap * sizeof(*r));
+            if (!r) {
+                free(ref.name);
+                ld->oom = true;
+                return;
+            }
+            ld->refs = r;
+            ld->cap_refs = cap;
+        }
+        ld->refs[ld->n_refs++] = ref;
+    }
+}
+
+/* Point every fallback at its model; report unknown names, a model that
+ * falls back to itself and a name given twice. */
+static void resolve_fallbacks(loader_t *ld)
+{
+    sy_config_t *cfg = ld->cfg;
+    for (size_t i = 0; i < ld->n_refs; i++) {
+        model_ref_t *f = &ld->refs[i];
+        sy_model_conf_t *m = &cfg->models[f->model];
+        const char *list = f->context ? "context_fallbacks" : "fallbacks";
+        const sy_model_conf_t *to = sy_config_find_model(cfg, f->name);
+        char shown[80];
+        show(shown, sizeof(shown), f->name, strlen(f->name));
+        if (!to) {
+            const char *cands[64];
+            size_t nc = 0;
+            for (size_t j = 0; j < cfg->n_models && nc < 64; j++)
+                if (cfg->models[j].name)
+                    cands[nc++] = cfg->models[j].name;
+            const char *hint = suggest(f->name, strlen(f->name), cands, nc);
+            report(ld, f->pos, "models[%zu].%s[%zu]: unknown model \"%s\"%s%s%s", f->model, list, f->index, shown,
+                   hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+            continue;
+        }
+        if (to == m) {
+            report(ld, f->pos, "models[%zu].%s[%zu]: a model cannot fall back to itself", f->model, list,
+                   f->index);
+            continue;
+        }
+        size_t *idx = f->context ? m->context_fallbacks : m->fallbacks;
+        for (size_t j = 0; j < i; j++) {
+            model_ref_t *g = &ld->refs[j];
+            if (g->model == f->model && g->context == f->context && !strcmp(g->name, f->name)) {
+                report(ld, f->pos, "models[%zu].%s[%zu]: \"%s\" is listed twice", f->model, list, f->index, shown);
+                break;
+            }
+        }
+        idx[f->index] = (size_t)(to - cfg->models);
+    }
+}
+
 static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos,
                         pos_t *name_pos)
 {
     sy_model_conf_t *m = &ld->cfg->models[idx];
     m->cache_ttl_s = 600;
+    m->route = ld->cfg->router;
     char where[48];
     snprintf(where, sizeof(where), "models[%zu]", idx);
     if (!expect_mapping(ld, map, ipos, where))
@@ -1373,6 +1618,14 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
             int dm;
             if (get_enum(ld, v, kp, path, dedup_names, NKEYS(dedup_names), &dm))
                 m->dedup = (sy_dedup_mode_t)dm;
+            continue;
+        }
+        if (k >= ROUTE_KEY0 && k < ROUTE_KEY0 + (int)NKEYS(route_keys)) {
+            route_member(ld, k - ROUTE_KEY0, v, kp, path, &m->route);
+            continue;
+        }
+        if (k >= ROUTE_KEY0 + (int)NKEYS(route_keys)) {
+            parse_fallbacks(ld, v, kp, path, idx, k == ROUTE_KEY0 + (int)NKEYS(route_keys) + 1);
             continue;
         }
         if (!expect_sequence(ld, v, kp, path, SY_CONF_MAX_DEPLOYMENTS))
@@ -1440,11 +1693,15 @@ static void parse_root(loader_t *ld, struct fy_node *root)
             case 4:
                 parse_members(ld, v, kp, "cache", cache_keys, NKEYS(cache_keys), cache_member, NULL);
                 break;
+            case 5:
+                parse_members(ld, v, kp, "router", router_keys, NKEYS(router_keys), router_member, NULL);
+                break;
             default: /* models (second pass) or unknown (reported) */
                 break;
             }
         }
     }
+    resolve_fallbacks(ld);
     /* an embedder other than the built-in one is a model of this config */
     const char *e = ld->cfg->cache.embedder;
     if (e && strcmp(e, "builtin") != 0) {
@@ -1565,6 +1822,8 @@ static void free_model(sy_model_conf_t *m)
         free(m->deployments[i].model);
     }
     free(m->deployments);
+    free(m->fallbacks);
+    free(m->context_fallbacks);
 }
 
 void sy_config_free(sy_config_t *cfg)
@@ -1608,6 +1867,13 @@ static sy_config_t *config_defaults(const char *path)
     cfg->cache.sqlite_max_bytes = 4294967296ull;
     cfg->cache.embedder = dup_str("builtin");
     cfg->cache.threshold = 0.92;
+    cfg->router.retries = 2;
+    cfg->router.backoff_ms = 50;
+    cfg->router.max_backoff_ms = 2000;
+    cfg->router.cb_failures = 5;
+    cfg->router.cb_window_s = 30;
+    cfg->router.cb_cooldown_s = 30;
+    cfg->router.timeout_ms = 600000;
     if (!cfg->path || !cfg->server.listen || !cfg->server.host || !cfg->cache.embedder) {
         sy_config_free(cfg);
         return NULL;
@@ -1706,7 +1972,7 @@ static sy_config_t *load_text(const char *text, size_t len, const char *file, co
     }
     if (fy_node_get_type(root) != FYNT_MAPPING) {
         report(&ld, value_pos(root, origin),
-               "expected a mapping at the top level (server, log, providers, models, cache)");
+               "expected a mapping at the top level (server, log, providers, models, cache, router)");
         goto out;
     }
     parse_root(&ld, root);
@@ -1733,6 +1999,9 @@ out:
         ld.cfg = NULL;
     }
     sy_config_free(ld.cfg);
+    for (size_t i = 0; i < ld.n_refs; i++)
+        free(ld.refs[i].name);
+    free(ld.refs);
     return ret;
 }
 

@@ -67,7 +67,43 @@ typedef struct sy_deployment_conf {
     size_t provider_index; /* index into sy_config_t.providers (resolved at load) */
     char *model;           /* the model name the provider knows */
     uint32_t weight;       /* default 1; 0 = never chosen */
+    uint32_t max_inflight; /* calls at once; 0 (default) = no limit */
+    uint32_t rpm;          /* the deployment's own requests per minute; 0 = none */
+    uint64_t tpm;          /* its tokens (prompt + completion) per minute; 0 = none */
+    int priced;            /* price known: given, or 0 for a local provider */
+    double price_in;       /* price: { input_per_mtok }: per million prompt tokens */
+    double price_out;      /* price: { output_per_mtok } */
 } sy_deployment_conf_t;
+
+/* How a model's deployments are chosen (models[].strategy). */
+typedef enum sy_strategy {
+    SY_STRATEGY_WEIGHTED = 0, /* default: random in proportion to the weights */
+    SY_STRATEGY_ROUND_ROBIN,
+    SY_STRATEGY_LEAST_INFLIGHT,
+    SY_STRATEGY_LATENCY, /* peak-EWMA of the time to first byte, power of two choices */
+    SY_STRATEGY_COST,    /* lowest price */
+    SY_STRATEGY_USAGE,   /* most headroom against the deployment's rpm / tpm */
+} sy_strategy_t;
+
+/* "weighted", "round_robin", ... */
+const char *sy_strategy_name(sy_strategy_t s);
+
+/* What happens when no deployment of a model or its fallbacks may be
+ * called (breakers open, all at max_inflight or their rpm / tpm). */
+enum { SY_ALL_OPEN_FAIL = 0, SY_ALL_OPEN_WAIT = 1 };
+
+/* router.defaults, and each model's own copy with its overrides. */
+typedef struct sy_route_conf {
+    sy_strategy_t strategy;
+    uint32_t retries;        /* retries: { max }: attempts after the first, per model; default 2 */
+    uint32_t backoff_ms;     /* retries: { backoff_ms }: the first backoff's cap; default 50 */
+    uint32_t max_backoff_ms; /* retries: { max_backoff_ms }; default 2000 */
+    uint32_t cb_failures;    /* circuit_breaker: { failures }: to open; default 5; 0 = never opens */
+    uint32_t cb_window_s;    /* circuit_breaker: { window_s }: within this; default 30 */
+    uint32_t cb_cooldown_s;  /* circuit_breaker: { cooldown_s }: open this long; default 30 */
+    int when_all_open;       /* SY_ALL_OPEN_*; default fail */
+    uint32_t timeout_ms;     /* the request's deadline over every attempt; default 600000 */
+} sy_route_conf_t;
 
 /* models[].cache.mode */
 typedef enum sy_cache_mode {
@@ -90,6 +126,11 @@ typedef struct sy_model_conf {
     sy_cache_mode_t cache_mode; /* cache: { mode: off | exact | semantic } */
     uint32_t cache_ttl_s;       /* cache: { ttl_s: N }; default 600 */
     sy_dedup_mode_t dedup;      /* dedup: auto | on | off */
+    sy_route_conf_t route;      /* router.defaults with the model's own keys over them */
+    size_t *fallbacks;          /* indexes into sy_config_t.models, in order */
+    size_t n_fallbacks;
+    size_t *context_fallbacks;  /* the same, for a prompt too long for the model */
+    size_t n_context_fallbacks;
 } sy_model_conf_t;
 
 /* The top-level cache section: its tiers and the semantic cache. Every
@@ -130,6 +171,7 @@ typedef struct sy_config {
     sy_model_conf_t *models;
     size_t n_models;
     sy_cache_conf_t cache;
+    sy_route_conf_t router; /* router.defaults */
 } sy_config_t;
 
 /* One problem found while loading: file:line:col: message (line and col 1-based). */

@@ -24,6 +24,8 @@
     XX(EMETHOD, 405, "invalid_request_error", "method_not_allowed", "method not allowed")     \
     XX(ETOOLARGE, 413, "invalid_request_error", "request_too_large", "request body too large") \
     XX(EDRAINING, 503, "server_error", "shutting_down", "server is shutting down")            \
+    XX(EUNAVAIL, 503, "server_error", "no_deployment_available",                              \
+       "no deployment of the model can take the request now")                                 \
     XX(ENOKEY, 503, "server_error", "provider_key_missing",                                   \
        "the provider's API key is not configured")                                            \
     XX(EUNSUPPORTED, 501, "invalid_request_error", "unsupported",                             \

@@ -657,10 +657,10 @@ Test(config, empty_file, .init = cr_redirect_stderr)
 Test(config, top_level_not_mapping)
 {
     expect_diags("- a\n- b\n",
-                 "t.yaml:1:1: expected a mapping at the top level (server, log, providers, models, cache)",
+                 "t.yaml:1:1: expected a mapping at the top level (server, log, providers, models, cache, router)",
                  NULL);
     expect_diags("\n  hello\n",
-                 "t.yaml:2:3: expected a mapping at the top level (server, log, providers, models, cache)",
+                 "t.yaml:2:3: expected a mapping at the top level (server, log, providers, models, cache, router)",
                  NULL);
 }
 

@@ -1,0 +1,280 @@
+/*
+ * plan.c - attempts, retries and fallbacks for one request (see plan.h).
+ */
+#include "router/plan.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define WAIT_POLL_NS 20000000ull /* when_all_open: wait, every deployment full: look again this often */
+
+static const char *const context_words[] = {
+    "context length", "context_length", "maximum context", "context window", "context size",
+    "prompt is too long", "too many tokens",
+};
+
+/* Whether s holds w, ignoring ASCII case. */
+static int has_word(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    for (; *s; s++)
+        if (strncasecmp(s, w, n) == 0)
+            return 1;
+    return 0;
+}
+
+sy_fail_kind_t sy_plan_classify(const sy_error_t *e)
+{
+    switch (e->code) {
+    case SY_EUPCONNECT:
+    case SY_EUPTIMEOUT:
+    case SY_EUPCLOSED:
+    case SY_EUPPROTO:
+        return SY_FAIL_RETRY;
+    case SY_ECLIENTGONE:
+        return SY_FAIL_CLIENT;
+    case SY_EUPSTATUS:
+        if (e->status == 429 || e->status == 408 || e->status >= 500)
+            return SY_FAIL_RETRY;
+        if (e->status == 400 || e->status == 413 || e->status == 422)
+            for (size_t i = 0; i < sizeof(context_words) / sizeof(context_words[0]); i++)
+                if (has_word(e->message, context_words[i]))
+                    return SY_FAIL_CONTEXT;
+        return SY_FAIL_FINAL;
+    default:
+        return SY_FAIL_FINAL;
+    }
+}
+
+uint64_t sy_backoff_ns(unsigned k, uint32_t base_ms, uint32_t max_ms, uint64_t rnd)
+{
+    uint64_t cap = base_ms;
+    for (unsigned i = 0; i < k && cap < max_ms; i++)
+        cap *= 2;
+    if (cap > max_ms)
+        cap = max_ms;
+    cap *= 1000000ull;
+    return rnd % (cap + 1);
+}
+
+const sy_route_conf_t *sy_plan_conf(const sy_plan_t *p)
+{
+    return p->asked == SY_PLAN_DIRECT ? &p->cfg->router : &p->cfg->models[p->cur].route;
+}
+
+const sy_model_conf_t *sy_plan_model(const sy_plan_t *p)
+{
+    return p->asked == SY_PLAN_DIRECT ? NULL : &p->cfg->models[p->cur];
+}
+
+const char *sy_plan_fallback(const sy_plan_t *p)
+{
+    return p->asked != SY_PLAN_DIRECT && p->cur != p->asked ? p->cfg->models[p->cur].name : NULL;
+}
+
+sy_err_t sy_plan_init(sy_plan_t *p, sy_rstate_t *rs, const sy_config_t *cfg, const sy_disc_snap_t *disc,
+                      const char *name, uint64_t now, sy_error_t *err)
+{
+    memset(p, 0, sizeof(*p));
+    p->rs = rs;
+    p->cfg = cfg;
+    p->dep = -1;
+    p->last_dep = -1;
+    p->prompt_tokens = -1;
+    p->max_tokens = -1;
+    p->last_retry_after = -1;
+    const sy_model_conf_t *m = sy_config_find_model(cfg, name ? name : "");
+    if (m) {
+        /* its errors (every deployment disabled or weighed 0) are the resolver's */
+        sy_route_t r;
+        sy_err_t rc = sy_router_resolve_with(cfg, NULL, name, 0, &r, err);
+        if (rc != SY_OK)
+            return rc;
+        p->asked = p->cur = (size_t)(m - cfg->models);
+        p->deadline = now + (uint64_t)m->route.timeout_ms * 1000000ull;
+        return SY_OK;
+    }
+    sy_err_t rc = sy_router_resolve_with(cfg, disc, name, 0, &p->route, err);
+    if (rc != SY_OK)
+        return rc;
+    p->asked = p->cur = SY_PLAN_DIRECT;
+    p->deadline = now + (uint64_t)cfg->router.timeout_ms * 1000000ull;
+    return SY_OK;
+}
+
+/* Move to stage k of the chain in force; 0 when there is none. */
+static int to_stage(sy_plan_t *p, int k)
+{
+    const sy_model_conf_t *a = &p->cfg->models[p->asked];
+    size_t n = p->context ? a->n_context_fallbacks : a->n_fallbacks;
+    const size_t *list = p->context ? a->context_fallbacks : a->fallbacks;
+    if (k < 1 || (size_t)k > n)
+        return 0;
+    p->stage = k;
+    p->cur = list[k - 1];
+    p->model_attempts = 0;
+    memset(p->avoid, 0, sizeof(p->avoid));
+    atomic_fetch_add_explicit(&p->rs->models[p->asked].fallbacks, 1, memory_order_relaxed);
+    return 1;
+}
+
+static sy_plan_act_t fail_last(sy_plan_t *p, sy_error_t *err, int *retry_after_s)
+{
+    *err = p->last;
+    *retry_after_s = p->last_retry_after;
+    return SY_PLAN_FAIL;
+}
+
+static sy_plan_act_t next_direct(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *delay_ns, sy_error_t *err,
+                                 int *retry_after_s)
+{
+    const sy_route_conf_t *rc = &p->cfg->router;
+    uint64_t d = 0;
+    if (p->attempts) {
+        d = sy_backoff_ns(p->backoffs++, rc->backoff_ms, rc->max_backoff_ms, rnd);
+        if (p->last_retry_after > 0 && (uint64_t)p->last_retry_after * 1000000000ull > d)
+            d = (uint64_t)p->last_retry_after * 1000000000ull;
+        if (now + d >= p->deadline)
+            return fail_last(p, err, retry_after_s);
+    }
+    p->attempts++;
+    p->model_attempts++;
+    p->held = 1;
+    p->first_byte = 0;
+    p->sent_at = now + d;
+    *delay_ns = d;
+    return SY_PLAN_GO;
+}
+
+sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *delay_ns, sy_error_t *err,
+                           int *retry_after_s)
+{
+    *delay_ns = 0;
+    *retry_after_s = -1;
+    if (p->held) { /* the caller did not end the attempt: it says nothing */
+        p->held = 0;
+        if (p->dep >= 0)
+            sy_rstate_end(p->rs, p->cur, (size_t)p->dep, p->probe, SY_OUT_NEUTRAL, -1, -1, now);
+    }
+    if (p->asked == SY_PLAN_DIRECT)
+        return next_direct(p, now, rnd, delay_ns, err, retry_after_s);
+
+    int start_stage = p->stage;
+    size_t start_cur = p->cur;
+    uint64_t soonest = 0;
+    int saturated = 0;
+    for (;;) {
+        const sy_model_conf_t *m = &p->cfg->models[p->cur];
+        sy_pick_in_t in = {.now = now, .rnd = rnd, .avoid = p->avoid, .prompt_tokens = p->prompt_tokens,
+                           .max_tokens = p->max_tokens};
+        sy_pick_out_t out;
+        int d = sy_rstate_pick(p->rs, p->cur, &in, &out);
+        if (d >= 0) {
+            uint64_t wait = 0;
+            if (out.tried) {
+                /* a second call to a deployment that failed: back off */
+                wait = sy_backoff_ns(p->backoffs++, m->route.backoff_ms, m->route.max_backoff_ms, rnd >> 7);
+                if (p->last_model == p->cur && p->last_dep == d && p->last_retry_after > 0 &&
+                    (uint64_t)p->last_retry_after * 1000000000ull > wait)
+                    wait = (uint64_t)p->last_retry_after * 1000000000ull;
+            }
+            if (now + wait >= p->deadline) {
+                sy_rstate_end(p->rs, p->cur, (size_t)d, out.probe, SY_OUT_NEUTRAL, -1, -1, now);
+                return fail_last(p, err, retry_after_s);
+            }
+            const sy_deployment_conf_t *dc = &m->deployments[d];
+            memset(&p->route, 0, sizeof(p->route));
+            p->route.model = m;
+            p->route.provider = &p->cfg->providers[dc->provider_index];
+            p->route.upstream_model = dc->model;
+            p->dep = d;
+            p->probe = out.probe;
+            p->held = 1;
+            p->first_byte = 0;
+            p->sent_at = now + wait;
+            p->avoid[d / 8] |= (uint8_t)(1u << (d % 8));
+            if (p->attempts)
+                atomic_fetch_add_explicit(&p->rs->models[p->asked].retries, 1, memory_order_relaxed);
+            p->attempts++;
+            p->model_attempts++;
+            *delay_ns = wait;
+            return SY_PLAN_GO;
+        }
+        if (out.wait_until && (!soonest || out.wait_until < soonest))
+            soonest = out.wait_until;
+        saturated |= out.saturated;
+        if (!to_stage(p, p->stage + 1))
+            break;
+    }
+
+    /* nothing may be called now */
+    const sy_route_conf_t *rc = &p->cfg->models[p->asked].route;
+    uint64_t wait = soonest > now ? soonest - now : 0;
+    if (saturated && (!wait || wait > WAIT_POLL_NS))
+        wait = WAIT_POLL_NS;
+    int may_wait = wait && now + wait < p->deadline &&
+                   (rc->when_all_open == SY_ALL_OPEN_WAIT ||
+                    (p->failed && wait <= (uint64_t)rc->max_backoff_ms * 1000000ull));
+    if (may_wait) {
+        /* look again from where this pass began */
+        p->stage = start_stage;
+        p->cur = start_cur;
+        *delay_ns = wait;
+        return SY_PLAN_WAIT;
+    }
+    if (p->failed)
+        return fail_last(p, err, retry_after_s);
+    atomic_fetch_add_explicit(&p->rs->models[p->asked].unavailable, 1, memory_order_relaxed);
+    uint64_t secs = wait ? (wait + 999999999ull) / 1000000000ull : 1;
+    *retry_after_s = (int)(secs > 86400 ? 86400 : secs);
+    sy_error_set(err, SY_EUNAVAIL, NULL,
+                 saturated && !soonest
+                     ? "every deployment of model \"%.200s\"%s is at its limit (max_inflight, rpm or tpm); try again shortly"
+                     : "every deployment of model \"%.200s\"%s is unavailable (circuit breakers open or cooling down); "
+                       "try again later",
+                 p->cfg->models[p->asked].name,
+                 p->cfg->models[p->asked].n_fallbacks ? " and of its fallbacks" : "");
+    return SY_PLAN_FAIL;
+}
+
+void sy_plan_first_byte(sy_plan_t *p, uint64_t now)
+{
+    if (!p->held || p->first_byte)
+        return;
+    p->first_byte = 1;
+    if (p->dep >= 0)
+        sy_rstate_first_byte(p->rs, p->cur, (size_t)p->dep, now > p->sent_at ? now - p->sent_at : 0, now);
+}
+
+int sy_plan_end(sy_plan_t *p, const sy_error_t *e, int retry_after_s, int64_t tokens, uint64_t now)
+{
+    if (!p->held)
+        return 0;
+    p->held = 0;
+    sy_fail_kind_t kind = e ? sy_plan_classify(e) : SY_FAIL_FINAL;
+    sy_outcome_t out = !e ? SY_OUT_OK : kind == SY_FAIL_RETRY ? SY_OUT_FAILED : SY_OUT_NEUTRAL;
+    if (p->dep >= 0)
+        sy_rstate_end(p->rs, p->cur, (size_t)p->dep, p->probe, out, tokens,
+                      kind == SY_FAIL_RETRY && e ? retry_after_s : -1, now);
+    if (!e || kind == SY_FAIL_CLIENT)
+        return 0;
+    p->failed = 1;
+    p->last = *e;
+    p->last_retry_after = retry_after_s;
+    p->last_dep = p->dep;
+    p->last_model = p->cur;
+    if (now >= p->deadline || kind == SY_FAIL_FINAL)
+        return 0;
+    const sy_route_conf_t *rc = sy_plan_conf(p);
+    if (p->asked == SY_PLAN_DIRECT)
+        return kind == SY_FAIL_RETRY && p->model_attempts < 1 + rc->retries;
+    if (kind == SY_FAIL_CONTEXT) {
+        if (p->context)
+            return to_stage(p, p->stage + 1);
+        p->context = 1;
+        return to_stage(p, 1);
+    }
+    if (p->model_attempts < 1 + rc->retries)
+        return 1;
+    return to_stage(p, p->stage + 1);
+}

@@ -1,0 +1,502 @@
+/*
+ * state.c - deployments' live state and the strategies (see state.h).
+ *
+ * A pick is two passes over the model's deployments: the first sorts each
+ * into ready, cooling, open or full and keeps the ready ones (untried
+ * first); the second applies the strategy to that short list. Ties (equal
+ * in-flight counts, prices, headroom) are broken by a weighted draw so that
+ * equal deployments share the load in proportion to their weights.
+ */
+#include "router/state.h"
+
+#include <event2/buffer.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+
+#define MINUTE_NS 60000000000ull
+#define DEFAULT_ANSWER_TOKENS 512 /* the cost strategy's guess when max_tokens is unsaid */
+
+static void dstate_release(sy_dstate_t *d)
+{
+    sy_breaker_release(&d->cb);
+    pthread_mutex_destroy(&d->mu);
+}
+
+void sy_rstate_free(sy_rstate_t *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; s->models && i < s->cfg->n_models; i++) {
+        sy_mstate_t *ms = &s->models[i];
+        for (size_t j = 0; ms->deps && j < s->cfg->models[i].n_deployments; j++)
+            dstate_release(&ms->deps[j]);
+        free(ms->deps);
+    }
+    free(s->models);
+    free(s);
+}
+
+sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
+{
+    sy_rstate_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->cfg = cfg;
+    if (cfg->n_models && !(s->models = calloc(cfg->n_models, sizeof(*s->models)))) {
+        free(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        const sy_model_conf_t *m = &cfg->models[i];
+        const sy_route_conf_t *rc = &m->route;
+        sy_mstate_t *ms = &s->models[i];
+        if (!m->n_deployments)
+            continue;
+        ms->deps = aligned_alloc(64, m->n_deployments * sizeof(*ms->deps));
+        if (!ms->deps)
+            goto fail;
+        memset(ms->deps, 0, m->n_deployments * sizeof(*ms->deps));
+        for (size_t j = 0; j < m->n_deployments; j++) {
+            sy_dstate_t *d = &ms->deps[j];
+            if (sy_breaker_init(&d->cb, rc->cb_failures, (uint64_t)rc->cb_window_s * 1000000000ull,
+                                (uint64_t)rc->cb_cooldown_s * 1000000000ull) < 0)
+                goto fail_dep;
+            if (pthread_mutex_init(&d->mu, NULL) != 0) {
+                sy_breaker_release(&d->cb);
+                goto fail_dep;
+            }
+            continue;
+        fail_dep:
+            while (j-- > 0)
+                dstate_release(&ms->deps[j]);
+            free(ms->deps);
+            ms->deps = NULL;
+            goto fail;
+        }
+    }
+    return s;
+fail:
+    sy_rstate_free(s);
+    return NULL;
+}
+
+sy_dstate_t *sy_rstate_dep(sy_rstate_t *s, size_t m, size_t d)
+{
+    return &s->models[m].deps[d];
+}
+
+/* ---- the minute window ---- */
+
+/* Requests (or tokens) of the last sixty seconds at now: the current
+ * minute's plus the part of the previous one still inside the window. */
+static uint64_t window_used(const sy_dstate_t *d, const atomic_ullong *cur, const atomic_ullong *prev,
+                            uint64_t now)
+{
+    uint64_t start = atomic_load_explicit(&d->win_start, memory_order_relaxed);
+    uint64_t c = atomic_load_explicit(cur, memory_order_relaxed);
+    uint64_t p = atomic_load_explicit(prev, memory_order_relaxed);
+    uint64_t age = now > start ? now - start : 0;
+    if (age >= 2 * MINUTE_NS)
+        return 0;
+    if (age >= MINUTE_NS) /* the current minute is the previous one now */
+        return (uint64_t)((double)c * (1.0 - (double)(age - MINUTE_NS) / (double)MINUTE_NS));
+    return c + (uint64_t)((double)p * (1.0 - (double)age / (double)MINUTE_NS));
+}
+
+static void window_roll(sy_dstate_t *d, uint64_t now)
+{
+    if (now < atomic_load_explicit(&d->win_start, memory_order_relaxed) + MINUTE_NS)
+        return;
+    pthread_mutex_lock(&d->mu);
+    uint64_t start = atomic_load(&d->win_start);
+    if (now >= start + MINUTE_NS) {
+        int one = now < start + 2 * MINUTE_NS;
+        atomic_store(&d->req_prev, one ? atomic_load(&d->req_cur) : 0);
+        atomic_store(&d->tok_prev, one ? atomic_load(&d->tok_cur) : 0);
+        atomic_store(&d->req_cur, 0);
+        atomic_store(&d->tok_cur, 0);
+        atomic_store(&d->win_start, one ? start + MINUTE_NS : now);
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* ---- picking ---- */
+
+enum { READY, COOLING, OPEN, FULL, NEVER };
+
+static int dep_enabled(const sy_config_t *cfg, const sy_deployment_conf_t *dc)
+{
+    return dc->provider_index < cfg->n_providers && !cfg->providers[dc->provider_index].disabled && dc->weight > 0;
+}
+
+/* What deployment d may do now; *until is when a cooling or open one may
+ * be called. */
+static int dep_status(sy_rstate_t *s, const sy_deployment_conf_t *dc, sy_dstate_t *d, const sy_pick_in_t *in,
+                      uint64_t *until)
+{
+    if (!dep_enabled(s->cfg, dc))
+        return NEVER;
+    if (!sy_breaker_allows(&d->cb, in->now)) {
+        *until = sy_breaker_reopens_at(&d->cb); /* 0: half-open with its probe out */
+        return OPEN;
+    }
+    uint64_t cool = atomic_load_explicit(&d->cool_until, memory_order_relaxed);
+    if (cool > in->now) {
+        *until = cool;
+        return COOLING;
+    }
+    if (dc->max_inflight && (uint32_t)atomic_load_explicit(&d->inflight, memory_order_relaxed) >= dc->max_inflight)
+        return FULL;
+    if (dc->rpm && window_used(d, &d->req_cur, &d->req_prev, in->now) + 1 > dc->rpm)
+        return FULL;
+    if (dc->tpm) {
+        uint64_t want = in->prompt_tokens > 0 ? (uint64_t)in->prompt_tokens : 0;
+        uint64_t used = window_used(d, &d->tok_cur, &d->tok_prev, in->now);
+        if (used + want > dc->tpm || used >= dc->tpm)
+            return FULL;
+    }
+    return READY;
+}
+
+/* A weighted draw among cand[0..n). */
+static int draw(const sy_model_conf_t *m, const int *cand, int n, uint64_t rnd)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += m->deployments[cand[i]].weight;
+    if (total == 0)
+        return cand[rnd % (uint64_t)n];
+    uint64_t x = rnd % total;
+    for (int i = 0; i < n; i++) {
+        uint32_t w = m->deployments[cand[i]].weight;
+        if (x < w)
+            return cand[i];
+        x -= w;
+    }
+    return cand[n - 1];
+}
+
+/* Keep in cand the entries with the lowest score (ties kept), then draw. */
+static int lowest(const sy_model_conf_t *m, int *cand, int n, const double *score, uint64_t rnd)
+{
+    double best = INFINITY;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (score[i] < best)
+            best = score[i];
+    for (int i = 0; i < n; i++)
+        if (score[i] == best)
+            cand[k++] = cand[i];
+    return draw(m, cand, k ? k : n, rnd);
+}
+
+static double headroom(const sy_deployment_conf_t *dc, sy_dstate_t *d, const sy_pick_in_t *in)
+{
+    double h = 1.0;
+    if (dc->rpm) {
+        double u = (double)(window_used(d, &d->req_cur, &d->req_prev, in->now) + 1) / (double)dc->rpm;
+        h = fmin(h, 1.0 - u);
+    }
+    if (dc->tpm) {
+        uint64_t want = in->prompt_tokens > 0 ? (uint64_t)in->prompt_tokens : 0;
+        double u = (double)(window_used(d, &d->tok_cur, &d->tok_prev, in->now) + want) / (double)dc->tpm;
+        h = fmin(h, 1.0 - u);
+    }
+    return h;
+}
+
+/* The strategy among the ready deployments cand[0..n) (n >= 1). */
+static int choose(sy_rstate_t *s, size_t mi, int *cand, int n, const sy_pick_in_t *in)
+{
+    const sy_model_conf_t *m = &s->cfg->models[mi];
+    sy_mstate_t *ms = &s->models[mi];
+    double score[SY_ROUTER_MAX_CAND];
+    if (n == 1)
+        return cand[0];
+    switch (m->route.strategy) {
+    case SY_STRATEGY_ROUND_ROBIN:
+        return cand[atomic_fetch_add_explicit(&ms->rr, 1, memory_order_relaxed) % (uint64_t)n];
+    case SY_STRATEGY_LEAST_INFLIGHT:
+        for (int i = 0; i < n; i++)
+            score[i] = atomic_load_explicit(&ms->deps[cand[i]].inflight, memory_order_relaxed);
+        return lowest(m, cand, n, score, in->rnd);
+    case SY_STRATEGY_LATENCY: {
+        /* power of two choices on peak-EWMA x (in flight + 1) */
+        int a = cand[in->rnd % (uint64_t)n];
+        int bi = (int)((in->rnd >> 32) % (uint64_t)(n - 1));
+        int b = cand[bi >= (int)(in->rnd % (uint64_t)n) ? bi + 1 : bi];
+        sy_dstate_t *da = &ms->deps[a], *db = &ms->deps[b];
+        double ca = (double)atomic_load_explicit(&da->ewma_ns, memory_order_relaxed) *
+                    (atomic_load_explicit(&da->inflight, memory_order_relaxed) + 1);
+        double cb = (double)atomic_load_explicit(&db->ewma_ns, memory_order_relaxed) *
+                    (atomic_load_explicit(&db->inflight, memory_order_relaxed) + 1);
+        return cb < ca ? b : a;
+    }
+    case SY_STRATEGY_COST: {
+        double p = in->prompt_tokens > 0 ? (double)in->prompt_tokens : 1.0;
+        double o = in->max_tokens > 0 ? (double)in->max_tokens : DEFAULT_ANSWER_TOKENS;
+        for (int i = 0; i < n; i++) {
+            const sy_deployment_conf_t *dc = &m->deployments[cand[i]];
+            score[i] = dc->priced ? dc->price_in * p + dc->price_out * o : INFINITY;
+        }
+        return lowest(m, cand, n, score, in->rnd);
+    }
+    case SY_STRATEGY_USAGE:
+        for (int i = 0; i < n; i++)
+            score[i] = -headroom(&m->deployments[cand[i]], &ms->deps[cand[i]], in);
+        return lowest(m, cand, n, score, in->rnd);
+    default:
+        return draw(m, cand, n, in->rnd);
+    }
+}
+
+/* Take d: in flight, this minute's request and, half-open, the probe.
+ * Returns the probe flag or -1 (the breaker refused). */
+static int enter(sy_dstate_t *d, uint64_t now)
+{
+    int probe = sy_breaker_enter(&d->cb, now);
+    if (probe < 0)
+        return -1;
+    atomic_fetch_add_explicit(&d->inflight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&d->calls, 1, memory_order_relaxed);
+    window_roll(d, now);
+    atomic_fetch_add_explicit(&d->req_cur, 1, memory_order_relaxed);
+    return probe;
+}
+
+int sy_rstate_enter(sy_rstate_t *s, size_t m, size_t d, uint64_t now)
+{
+    return enter(&s->models[m].deps[d], now);
+}
+
+int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_out_t *out)
+{
+    const sy_model_conf_t *m = &s->cfg->models[mi];
+    sy_mstate_t *ms = &s->models[mi];
+    int fresh[SY_ROUTER_MAX_CAND], used[SY_ROUTER_MAX_CAND], nf = 0, nu = 0;
+    memset(out, 0, sizeof(*out));
+    out->dep = -1;
+    size_t n = m->n_deployments < SY_ROUTER_MAX_CAND ? m->n_deployments : SY_ROUTER_MAX_CAND;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        nf = nu = 0;
+        out->wait_until = 0;
+        out->saturated = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t until = 0;
+            int st = dep_status(s, &m->deployments[i], &ms->deps[i], in, &until);
+            if (st == READY) {
+                if (in->avoid && (in->avoid[i / 8] >> (i % 8)) & 1)
+                    used[nu++] = (int)i;
+                else
+                    fresh[nf++] = (int)i;
+            } else if (st == COOLING || st == OPEN) {
+                if (until && (!out->wait_until || until < out->wait_until))
+                    out->wait_until = until;
+            } else if (st == FULL) {
+                out->saturated = 1;
+            }
+        }
+        if (!nf && !nu)
+            return -1;
+        int d = nf ? choose(s, mi, fresh, nf, in) : choose(s, mi, used, nu, in);
+        int probe = enter(&ms->deps[d], in->now);
+        if (probe < 0)
+            continue; /* another request took the probe between the two looks: again */
+        out->dep = d;
+        out->tried = nf == 0;
+        out->probe = probe;
+        return d;
+    }
+    return -1;
+}
+
+/* ---- outcomes ---- */
+
+void sy_rstate_first_byte(sy_rstate_t *s, size_t m, size_t di, uint64_t ttfb, uint64_t now)
+{
+    sy_dstate_t *d = &s->models[m].deps[di];
+    atomic_fetch_add_explicit(&d->first_bytes, 1, memory_order_relaxed);
+    pthread_mutex_lock(&d->mu);
+    uint64_t cur = atomic_load_explicit(&d->ewma_ns, memory_order_relaxed);
+    uint64_t next;
+    if (cur == 0 || ttfb > cur) {
+        next = ttfb ? ttfb : 1; /* peak: a slower sample counts at once */
+    } else {
+        double w = exp(-(double)(now > d->ewma_at ? now - d->ewma_at : 0) / (double)SY_EWMA_TAU_NS);
+        next = (uint64_t)((double)cur * w + (double)ttfb * (1.0 - w));
+        if (!next)
+            next = 1;
+    }
+    d->ewma_at = now;
+    atomic_store_explicit(&d->ewma_ns, next, memory_order_relaxed);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void log_change(sy_rstate_t *s, size_t m, size_t di, int st, uint64_t now)
+{
+    const sy_model_conf_t *mc = &s->cfg->models[m];
+    const sy_deployment_conf_t *dc = &mc->deployments[di];
+    sy_logline_t l;
+    sy_logline_begin(&l, st == SY_CB_CLOSED ? SY_LOG_INFO : SY_LOG_WARN,
+                     st == SY_CB_OPEN ? "circuit open" : st == SY_CB_CLOSED ? "circuit closed" : "circuit half-open");
+    sy_logline_str(&l, "model", mc->name);
+    sy_logline_str(&l, "provider", dc->provider);
+    sy_logline_str(&l, "deployment", dc->model);
+    if (st == SY_CB_OPEN) {
+        uint64_t until = sy_breaker_reopens_at(&s->models[m].deps[di].cb);
+        sy_logline_int(&l, "failures", mc->route.cb_failures);
+        sy_logline_int(&l, "window_s", mc->route.cb_window_s);
+        sy_logline_ms(&l, "cooldown_ms", until > now ? (double)(until - now) / 1e6 : 0);
+    }
+    sy_logline_end(&l);
+}
+
+void sy_rstate_end(sy_rstate_t *s, size_t m, size_t di, int probe, sy_outcome_t out, int64_t tokens,
+                   int retry_after_s, uint64_t now)
+{
+    sy_dstate_t *d = &s->models[m].deps[di];
+    atomic_fetch_sub_explicit(&d->inflight, 1, memory_order_relaxed);
+    if (out == SY_OUT_FAILED)
+        atomic_fetch_add_explicit(&d->failures, 1, memory_order_relaxed);
+    if (tokens > 0) {
+        window_roll(d, now);
+        atomic_fetch_add_explicit(&d->tok_cur, (uint64_t)tokens, memory_order_relaxed);
+    }
+    if (retry_after_s > 0) {
+        uint64_t until = now + (uint64_t)retry_after_s * 1000000000ull;
+        uint64_t cur = atomic_load_explicit(&d->cool_until, memory_order_relaxed);
+        while (until > cur && !atomic_compare_exchange_weak(&d->cool_until, &cur, until))
+            ;
+    }
+    int st = sy_breaker_end(&d->cb, probe, out == SY_OUT_OK, out == SY_OUT_FAILED, now);
+    if (st >= 0)
+        log_change(s, m, di, st, now);
+}
+
+/* ---- reporting ---- */
+
+static void json_str(struct evbuffer *b, const char *s)
+{
+    char esc[600];
+    size_t n = sy_json_escape(esc, sizeof(esc), s, strlen(s));
+    evbuffer_add(b, "\"", 1);
+    evbuffer_add(b, esc, n);
+    evbuffer_add(b, "\"", 1);
+}
+
+void sy_rstate_json(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
+{
+    const sy_config_t *cfg = s->cfg;
+    evbuffer_add(b, "{\"models\":[", 11);
+    for (size_t i = 0; i < cfg->n_models; i++) {
+        const sy_model_conf_t *m = &cfg->models[i];
+        sy_mstate_t *ms = &s->models[i];
+        evbuffer_add(b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+        json_str(b, m->name);
+        evbuffer_add_printf(b, ",\"strategy\":\"%s\",\"retries\":%llu,\"fallbacks\":%llu,\"unavailable\":%llu,"
+                               "\"deployments\":[",
+                            sy_strategy_name(m->route.strategy), (unsigned long long)atomic_load(&ms->retries),
+                            (unsigned long long)atomic_load(&ms->fallbacks),
+                            (unsigned long long)atomic_load(&ms->unavailable));
+        for (size_t j = 0; j < m->n_deployments; j++) {
+            const sy_deployment_conf_t *dc = &m->deployments[j];
+            sy_dstate_t *d = &ms->deps[j];
+            uint64_t reopen = sy_breaker_reopens_at(&d->cb);
+            uint64_t cool = atomic_load(&d->cool_until);
+            evbuffer_add(b, j ? ",{\"provider\":" : "{\"provider\":", j ? 13 : 12);
+            json_str(b, dc->provider);
+            evbuffer_add(b, ",\"model\":", 9);
+            json_str(b, dc->model);
+            evbuffer_add_printf(
+                b,
+                ",\"weight\":%u,\"circuit\":\"%s\",\"circuit_opens\":%llu,\"reopens_in_ms\":%llu,\"cooldown_ms\":%llu,"
+                "\"inflight\":%d,\"calls\":%llu,\"failures\":%llu,\"ttfb_ewma_ms\":%.3f,\"rpm_used\":%llu,"
+                "\"tpm_used\":%llu}",
+                dc->weight, sy_cb_state_name(sy_breaker_state(&d->cb, now)), (unsigned long long)atomic_load(&d->cb.opens),
+                (unsigned long long)(reopen > now ? (reopen - now) / 1000000u : 0),
+                (unsigned long long)(cool > now ? (cool - now) / 1000000u : 0), atomic_load(&d->inflight),
+                (unsigned long long)atomic_load(&d->calls), (unsigned long long)atomic_load(&d->failures),
+                (double)atomic_load(&d->ewma_ns) / 1e6,
+                (unsigned long long)window_used(d, &d->req_cur, &d->req_prev, now),
+                (unsigned long long)window_used(d, &d->tok_cur, &d->tok_prev, now));
+        }
+        evbuffer_add(b, "]}", 2);
+    }
+    evbuffer_add(b, "]}", 2);
+}
+
+/* A Prometheus label value: backslash, quote and newline escaped. */
+static void label(struct evbuffer *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            evbuffer_add_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            evbuffer_add(b, "\\n", 2);
+        else
+            evbuffer_add(b, s, 1);
+    }
+}
+
+static void dep_labels(struct evbuffer *b, const sy_model_conf_t *m, const sy_deployment_conf_t *dc)
+{
+    evbuffer_add(b, "{model=\"", 8);
+    label(b, m->name);
+    evbuffer_add(b, "\",provider=\"", 12);
+    label(b, dc->provider);
+    evbuffer_add(b, "\",deployment=\"", 14);
+    label(b, dc->model);
+    evbuffer_add(b, "\"}", 2);
+}
+
+void sy_rstate_metrics(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
+{
+    const sy_config_t *cfg = s->cfg;
+    static const struct {
+        const char *name, *help, *type;
+    } fam[] = {
+        {"switchyard_circuit_state", "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open.", "gauge"},
+        {"switchyard_deployment_inflight", "Calls in flight per deployment.", "gauge"},
+        {"switchyard_deployment_ttfb_ewma_seconds", "Peak-EWMA of the time to first byte per deployment.", "gauge"},
+        {"switchyard_circuit_opens_total", "Times a deployment's circuit breaker opened.", "counter"},
+    };
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name, fam[f].type);
+        for (size_t i = 0; i < cfg->n_models; i++) {
+            const sy_model_conf_t *m = &cfg->models[i];
+            for (size_t j = 0; j < m->n_deployments; j++) {
+                sy_dstate_t *d = &s->models[i].deps[j];
+                evbuffer_add(b, fam[f].name, strlen(fam[f].name));
+                dep_labels(b, m, &m->deployments[j]);
+                if (f == 0)
+                    evbuffer_add_printf(b, " %d\n", (int)sy_breaker_state(&d->cb, now));
+                else if (f == 1)
+                    evbuffer_add_printf(b, " %d\n", atomic_load(&d->inflight));
+                else if (f == 2)
+                    evbuffer_add_printf(b, " %.6f\n", (double)atomic_load(&d->ewma_ns) / 1e9);
+                else
+                    evbuffer_add_printf(b, " %llu\n", (unsigned long long)atomic_load(&d->cb.opens));
+            }
+        }
+    }
+    static const struct {
+        const char *name, *help;
+    } mfam[] = {
+        {"switchyard_router_retries_total", "Attempts after a model's first, per model."},
+        {"switchyard_router_fallbacks_total", "Requests that moved to a fallback model, per model asked for."},
+        {"switchyard_router_unavailable_total", "Requests refused because no deployment could be called."},
+    };
+    for (size_t f = 0; f < sizeof(mfam) / sizeof(mfam[0]); f++) {
+        evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n", mfam[f].name, mfam[f].help, mfam[f].name);
+        for (size_t i = 0; i < cfg->n_models; i++) {
+            sy_mstate_t *ms = &s->models[i];
+            atomic_ullong *c = f == 0 ? &ms->retries : f == 1 ? &ms->fallbacks : &ms->unavailable;
+            evbuffer_add_printf(b, "%s{model=\"", mfam[f].name);
+            label(b, cfg->models[i].name);
+            evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(c));
+        }
+    }
+}

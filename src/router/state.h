@@ -1,0 +1,135 @@
+/*
+ * state.h - what the router knows of its deployments while it runs, and
+ * the strategies that choose among them.
+ *
+ * One sy_rstate_t per config: for each configured model a round-robin
+ * counter and its counts of retries, fallbacks and refusals; for each of
+ * its deployments the calls in flight, a peak-EWMA of the time to first
+ * byte, a circuit breaker (breaker.h), a cooldown set by the upstream's
+ * Retry-After, and the requests and tokens of the last minute against the
+ * deployment's own rpm / tpm. Everything is shared by the workers: counters
+ * are atomics, and the few updates that read then write (the EWMA, the
+ * minute window, the breaker) take a per-deployment mutex. Choosing reads
+ * atomics only, so it never waits.
+ *
+ * Time is the caller's (monotonic nanoseconds), randomness too (any
+ * uniform 64-bit value), so every function is deterministic under test.
+ */
+#ifndef SY_ROUTER_STATE_H
+#define SY_ROUTER_STATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "router/breaker.h"
+
+struct evbuffer;
+
+/* The most deployments a model may have (the config's bound). */
+#define SY_ROUTER_MAX_CAND 256
+
+typedef struct sy_dstate {
+    atomic_int inflight;
+    atomic_ullong cool_until; /* the upstream's Retry-After: not chosen before this */
+    atomic_ullong ewma_ns;    /* peak-EWMA of the time to first byte; 0 = no sample yet */
+    atomic_ullong calls, failures, first_bytes;
+    /* the minute window: requests and tokens of the current and the last minute */
+    atomic_ullong win_start;
+    atomic_ullong req_cur, req_prev, tok_cur, tok_prev;
+    sy_breaker_t cb;
+    pthread_mutex_t mu; /* ewma_at and the window's rotation */
+    uint64_t ewma_at;
+} __attribute__((aligned(64))) sy_dstate_t;
+
+typedef struct sy_mstate {
+    atomic_ullong rr;
+    atomic_ullong retries, fallbacks, unavailable;
+    sy_dstate_t *deps; /* model->n_deployments */
+} sy_mstate_t;
+
+typedef struct sy_rstate {
+    const sy_config_t *cfg;
+    sy_mstate_t *models; /* cfg->n_models */
+} sy_rstate_t;
+
+/* The live state for cfg's models (cfg must outlive it). NULL when out of
+ * memory. */
+sy_rstate_t *sy_rstate_new(const sy_config_t *cfg);
+void sy_rstate_free(sy_rstate_t *s);
+
+/* The state of deployment d of model m (indexes into cfg). */
+sy_dstate_t *sy_rstate_dep(sy_rstate_t *s, size_t m, size_t d);
+
+/* ---- choosing ---- */
+
+/* What a pick is told of the request. */
+typedef struct sy_pick_in {
+    uint64_t now;
+    uint64_t rnd;
+    const uint8_t *avoid;  /* bit d set: deployment d was tried by this request (may be NULL) */
+    int64_t prompt_tokens; /* estimate, for cost and tpm; -1 unknown */
+    int64_t max_tokens;    /* the request's cap on the answer; -1 unsaid */
+} sy_pick_in_t;
+
+/* Why nothing could be picked, and when something may be. */
+typedef struct sy_pick_out {
+    int dep;              /* the deployment chosen, -1 none */
+    int tried;            /* it was in `avoid` (every untried one was unavailable) */
+    int probe;            /* it is its breaker's half-open probe */
+    uint64_t wait_until;  /* none chosen: the soonest a breaker half-opens or a cooldown ends (0: none will) */
+    int saturated;        /* none chosen and some deployment was only full (max_inflight, rpm, tpm) */
+    int cooling;          /* dep is chosen though cooling down (Retry-After), until wait_until */
+} sy_pick_out_t;
+
+/*
+ * Choose a deployment of model m by its strategy among those that may be
+ * called now: on an enabled provider, weight above 0, breaker closed (or
+ * its probe free), not cooling down, under max_inflight, rpm and tpm.
+ * Untried deployments come first; among tried ones the pick is the same.
+ * When one is chosen it is entered: its in-flight count, its minute's
+ * request count and, half-open, its probe are taken - sy_rstate_end gives
+ * them back. Returns out->dep (-1: none, with out's other fields saying why).
+ * Cost: linear in the model's deployments, atomics only (plus the
+ * breaker's mutex when a probe is taken).
+ */
+int sy_rstate_pick(sy_rstate_t *s, size_t m, const sy_pick_in_t *in, sy_pick_out_t *out);
+
+/* Take deployment d of m as sy_rstate_pick would, ignoring its cooldown
+ * (the request waited it out). Returns the probe flag, or -1 when its
+ * breaker refuses. */
+int sy_rstate_enter(sy_rstate_t *s, size_t m, size_t d, uint64_t now);
+
+/* The first byte of an answer from d arrived after ttfb_ns: a latency
+ * sample. */
+void sy_rstate_first_byte(sy_rstate_t *s, size_t m, size_t d, uint64_t ttfb_ns, uint64_t now);
+
+/* How a call ended, for its breaker. */
+typedef enum sy_outcome {
+    SY_OUT_OK = 0,   /* answered */
+    SY_OUT_FAILED,   /* the deployment failed: connect, timeout, 5xx, 429, cut stream */
+    SY_OUT_NEUTRAL,  /* nothing said of the deployment: client gone, request at fault */
+} sy_outcome_t;
+
+/* Call on d ended: give back what sy_rstate_pick took, count tokens (-1
+ * unknown) against its tpm, tell its breaker (a state change is logged).
+ * retry_after_s > 0 sets its cooldown. */
+void sy_rstate_end(sy_rstate_t *s, size_t m, size_t d, int probe, sy_outcome_t out, int64_t tokens,
+                   int retry_after_s, uint64_t now);
+
+/* The peak-EWMA's decay time: a sample's weight halves in ~7 s. */
+#define SY_EWMA_TAU_NS 10000000000ull
+
+/* ---- reporting ---- */
+
+/* The "router" object of /api/stats: for every model its strategy, counts
+ * and each deployment's state. */
+void sy_rstate_json(sy_rstate_t *s, uint64_t now, struct evbuffer *out);
+
+/* The switchyard_circuit_state, switchyard_deployment_* and
+ * switchyard_router_* families, in the Prometheus text format. */
+void sy_rstate_metrics(sy_rstate_t *s, uint64_t now, struct evbuffer *out);
+
+#endif
