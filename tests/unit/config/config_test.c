@@ -724,7 +724,7 @@ Test(config, all_problems_reported_in_order)
                  "t.yaml:6:12: server.workers: expected a positive integer or \"auto\"",
                  "t.yaml:8:22: providers[0].type: expected one of openai, ollama, anthropic",
                  "t.yaml:9:1: unknown key \"bogus\" at the top level; expected one of server, log, "
-                 "providers, models, cache",
+                 "providers, models, cache, router",
                  NULL);
 }
 
