@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "providers/discovery.h"
+#include "router/state.h"
 #include "cache/cache.h"
 #include "pipeline/pipeline.h"
 #include "dedup/table.h"
@@ -134,6 +135,7 @@ static int cmd_serve(int argc, char **argv)
     sy_discovery_t *disc = NULL;
     sy_cache_t *cache = NULL;
     sy_dedup_t *dedup = NULL;
+    sy_rstate_t *rstate = NULL;
     sy_config_t *cfg = sy_config_load(path, &d);
     if (!cfg) {
         sy_diags_print(stderr, &d);
@@ -178,7 +180,7 @@ static int cmd_serve(int argc, char **argv)
         sy_log(SY_LOG_ERROR, "cannot start", "cache: %s", err.message);
         goto out;
     }
-    if ((dedup = sy_dedup_new(0)) == NULL)
+    if ((dedup = sy_dedup_new(0)) == NULL || (rstate = sy_rstate_new(cfg)) == NULL)
         goto out;
     srv = sy_server_new(cfg, metrics, sy_api_dispatch, &err);
     if (!srv) {
@@ -194,6 +196,7 @@ static int cmd_serve(int argc, char **argv)
         cache->remote_ud = srv;
     }
     srv->dedup = dedup;
+    srv->rstate = rstate;
     srv->cache_start = sy_cache_start;
     srv->cache_stop = sy_cache_stop;
     rc = sy_server_run(srv) == 0 ? 0 : 1;
@@ -202,6 +205,7 @@ out:
     sy_discovery_free(disc);
     sy_cache_free(cache);
     sy_dedup_free(dedup);
+    sy_rstate_free(rstate);
     sy_metrics_free(metrics);
     sy_config_free(cfg);
     sy_diags_release(&d);

@@ -2,15 +2,19 @@
  * stats.c - GET /api/stats: the cache and the in-flight dedup as one JSON
  * object, for operators and the console; and their families on /metrics.
  *
- *   {"cache":{...} | null, "dedup":{"inflight":N,"joins":N,"leads":N}}
+ *   {"cache":{...} | null, "dedup":{"inflight":N,"joins":N,"leads":N},
+ *    "router":{"models":[...]}}
  *
- * "cache" is null when no model caches. docs/cache.md lists every field.
+ * "cache" is null when no model caches. docs/cache.md lists the cache's
+ * fields, docs/routing.md the router's.
  */
 #include <event2/buffer.h>
 
 #include "api/api.h"
 #include "cache/cache.h"
+#include "core/clock.h"
 #include "dedup/table.h"
+#include "router/state.h"
 #include "http/request.h"
 #include "pipeline/error.h"
 
@@ -38,6 +42,11 @@ void sy_api_stats(sy_req_t *r)
         evbuffer_add(b, "null", 4);
     evbuffer_add(b, ",\"dedup\":", 9);
     dedup_json(srv->dedup, b);
+    evbuffer_add(b, ",\"router\":", 10);
+    if (srv->rstate)
+        sy_rstate_json(srv->rstate, sy_now_ns(), b);
+    else
+        evbuffer_add(b, "null", 4);
     evbuffer_add(b, "}", 1);
     sy_req_reply_buf(r, 200, "application/json", b);
     evbuffer_free(b);
@@ -47,6 +56,8 @@ void sy_api_stats_metrics(sy_server_t *srv, struct evbuffer *out)
 {
     if (srv->cache)
         sy_cache_metrics_text(srv->cache, out);
+    if (srv->rstate)
+        sy_rstate_metrics(srv->rstate, sy_now_ns(), out);
     if (!srv->dedup)
         return;
     sy_dedup_stats_t st;

@@ -507,3 +507,78 @@ int64_t sy_creq_estimate_tokens(const sy_creq_t *q)
     /* an image costs on the order of a thousand tokens in every vision model */
     return sy_canon_estimate_tokens(bytes) + images * 1000;
 }
+
+/* ---- deep copy ------------------------------------------------------------ */
+
+static int clone_str(sy_arena_t *a, sy_str_t *s)
+{
+    if (!s->p)
+        return 0;
+    char *c = sy_arena_alloc(a, s->len ? s->len : 1);
+    if (!c)
+        return -1;
+    memcpy(c, s->p, s->len);
+    s->p = c;
+    return 0;
+}
+
+static int clone_jval(sy_arena_t *a, sy_jval_t *v)
+{
+    sy_str_t s = {v->p, v->len};
+    if (clone_str(a, &s) < 0)
+        return -1;
+    v->p = s.p;
+    return 0;
+}
+
+/* Copy n elements of size at *pp into a (pp updated). */
+static int clone_array(sy_arena_t *a, void *pp, size_t n, size_t size)
+{
+    void *src;
+    memcpy(&src, pp, sizeof(src));
+    if (!src || !n)
+        return 0;
+    void *dst = sy_arena_alloc(a, n * size);
+    if (!dst)
+        return -1;
+    memcpy(dst, src, n * size);
+    memcpy(pp, &dst, sizeof(dst));
+    return 0;
+}
+
+sy_creq_t *sy_creq_clone(const sy_creq_t *q, sy_arena_t *a)
+{
+    sy_creq_t *c = sy_arena_alloc(a, sizeof(*c));
+    if (!c)
+        return NULL;
+    *c = *q;
+    int bad = clone_str(a, &c->model) | clone_str(a, &c->tool_choice_name) | clone_str(a, &c->format_name) |
+              clone_str(a, &c->user) | clone_str(a, &c->suffix);
+    bad |= clone_jval(a, &c->temperature) | clone_jval(a, &c->top_p) | clone_jval(a, &c->top_k) |
+           clone_jval(a, &c->presence_penalty) | clone_jval(a, &c->frequency_penalty) |
+           clone_jval(a, &c->format_schema) | clone_jval(a, &c->keep_alive) | clone_jval(a, &c->think) |
+           clone_jval(a, &c->options);
+    bad |= clone_array(a, &c->msgs, c->n_msgs, sizeof(*c->msgs));
+    for (size_t i = 0; !bad && i < c->n_msgs; i++) {
+        sy_msg_t *m = &c->msgs[i];
+        bad |= clone_array(a, &m->parts, m->n_parts, sizeof(*m->parts));
+        for (size_t j = 0; !bad && j < m->n_parts; j++)
+            bad |= clone_str(a, &m->parts[j].text) | clone_str(a, &m->parts[j].url) |
+                   clone_str(a, &m->parts[j].data) | clone_str(a, &m->parts[j].media_type);
+        bad |= clone_array(a, &m->calls, m->n_calls, sizeof(*m->calls));
+        for (size_t j = 0; !bad && j < m->n_calls; j++)
+            bad |= clone_str(a, &m->calls[j].id) | clone_str(a, &m->calls[j].name) | clone_str(a, &m->calls[j].args);
+        bad |= clone_str(a, &m->tool_call_id) | clone_str(a, &m->tool_name) | clone_str(a, &m->thinking);
+    }
+    bad |= clone_array(a, &c->tools, c->n_tools, sizeof(*c->tools));
+    for (size_t i = 0; !bad && i < c->n_tools; i++)
+        bad |= clone_str(a, &c->tools[i].name) | clone_str(a, &c->tools[i].description) |
+               clone_jval(a, &c->tools[i].parameters);
+    bad |= clone_array(a, &c->stop, c->n_stop, sizeof(*c->stop));
+    for (size_t i = 0; !bad && i < c->n_stop; i++)
+        bad |= clone_str(a, &c->stop[i]);
+    bad |= clone_array(a, &c->inputs, c->n_inputs, sizeof(*c->inputs));
+    for (size_t i = 0; !bad && i < c->n_inputs; i++)
+        bad |= clone_str(a, &c->inputs[i]);
+    return bad ? NULL : c;
+}

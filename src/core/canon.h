@@ -167,6 +167,10 @@ typedef struct sy_creq {
 
 void sy_creq_init(sy_creq_t *q, sy_op_t op, sy_proto_t proto);
 
+/* A deep copy of q whose strings and raw JSON all live in a (the copy no
+ * longer points into the client's body). NULL when a runs out. */
+sy_creq_t *sy_creq_clone(const sy_creq_t *q, sy_arena_t *a);
+
 /* ---- events ------------------------------------------------------------- */
 
 typedef enum sy_finish {

@@ -105,6 +105,17 @@ void sy_req_set_header(sy_req_t *r, const char *name, const char *value)
         evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
 }
 
+void sy_req_replace_header(sy_req_t *r, const char *name, const char *value)
+{
+    if (!r->ev || r->client_gone)
+        return;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
+    while (evhttp_remove_header(h, name) == 0)
+        ;
+    if (value)
+        evhttp_add_header(h, name, value);
+}
+
 static void finish(sy_req_t *r)
 {
     sy_worker_t *w = r->w;
@@ -156,6 +167,10 @@ static void finish(sy_req_t *r)
         sy_logline_str(&l, "model", r->model[0] ? r->model : NULL);
         sy_logline_str(&l, "deployment", r->deployment[0] ? r->deployment : NULL);
         sy_logline_str(&l, "provider", r->provider[0] ? r->provider : NULL);
+        if (r->attempts > 1)
+            sy_logline_int(&l, "attempts", r->attempts);
+        if (r->fallback)
+            sy_logline_str(&l, "fallback", r->fallback);
         sy_logline_int(&l, "status", r->client_gone && !r->status ? 499 : r->status);
         if (r->error_code)
             sy_logline_str(&l, "error", r->error_code);

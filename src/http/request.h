@@ -46,6 +46,8 @@ struct sy_req {
     const char *error_code; /* set when the request failed */
     int status;
     int64_t prompt_tokens, completion_tokens;
+    int attempts;         /* upstream attempts made (0: none, a cache hit) */
+    const char *fallback; /* the fallback model that answered (config-owned), NULL: none */
 
     unsigned streaming : 1, client_gone : 1, orphan : 1, waiting_drain : 1, finished : 1;
 
@@ -65,6 +67,8 @@ const char *sy_req_header(const sy_req_t *r, const char *name);
 struct evbuffer *sy_req_body(const sy_req_t *r);
 /* Add a response header (before the response starts). */
 void sy_req_set_header(sy_req_t *r, const char *name, const char *value);
+/* Set a response header, replacing any value it had (NULL removes it). */
+void sy_req_replace_header(sy_req_t *r, const char *name, const char *value);
 
 /* Whole responses; each finishes the request. */
 void sy_req_reply(sy_req_t *r, int status, const char *content_type, const char *body, size_t len);

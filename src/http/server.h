@@ -30,6 +30,7 @@ typedef struct sy_upstream sy_upstream_t;
 typedef struct sy_discovery sy_discovery_t;
 struct sy_cache;
 struct sy_dedup;
+struct sy_rstate;
 
 /* Receives every request. Must eventually answer it (see request.h). */
 typedef void (*sy_handler_fn)(sy_req_t *r);
@@ -88,6 +89,9 @@ struct sy_server {
      * stopped through the two hooks. */
     struct sy_cache *cache;
     struct sy_dedup *dedup;
+    /* The router's live state (router/state.h): deployments' in-flight
+     * counts, latencies, circuit breakers. Owned by the caller. */
+    struct sy_rstate *rstate;
     int (*cache_start)(struct sy_cache *c, struct event_base *base);
     void (*cache_stop)(struct sy_cache *c);
 };

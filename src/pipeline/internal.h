@@ -11,20 +11,26 @@
 #include "http/request.h"
 #include "pipeline/pipeline.h"
 #include "providers/provider.h"
+#include "router/plan.h"
 #include "router/router.h"
 #include "upstream/upstream.h"
 
 struct evbuffer;
 
-/* Route name for r and note the model, deployment and provider for its
- * log line. */
-sy_err_t sy__pl_route(sy_req_t *r, const char *name, sy_route_t *route, sy_error_t *err);
+/* Start plan p for name on r's behalf (r->model notes the name for the
+ * log line). */
+sy_err_t sy__pl_plan(sy_req_t *r, const char *name, sy_plan_t *p, sy_error_t *err);
+
+/* The plan's current attempt onto r: its log line, and the headers
+ * x-switchyard-provider, -model, -attempts and -fallback. */
+void sy__pl_note_attempt(sy_req_t *r, const sy_plan_t *p);
 
 /* POST body (malloc'd; the transfer owns it from here, even on failure) to
  * provider p as eg (sy_provider_prepare) says, on worker w's upstream
- * client. Returns the transfer, or NULL with *err set. */
+ * client, the transfer's total time cut to end by deadline (monotonic ns;
+ * 0: the provider's own). Returns the transfer, or NULL with *err set. */
 sy_upreq_t *sy__pl_send(sy_worker_t *w, const sy_provider_conf_t *p, const sy_egress_t *eg, char *body,
-                        size_t body_len, const sy_upreq_cbs_t *cbs, void *ud, sy_error_t *err);
+                        size_t body_len, const sy_upreq_cbs_t *cbs, void *ud, uint64_t deadline, sy_error_t *err);
 
 /* Prefix a transport or parser error with the provider's name; translated
  * says an in-stream upstream error came through our parser. */
@@ -75,6 +81,6 @@ void sy__share_bypass(sy_req_t *r);
 int sy__creq_deterministic(const sy_creq_t *q);
 
 void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned enc_flags,
-                         const sy_share_t *sh, const sy_route_t *route);
+                         const sy_share_t *sh, const sy_plan_t *plan);
 
 #endif

@@ -24,6 +24,7 @@
 #include "providers/discovery.h"
 #include "providers/egress.h"
 #include "providers/provider.h"
+#include "router/plan.h"
 #include "router/router.h"
 #include "upstream/sse.h"
 #include "upstream/upstream.h"
@@ -34,9 +35,11 @@
 typedef struct relay {
     sy_req_t *r;
     sy_upreq_t *up;
-    const sy_provider_conf_t *provider;
+    const sy_provider_conf_t *provider; /* the current attempt's */
     int want_stream;
     int streaming; /* the client's event stream has started */
+    int stream_ok; /* passthrough: the upstream's 2xx event stream, the client's not started yet */
+    int got_byte;  /* the attempt's first byte of answer arrived */
     int status;    /* upstream's */
     int retry_after;
     int saw_done;
@@ -56,7 +59,18 @@ typedef struct relay {
     int parse_stream; /* the upstream streams: parse as it arrives */
     sy_enc_t enc;
     sy_eparse_t ep;
+    int ep_live;
+    unsigned enc_flags;
+
+    /* the attempts: the router's plan, the client's call for a passthrough,
+     * and the timer that waits before the next attempt */
+    sy_plan_t plan;
+    sy_call_t call;
+    struct event *timer;
+    int timer_waits; /* the timer asks the plan again (when_all_open: wait) */
 } relay_t;
+
+static void relay_failed(relay_t *rl, const sy_error_t *e, int retry_after);
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -160,9 +174,30 @@ static void send_error_event(relay_t *rl, const sy_error_t *e)
     sy_req_stream_write(rl->r, ev, m + 8);
 }
 
+/* Tokens of the answer so far, for the deployment's tpm (-1 unknown). */
+static int64_t req_tokens(const sy_req_t *r)
+{
+    if (r->prompt_tokens < 0 && r->completion_tokens < 0)
+        return -1;
+    return (r->prompt_tokens > 0 ? r->prompt_tokens : 0) + (r->completion_tokens > 0 ? r->completion_tokens : 0);
+}
+
+/* The attempt ended (e NULL: well); returns whether another may follow. */
+static int attempt_end(relay_t *rl, const sy_error_t *e, int retry_after)
+{
+    return sy_plan_end(&rl->plan, e, retry_after, e ? -1 : req_tokens(rl->r), sy_now_ns());
+}
+
 static void relay_free(relay_t *rl)
 {
-    if (rl->in)
+    if (rl->plan.held) { /* the client left mid-attempt: nothing said of the deployment */
+        sy_error_t gone;
+        sy_error_set(&gone, SY_ECLIENTGONE, NULL, NULL);
+        attempt_end(rl, &gone, -1);
+    }
+    if (rl->timer)
+        event_free(rl->timer);
+    if (rl->ep_live)
         sy_eparse_release(&rl->ep);
     free(rl->enc.own); /* an encoder's state when the stream ended early */
     if (rl->keepalive)
@@ -302,16 +337,14 @@ static void flush_out(relay_t *rl)
 /* The translated stream failed: before the client's stream started this is
  * a plain error response; after, the protocol's error event ends it. Frees
  * the relay and finishes the request. */
-static void translate_fail(relay_t *rl, const sy_error_t *e)
+static void translate_fail(relay_t *rl, const sy_error_t *e, int retry_after)
 {
-    sy_req_t *r = rl->r;
     count_upstream_error(rl, e);
     if (!rl->streaming) {
-        r->ctx = NULL;
-        relay_free(rl);
-        sy_respond_error(r, e, -1);
+        relay_failed(rl, e, retry_after);
         return;
     }
+    attempt_end(rl, e, -1);
     rl->in->error(&rl->enc, e, rl->out);
     flush_out(rl);
     relay_end_stream(rl);
@@ -329,7 +362,7 @@ static void translate_body(relay_t *rl, const char *data, size_t len)
     rl->up = NULL;
     sy_error_t e = rl->ep.err;
     name_provider(rl, &e);
-    translate_fail(rl, &e);
+    translate_fail(rl, &e, -1);
 }
 
 static void translate_done(relay_t *rl, const sy_error_t *err)
@@ -338,17 +371,18 @@ static void translate_done(relay_t *rl, const sy_error_t *err)
     if (err) {
         e = *err;
         name_provider(rl, &e);
-        translate_fail(rl, &e);
+        translate_fail(rl, &e, -1);
         return;
     }
     if (sy_eparse_end(&rl->ep) < 0) {
         e = rl->ep.err;
         name_provider(rl, &e);
-        translate_fail(rl, &e);
+        translate_fail(rl, &e, -1);
         return;
     }
     if (!rl->streaming)
         start_client_stream(rl); /* an empty answer still gets its stream */
+    attempt_end(rl, NULL, -1);
     rl->in->end(&rl->enc, rl->out);
     flush_out(rl);
     relay_end_stream(rl);
@@ -398,8 +432,10 @@ static int translate_whole(relay_t *rl, const char *s, size_t n, struct evbuffer
         return -1;
     }
     sy_cresp_init(c, MAX_RESPONSE_BYTES);
-    sy_eparse_release(&rl->ep);
+    if (rl->ep_live)
+        sy_eparse_release(&rl->ep);
     sy_eparse_init(&rl->ep, rl->provider->type, rl->q->op, 0, whole_event, c);
+    rl->ep_live = 1;
     int rc = sy_eparse_whole(&rl->ep, s, n);
     if (rc < 0) {
         *e = rl->ep.err;
@@ -434,7 +470,11 @@ static void up_head(void *ud, int status, const char *content_type)
         }
     } else if (rl->want_stream && status >= 200 && status < 300 &&
         strncmp(content_type, "text/event-stream", 17) == 0) {
-        start_client_stream(rl);
+        /* the client's stream starts with the first byte: until then a
+         * failure can still go to another deployment */
+        rl->stream_ok = 1;
+        if (!rl->out)
+            rl->out = evbuffer_new();
     } else {
         rl->body = evbuffer_new();
     }
@@ -463,6 +503,13 @@ static int up_body(void *ud, const char *data, size_t len)
     if (rl->client_behind)
         return SY_UPSTREAM_PAUSE; /* keep it upstream until the client catches up */
     rl->in_cb = 1;
+    if (!rl->got_byte && len) {
+        rl->got_byte = 1;
+        if (rl->status >= 200 && rl->status < 300)
+            sy_plan_first_byte(&rl->plan, sy_now_ns());
+        if (rl->stream_ok && !rl->streaming)
+            start_client_stream(rl);
+    }
     if (rl->parse_stream) {
         translate_body(rl, data, len); /* may free rl */
         return 0;
@@ -479,6 +526,7 @@ static int up_body(void *ud, const char *data, size_t len)
             rl->up = NULL;
             sy_error_t e;
             sy_error_set(&e, SY_EUPPROTO, NULL, "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
+            attempt_end(rl, &e, -1);
             send_error_event(rl, &e);
             if (!left_during_cb(rl))
                 relay_end_stream(rl);
@@ -556,6 +604,7 @@ static void finish_whole(relay_t *rl, const sy_error_t *err)
             name_provider(rl, &e);
             goto fail;
         }
+        attempt_end(rl, NULL, -1);
         r->ctx = NULL;
         sy_req_reply_buf(r, 200, "application/json", out);
         evbuffer_free(out);
@@ -571,6 +620,7 @@ static void finish_whole(relay_t *rl, const sy_error_t *err)
         goto fail;
     }
     sy_pipeline_take_usage(r, &o);
+    attempt_end(rl, NULL, -1);
     r->ctx = NULL;
     sy_req_reply_buf(r, rl->status, "application/json", rl->body);
     relay_free(rl);
@@ -578,9 +628,7 @@ static void finish_whole(relay_t *rl, const sy_error_t *err)
 
 fail:
     count_upstream_error(rl, &e);
-    r->ctx = NULL;
-    relay_free(rl);
-    sy_respond_error(r, &e, retry_after);
+    relay_failed(rl, &e, retry_after);
 }
 
 static void up_done(void *ud, const sy_error_t *err)
@@ -590,6 +638,17 @@ static void up_done(void *ud, const sy_error_t *err)
     if (rl->parse_stream) {
         translate_done(rl, err);
         return;
+    }
+    if (rl->stream_ok && !rl->streaming) {
+        /* the event stream ended before its first byte */
+        if (err) {
+            sy_error_t e = *err;
+            name_provider(rl, &e);
+            count_upstream_error(rl, &e);
+            relay_failed(rl, &e, -1);
+            return;
+        }
+        start_client_stream(rl);
     }
     if (!rl->streaming) {
         finish_whole(rl, err);
@@ -607,14 +666,17 @@ static void up_done(void *ud, const sy_error_t *err)
          * must see whole events only */
         sy_error_t e = *err;
         name_provider(rl, &e);
+        attempt_end(rl, &e, -1);
         send_error_event(rl, &e);
+    } else {
+        attempt_end(rl, NULL, -1);
     }
     relay_end_stream(rl);
 }
 
 static const sy_upreq_cbs_t upstream_cbs = {up_head, up_body, up_done};
 
-/* ---- entry -------------------------------------------------------------- */
+/* ---- attempts ------------------------------------------------------------ */
 
 /* The client's body with the model value replaced by the deployment's model
  * name, every other byte kept. */
@@ -638,7 +700,7 @@ static char *rewrite_model(const sy_call_t *c, const char *model, size_t *len)
 }
 
 sy_upreq_t *sy__pl_send(sy_worker_t *w, const sy_provider_conf_t *p, const sy_egress_t *eg, char *body,
-                        size_t body_len, const sy_upreq_cbs_t *cbs, void *ud, sy_error_t *err)
+                        size_t body_len, const sy_upreq_cbs_t *cbs, void *ud, uint64_t deadline, sy_error_t *err)
 {
     sy_upreq_opts_t o = {
         .method = "POST",
@@ -650,105 +712,242 @@ sy_upreq_t *sy__pl_send(sy_worker_t *w, const sy_provider_conf_t *p, const sy_eg
         .timeouts = p->timeouts,
         .force_curl = p->transport == SY_TRANSPORT_CURL,
     };
+    if (deadline) { /* no attempt outlives the request's deadline */
+        uint64_t now = sy_now_ns();
+        uint64_t left = deadline > now ? (deadline - now + 999999u) / 1000000u : 1;
+        if (left > UINT32_MAX)
+            left = UINT32_MAX;
+        if (!o.timeouts.total_ms || o.timeouts.total_ms > left)
+            o.timeouts.total_ms = (uint32_t)left;
+    }
     return sy_upstream_start(w->upstream, &o, cbs, ud, err);
 }
 
-/* Send body (malloc'd; ownership passes here) to the route's provider at
- * path and relay the answer through rl. On failure answers the client and
- * frees rl. */
-static void launch(sy_req_t *r, relay_t *rl, const sy_route_t *route, const char *path, int stream, char *body,
-                   size_t body_len)
+void sy__pl_note_attempt(sy_req_t *r, const sy_plan_t *p)
 {
+    char n[16];
+    snprintf(r->deployment, sizeof(r->deployment), "%s", p->route.upstream_model);
+    snprintf(r->provider, sizeof(r->provider), "%s", p->route.provider->name);
+    r->attempts = (int)p->attempts;
+    r->fallback = sy_plan_fallback(p);
+    snprintf(n, sizeof(n), "%u", p->attempts);
+    sy_req_replace_header(r, "x-switchyard-provider", p->route.provider->name);
+    sy_req_replace_header(r, "x-switchyard-model", p->route.upstream_model);
+    sy_req_replace_header(r, "x-switchyard-attempts", n);
+    sy_req_replace_header(r, "x-switchyard-fallback", r->fallback);
+}
+
+static void relay_next(relay_t *rl);
+static void relay_send(relay_t *rl);
+
+/* The relay's last word: err for the client (no byte of an answer went
+ * out). Frees the relay and finishes the request. */
+static void relay_answer_error(relay_t *rl, const sy_error_t *e, int retry_after)
+{
+    sy_req_t *r = rl->r;
+    r->ctx = NULL;
+    relay_free(rl);
+    sy_respond_error(r, e, retry_after);
+}
+
+/* Forget what the failed attempt left, for the next one. */
+static void relay_reset(relay_t *rl)
+{
+    rl->status = 0;
+    rl->retry_after = -1;
+    rl->saw_done = rl->parse_stream = rl->stream_ok = rl->got_byte = rl->client_behind = 0;
+    if (rl->body) {
+        evbuffer_free(rl->body);
+        rl->body = NULL;
+    }
+    if (rl->out)
+        evbuffer_drain(rl->out, evbuffer_get_length(rl->out));
+    sy_sse_release(&rl->sse);
+    sy_sse_init(&rl->sse, MAX_SSE_EVENT);
+    if (rl->ep_live) {
+        sy_eparse_release(&rl->ep);
+        rl->ep_live = 0;
+    }
+    free(rl->enc.own);
+    rl->enc.own = NULL;
+}
+
+static void relay_tick(evutil_socket_t fd, short what, void *arg)
+{
+    relay_t *rl = arg;
+    (void)fd, (void)what;
+    if (rl->timer_waits)
+        relay_next(rl);
+    else
+        relay_send(rl);
+}
+
+static int relay_arm(relay_t *rl, uint64_t ns)
+{
+    if (!rl->timer && !(rl->timer = evtimer_new(rl->r->w->base, relay_tick, rl)))
+        return -1;
+    struct timeval tv = {(time_t)(ns / 1000000000ull), (suseconds_t)((ns % 1000000000ull) / 1000)};
+    return evtimer_add(rl->timer, &tv);
+}
+
+/* An attempt failed before the client received anything: the next one
+ * when the plan has one (on the next turn of the loop: never inside the
+ * failed transfer's callback), else the error. */
+static void relay_failed(relay_t *rl, const sy_error_t *e, int retry_after)
+{
+    if (attempt_end(rl, e, retry_after) && !rl->r->client_gone) {
+        relay_reset(rl);
+        rl->timer_waits = 1;
+        if (relay_arm(rl, 0) == 0)
+            return;
+    }
+    relay_answer_error(rl, e, retry_after);
+}
+
+/* Ask the plan for the next attempt: send it now, after a backoff, or
+ * answer the plan's error. */
+static void relay_next(relay_t *rl)
+{
+    uint64_t delay;
+    sy_error_t err;
+    int ra;
+    sy_plan_act_t act = sy_plan_next(&rl->plan, sy_now_ns(), sy_worker_rand(rl->r->w), &delay, &err, &ra);
+    if (act == SY_PLAN_FAIL) {
+        relay_answer_error(rl, &err, ra);
+        return;
+    }
+    rl->timer_waits = act == SY_PLAN_WAIT;
+    if (delay || act == SY_PLAN_WAIT) {
+        if (relay_arm(rl, delay) < 0) {
+            sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+            relay_answer_error(rl, &err, -1);
+        }
+        return;
+    }
+    relay_send(rl);
+}
+
+/* The body of the current attempt: the client's bytes with the
+ * deployment's model name, or the canonical request encoded for its
+ * provider. NULL with *err set. */
+static char *attempt_body(relay_t *rl, const char **path, int *stream, size_t *n, sy_error_t *err)
+{
+    const sy_route_t *route = &rl->plan.route;
+    if (!rl->in) {
+        *path = rl->call.upstream_path;
+        *stream = rl->call.stream;
+        char *b = rewrite_model(&rl->call, route->upstream_model, n);
+        if (!b)
+            sy_error_set(err, SY_ENOMEM, NULL, NULL);
+        return b;
+    }
+    struct evbuffer *b = evbuffer_new();
+    char *body = NULL;
+    if (!b) {
+        sy_error_set(err, SY_ENOMEM, NULL, NULL);
+        return NULL;
+    }
+    if (sy_egress_encode(route->provider->type, rl->q, route->upstream_model, route->provider->default_max_tokens,
+                         b, path, err) == SY_OK) {
+        *n = evbuffer_get_length(b);
+        if ((body = malloc(*n + 1)) != NULL) {
+            evbuffer_remove(b, body, *n);
+            body[*n] = '\0';
+        } else {
+            sy_error_set(err, SY_ENOMEM, NULL, NULL);
+        }
+    }
+    evbuffer_free(b);
+    *stream = rl->q->op != SY_OP_EMBED && rl->q->stream;
+    return body;
+}
+
+/* Send the plan's current attempt. */
+static void relay_send(relay_t *rl)
+{
+    sy_req_t *r = rl->r;
+    const sy_route_t *route = &rl->plan.route;
     sy_error_t err;
     sy_egress_t eg; /* ~18 KiB: lives only until the transfer has copied it */
+    const char *path = NULL;
+    int stream = 0;
+    size_t n = 0;
 
+    rl->provider = route->provider;
+    sy__pl_note_attempt(r, &rl->plan);
+    char *body = attempt_body(rl, &path, &stream, &n, &err);
+    if (!body) {
+        relay_failed(rl, &err, -1);
+        return;
+    }
+    rl->want_stream = stream;
+    if (rl->in && stream) {
+        sy_eparse_init(&rl->ep, route->provider->type, rl->q->op, 1, stream_event, rl);
+        rl->ep_live = 1;
+    }
     if (sy_provider_prepare(route->provider, path, r, stream, &eg, &err) != SY_OK) {
         free(body);
-        goto fail;
+        relay_failed(rl, &err, -1);
+        return;
     }
+    rl->up = sy__pl_send(r->w, route->provider, &eg, body, n, &upstream_cbs, rl, rl->plan.deadline, &err);
+    if (!rl->up) {
+        name_provider(rl, &err);
+        count_upstream_error(rl, &err);
+        relay_failed(rl, &err, -1);
+    }
+}
+
+/* A relay for r following plan (copied). NULL when out of memory. */
+static relay_t *relay_new(sy_req_t *r, const sy_plan_t *plan)
+{
+    relay_t *rl = calloc(1, sizeof(*rl));
+    if (!rl)
+        return NULL;
     rl->r = r;
-    rl->provider = route->provider;
-    rl->want_stream = stream;
     rl->retry_after = -1;
+    rl->plan = *plan;
     sy_sse_init(&rl->sse, MAX_SSE_EVENT);
-    sy_req_set_header(r, "x-switchyard-provider", route->provider->name);
-    sy_req_set_header(r, "x-switchyard-model", route->upstream_model);
+    return rl;
+}
+
+static void relay_start(relay_t *rl)
+{
+    sy_req_t *r = rl->r;
     r->ctx = rl;
     r->on_gone = on_gone;
     r->on_drain = on_drain;
-    rl->up = sy__pl_send(r->w, route->provider, &eg, body, body_len, &upstream_cbs, rl, &err);
-    if (!rl->up) {
-        count_upstream_error(rl, &err);
-        r->ctx = NULL;
-        goto fail;
-    }
-    return;
-
-fail:
-    relay_free(rl);
-    sy_respond_error(r, &err, -1);
+    relay_next(rl);
 }
 
-/* Encode q for the routed provider and launch it. */
-static void translate_routed(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned enc_flags,
-                             const sy_route_t *route)
+/* A translated relay of q for r's client through in. Always finishes r. */
+static void relay_translated(sy_req_t *r, const sy_plan_t *plan, sy_creq_t *q, const sy_ingress_t *in,
+                             unsigned flags)
 {
     sy_error_t err;
-    const char *path = NULL;
-    char *body = NULL;
-    size_t n = 0;
-    relay_t *rl = calloc(1, sizeof(*rl));
-    struct evbuffer *b = evbuffer_new();
-    if (!rl || !b) {
+    relay_t *rl = relay_new(r, plan);
+    if (!rl || sy__pl_enc_init(r, &rl->enc, q, flags) < 0) {
+        if (rl)
+            relay_free(rl);
         sy_error_set(&err, SY_ENOMEM, NULL, NULL);
-        goto fail;
+        sy_respond_error(r, &err, -1);
+        return;
     }
-    if (sy_egress_encode(route->provider->type, q, route->upstream_model, route->provider->default_max_tokens, b,
-                         &path, &err) != SY_OK)
-        goto fail;
-    n = evbuffer_get_length(b);
-    body = malloc(n + 1);
-    if (!body) {
-        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
-        goto fail;
-    }
-    evbuffer_remove(b, body, n);
-    body[n] = '\0';
-    evbuffer_free(b);
-
-    int stream = q->op != SY_OP_EMBED && q->stream;
     rl->in = in;
     rl->q = q;
-    if (sy__pl_enc_init(r, &rl->enc, q, enc_flags) < 0) {
-        free(body);
-        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
-        b = NULL;
-        goto fail;
-    }
-    if (stream)
-        sy_eparse_init(&rl->ep, route->provider->type, q->op, 1, stream_event, rl);
-    launch(r, rl, route, path, stream, body, n);
-    return;
-
-fail:
-    if (b)
-        evbuffer_free(b);
-    free(rl);
-    sy_respond_error(r, &err, -1);
+    rl->enc_flags = flags;
+    relay_start(rl);
 }
 
-/* Route name for r: sets what the log line says. */
-sy_err_t sy__pl_route(sy_req_t *r, const char *name, sy_route_t *route, sy_error_t *err)
+/* ---- entry -------------------------------------------------------------- */
+
+sy_err_t sy__pl_plan(sy_req_t *r, const char *name, sy_plan_t *p, sy_error_t *err)
 {
     snprintf(r->model, sizeof(r->model), "%s", name);
     const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
-    sy_err_t rc = sy_router_resolve_with(r->w->srv->cfg, disc, name, sy_worker_rand(r->w), route, err);
-    sy_disc_snap_release(disc); /* the route keeps a copy of what it needs */
-    if (rc != SY_OK)
-        return rc;
-    snprintf(r->deployment, sizeof(r->deployment), "%s", route->upstream_model);
-    snprintf(r->provider, sizeof(r->provider), "%s", route->provider->name);
-    return SY_OK;
+    sy_err_t rc = sy_plan_init(p, r->w->srv->rstate, r->w->srv->cfg, disc, name, sy_now_ns(), err);
+    sy_disc_snap_release(disc); /* the plan keeps a copy of what it needs */
+    return rc;
 }
 
 /* Decode c into a canonical request in r's arena. */
@@ -768,24 +967,26 @@ static sy_creq_t *decode_call(sy_req_t *r, const sy_call_t *c, unsigned *flags, 
 void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
 {
     sy_error_t err;
-    sy_route_t route;
+    sy_plan_t plan;
     sy_share_t sh;
-    relay_t *rl = NULL;
     unsigned flags = 0;
     sy_creq_t *q;
 
     r->route = c->route;
-    if (sy__pl_route(r, c->model, &route, &err) != SY_OK)
+    if (sy__pl_plan(r, c->model, &plan, &err) != SY_OK)
         goto fail;
-    if (route.provider->type != SY_PROVIDER_OPENAI && c->decode) {
+    const sy_model_conf_t *mc = sy_plan_model(&plan);
+    if (!sy_plan_openai_only(&plan) && c->decode) {
+        /* some deployment it may reach speaks another protocol: every
+         * attempt is encoded from the canonical form */
         if (!(q = decode_call(r, c, &flags, &err)))
             goto fail;
-        if (q->op != SY_OP_EMBED && sy__share_policy(r, route.model, sy__creq_deterministic(q), 1, &sh)) {
-            sy__pipeline_shared(r, q, c->ingress, flags, &sh, &route);
+        if (q->op != SY_OP_EMBED && sy__share_policy(r, mc, sy__creq_deterministic(q), 1, &sh)) {
+            sy__pipeline_shared(r, q, c->ingress, flags, &sh, &plan);
             return;
         }
         sy__share_bypass(r);
-        translate_routed(r, q, c->ingress, flags, &route);
+        relay_translated(r, &plan, q, c->ingress, flags);
         return;
     }
     /* the passthrough, unless the model caches or merges (the answer must
@@ -793,24 +994,22 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
      * passthrough (the canonical form would send them as a chat), and so
      * does a body with a field the canonical form would drop */
     if (c->decode) {
-        if (c->op == SY_OP_CHAT && c->covers && sy__share_policy(r, route.model, 0, 0, &sh) &&
+        if (c->op == SY_OP_CHAT && c->covers && sy__share_policy(r, mc, 0, 0, &sh) &&
             c->covers(c->body, c->body_len, c->op)) {
             if (!(q = decode_call(r, c, &flags, &err)))
                 goto fail;
-            sy__pipeline_shared(r, q, c->ingress, flags, &sh, &route);
+            sy__pipeline_shared(r, q, c->ingress, flags, &sh, &plan);
             return;
         }
         sy__share_bypass(r);
     }
-    rl = calloc(1, sizeof(*rl));
-    size_t n = 0;
-    char *body = rl ? rewrite_model(c, route.upstream_model, &n) : NULL;
-    if (!body) {
-        free(rl);
+    relay_t *rl = relay_new(r, &plan);
+    if (!rl) {
         sy_error_set(&err, SY_ENOMEM, NULL, NULL);
         goto fail;
     }
-    launch(r, rl, &route, c->upstream_path, c->stream, body, n);
+    rl->call = *c;
+    relay_start(rl);
     return;
 
 fail:
@@ -820,7 +1019,7 @@ fail:
 void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned enc_flags)
 {
     sy_error_t err;
-    sy_route_t route;
+    sy_plan_t plan;
     sy_share_t sh;
     char name[256];
 
@@ -831,14 +1030,14 @@ void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, un
     }
     memcpy(name, q->model.p, q->model.len);
     name[q->model.len] = '\0';
-    if (sy__pl_route(r, name, &route, &err) != SY_OK)
+    if (sy__pl_plan(r, name, &plan, &err) != SY_OK)
         goto fail;
-    if (q->op != SY_OP_EMBED && sy__share_policy(r, route.model, sy__creq_deterministic(q), 1, &sh)) {
-        sy__pipeline_shared(r, q, in, enc_flags, &sh, &route);
+    if (q->op != SY_OP_EMBED && sy__share_policy(r, sy_plan_model(&plan), sy__creq_deterministic(q), 1, &sh)) {
+        sy__pipeline_shared(r, q, in, enc_flags, &sh, &plan);
         return;
     }
     sy__share_bypass(r);
-    translate_routed(r, q, in, enc_flags, &route);
+    relay_translated(r, &plan, q, in, enc_flags);
     return;
 
 fail:

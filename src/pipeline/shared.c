@@ -32,6 +32,8 @@
  */
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -191,14 +193,28 @@ typedef struct flight {
     struct event *cancel_ev; /* activated by the last waiter to leave (any thread) */
     int done;                /* the call is over (answered, failed or cancelled) */
 
+    /* the attempts: the router's plan, the request (a copy: the leader may
+     * leave) with what of its client goes upstream, and the timer that
+     * waits before the next attempt */
+    sy_plan_t plan;
+    sy_arena_t arena;
+    sy_creq_t *q;
+    char req_id[64];
+    struct evkeyvalq *hdrs; /* the leader's headers, when some provider forwards any */
+    struct event *retry_timer;
+    int timer_waits;
+    int appended; /* an event reached the buffer: no other attempt */
+    int got_byte;
+
+    /* the current attempt; read by waiters after the first event or the
+     * end (the fan-out's lock orders them) */
     sy_upreq_t *up;
     const sy_provider_conf_t *provider;
     char provider_name[64];
     char deployment[128];
+    unsigned attempts;
+    const char *fallback;
     sy_op_t op;
-    char *body; /* the encoded request until it is sent */
-    size_t body_len;
-    const char *path;
     int status, retry_after;
     int parse_stream;
     struct evbuffer *resp; /* an error answer, or a whole one */
@@ -215,7 +231,6 @@ typedef struct flight {
     struct event *remote_ev; /* a "call done" message for this key (any thread) */
     atomic_int remote_msg;   /* 1 done well, 2 failed */
     struct event *lock_timer; /* leader: refresh the lock; follower: check on the leader */
-    sy_egress_t *eg;         /* the prepared upstream request, for a launch after the lock */
     int lock_gone;           /* a follower found the leader's lock gone */
     int remote_only;         /* the answer came from another node: store it in memory only */
     int followed;            /* another node led the call (set before any event) */
@@ -263,8 +278,21 @@ static void flight_close(flight_t *fl)
         event_free(fl->lock_timer);
         fl->lock_timer = NULL;
     }
-    free(fl->eg);
-    fl->eg = NULL;
+    if (fl->plan.held) { /* cancelled mid-attempt: nothing said of the deployment */
+        sy_error_t gone;
+        sy_error_set(&gone, SY_ECLIENTGONE, NULL, NULL);
+        sy_plan_end(&fl->plan, &gone, -1, -1, sy_now_ns());
+    }
+    if (fl->retry_timer) {
+        event_free(fl->retry_timer);
+        fl->retry_timer = NULL;
+    }
+    if (fl->hdrs) {
+        evhttp_clear_headers(fl->hdrs);
+        free(fl->hdrs);
+        fl->hdrs = NULL;
+    }
+    sy_arena_release(&fl->arena);
     if (fl->registered) {
         sy_dedup_remove(fl->table, fl->key, fl);
         fl->registered = 0;
@@ -279,7 +307,6 @@ static void flight_close(flight_t *fl)
         evbuffer_free(fl->resp);
     sy_cresp_release(&fl->agg);
     free(fl->pk);
-    free(fl->body);
     free(fl->vec);
     fl->vec = NULL;
     flight_unref(fl);
@@ -344,6 +371,11 @@ static void flight_finish(flight_t *fl)
     fl->entry_len = evbuffer_get_length(b);
     evbuffer_remove(b, fl->entry, fl->entry_len);
     evbuffer_free(b);
+    const sy_usage_t *u = &fl->agg.usage;
+    int64_t tokens = u->input_tokens < 0 && u->output_tokens < 0
+                         ? -1
+                         : (u->input_tokens > 0 ? u->input_tokens : 0) + (u->output_tokens > 0 ? u->output_tokens : 0);
+    sy_plan_end(&fl->plan, NULL, -1, tokens, sy_now_ns());
     fl->done = 1;
     sy_fanout_end(fl->fo, SY_OK);
     if (fl->cache)
@@ -391,6 +423,7 @@ static int flight_event(void *ud, const sy_ev_t *ev)
     sy_ev_pack(ev, fl->pk);
     /* a failed append detaches waiters; they finish from the entry */
     sy_fanout_append(fl->fo, fl->pk, n);
+    fl->appended = 1;
     return 0;
 }
 
@@ -409,6 +442,57 @@ static void fl_head(void *ud, int status, const char *content_type)
     }
 }
 
+static void flight_next(flight_t *fl);
+static void flight_send(flight_t *fl);
+
+static void flight_tick(evutil_socket_t fd, short what, void *arg)
+{
+    flight_t *fl = arg;
+    (void)fd, (void)what;
+    if (fl->done)
+        return;
+    if (fl->timer_waits)
+        flight_next(fl);
+    else
+        flight_send(fl);
+}
+
+static int flight_arm(flight_t *fl, uint64_t ns)
+{
+    if (!fl->retry_timer && !(fl->retry_timer = evtimer_new(fl->w->base, flight_tick, fl)))
+        return -1;
+    struct timeval tv = {(time_t)(ns / 1000000000ull), (suseconds_t)((ns % 1000000000ull) / 1000)};
+    return evtimer_add(fl->retry_timer, &tv);
+}
+
+/* The attempt failed. Before any event reached the buffer the plan may
+ * send another (on the next turn of the loop, never inside the failed
+ * transfer's callback); otherwise the waiters get e. */
+static void flight_attempt_failed(flight_t *fl, const sy_error_t *e, int retry_after)
+{
+    int again = sy_plan_end(&fl->plan, e, retry_after, -1, sy_now_ns());
+    if (again && !fl->appended && !fl->done) {
+        sy__pl_count_error(fl->w, fl->provider_name, e);
+        if (fl->ep_live) {
+            sy_eparse_release(&fl->ep);
+            fl->ep_live = 0;
+        }
+        if (fl->resp) {
+            evbuffer_free(fl->resp);
+            fl->resp = NULL;
+        }
+        sy_cresp_release(&fl->agg);
+        sy_cresp_init(&fl->agg, MAX_ANSWER_BYTES);
+        fl->parse_stream = fl->got_byte = fl->status = 0;
+        fl->retry_after = -1;
+        fl->timer_waits = 1;
+        if (flight_arm(fl, 0) == 0)
+            return;
+    }
+    fl->retry_after = retry_after;
+    flight_fail(fl, e);
+}
+
 /* The parser reported an error (the upstream's, a bad stream, too large). */
 static void flight_parse_failed(flight_t *fl)
 {
@@ -416,12 +500,17 @@ static void flight_parse_failed(flight_t *fl)
     if (e.code == SY_OK || e.code == SY_ETOOLARGE)
         sy_error_set(&e, SY_EUPPROTO, NULL, "answer larger than %u bytes", MAX_ANSWER_BYTES);
     sy__pl_name_provider(fl->provider_name, 1, &e);
-    flight_fail(fl, &e);
+    flight_attempt_failed(fl, &e, -1);
 }
 
 static int fl_body(void *ud, const char *data, size_t len)
 {
     flight_t *fl = ud;
+    if (!fl->got_byte && len) {
+        fl->got_byte = 1;
+        if (fl->parse_stream)
+            sy_plan_first_byte(&fl->plan, sy_now_ns());
+    }
     if (fl->parse_stream) {
         if (sy_eparse_feed(&fl->ep, data, len) < 0) {
             sy_upreq_cancel(fl->up);
@@ -441,13 +530,13 @@ static void fl_done(void *ud, const sy_error_t *err)
     if (err) {
         sy_error_t e = *err;
         sy__pl_name_provider(fl->provider_name, 1, &e);
-        flight_fail(fl, &e);
+        flight_attempt_failed(fl, &e, -1);
         return;
     }
     if (!fl->parse_stream) {
         sy_error_t e;
         sy__pl_status_error(fl->provider_name, fl->status, fl->resp, &e);
-        flight_fail(fl, &e);
+        flight_attempt_failed(fl, &e, fl->retry_after);
         return;
     }
     if (sy_eparse_end(&fl->ep) < 0) {
@@ -459,14 +548,42 @@ static void fl_done(void *ud, const sy_error_t *err)
 
 static const sy_upreq_cbs_t flight_cbs = {fl_head, fl_body, fl_done};
 
-/* A flight for q routed to route, its request encoded, not yet started.
- * NULL with *err set. */
-static flight_t *flight_new(sy_req_t *r, sy_creq_t *q, const sy_share_t *sh, const sy_route_t *route,
+/* Whether any provider forwards client headers (a flight then keeps the
+ * leader's for its attempts). */
+static int forwards_any(const sy_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (cfg->providers[i].n_forward_headers)
+            return 1;
+    return 0;
+}
+
+/* A copy of r's request headers. NULL when out of memory. */
+static struct evkeyvalq *copy_headers(const sy_req_t *r)
+{
+    struct evkeyvalq *h = malloc(sizeof(*h));
+    if (!h)
+        return NULL;
+    h->tqh_first = NULL;
+    h->tqh_last = &h->tqh_first;
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
+    for (const struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (evhttp_add_header(h, kv->key, kv->value) != 0) {
+            evhttp_clear_headers(h);
+            free(h);
+            return NULL;
+        }
+    }
+    return h;
+}
+
+/* A flight for q following plan (copied), not yet started. NULL with *err
+ * set. */
+static flight_t *flight_new(sy_req_t *r, sy_creq_t *q, const sy_share_t *sh, const sy_plan_t *plan,
                             const unsigned char *key, sy_error_t *err)
 {
     flight_t *fl = calloc(1, sizeof(*fl));
-    struct evbuffer *b = evbuffer_new();
-    if (!fl || !b)
+    if (!fl)
         goto oom;
     atomic_init(&fl->refs, 1);
     memcpy(fl->key, key, SY_CACHE_KEY_LEN);
@@ -475,47 +592,30 @@ static flight_t *flight_new(sy_req_t *r, sy_creq_t *q, const sy_share_t *sh, con
     fl->cache = sh->mc && sh->mc->cache_mode != SY_CACHE_OFF ? r->w->srv->cache : NULL;
     fl->store = sh->store;
     fl->ttl_ns = sh->ttl_ns;
-    fl->provider = route->provider;
-    snprintf(fl->provider_name, sizeof(fl->provider_name), "%s", route->provider->name);
-    snprintf(fl->deployment, sizeof(fl->deployment), "%s", route->upstream_model);
+    fl->plan = *plan;
     fl->op = q->op;
     fl->retry_after = -1;
+    snprintf(fl->req_id, sizeof(fl->req_id), "%s", r->id);
     sy_cresp_init(&fl->agg, MAX_ANSWER_BYTES);
-    /* the upstream always streams: waiters that stream get every piece as
-     * it comes, whichever client led */
-    int stream = q->stream;
-    q->stream = 1;
-    sy_err_t rc = sy_egress_encode(route->provider->type, q, route->upstream_model,
-                                   route->provider->default_max_tokens, b, &fl->path, err);
-    q->stream = stream;
-    if (rc != SY_OK) {
-        evbuffer_free(b);
-        sy_cresp_release(&fl->agg);
-        free(fl);
-        return NULL;
-    }
-    fl->body_len = evbuffer_get_length(b);
-    fl->body = malloc(fl->body_len + 1);
+    sy_arena_init(&fl->arena, (size_t)r->w->srv->cfg->server.max_body_bytes * 4 + (1u << 20));
+    fl->q = sy_creq_clone(q, &fl->arena);
     fl->fo = sy_fanout_new(FANOUT_BYTES, 0, flight_last_leave, fl);
     fl->cancel_ev = event_new(r->w->base, -1, 0, flight_cancel, fl);
-    if (!fl->body || !fl->fo || !fl->cancel_ev) {
+    int hdrs_ok = !(r->ev && forwards_any(r->w->srv->cfg)) || (fl->hdrs = copy_headers(r)) != NULL;
+    if (!fl->q || !fl->fo || !fl->cancel_ev || !hdrs_ok) {
         sy_cresp_release(&fl->agg);
-        free(fl->body);
+        sy_arena_release(&fl->arena);
         sy_fanout_release(fl->fo);
         if (fl->cancel_ev)
             event_free(fl->cancel_ev);
         free(fl);
-        fl = NULL;
         goto oom;
     }
-    evbuffer_remove(b, fl->body, fl->body_len);
-    fl->body[fl->body_len] = '\0';
-    evbuffer_free(b);
+    /* the upstream always streams: waiters that stream get every piece as
+     * it comes, whichever client led */
+    fl->q->stream = 1;
     return fl;
 oom:
-    if (b)
-        evbuffer_free(b);
-    free(fl);
     sy_error_set(err, SY_ENOMEM, NULL, NULL);
     return NULL;
 }
@@ -530,23 +630,73 @@ static void flight_discard(flight_t *fl)
     flight_close(fl);
 }
 
-/* Send the flight's request; r is the leader's (its forwarded headers go
- * upstream). A failure ends the flight. */
-static void flight_launch(flight_t *fl, sy_req_t *r)
+/* Send the plan's current attempt. */
+static void flight_send(flight_t *fl)
 {
+    const sy_route_t *route = &fl->plan.route;
     sy_error_t err;
-    sy_egress_t local, *eg = fl->eg;
-    if (!eg && sy_provider_prepare(fl->provider, fl->path, r, 1, eg = &local, &err) != SY_OK) {
+    sy_egress_t eg;
+    const char *path = NULL;
+    fl->provider = route->provider;
+    snprintf(fl->provider_name, sizeof(fl->provider_name), "%s", route->provider->name);
+    snprintf(fl->deployment, sizeof(fl->deployment), "%s", route->upstream_model);
+    fl->attempts = fl->plan.attempts;
+    fl->fallback = sy_plan_fallback(&fl->plan);
+    struct evbuffer *b = evbuffer_new();
+    char *body = NULL;
+    size_t n = 0;
+    if (!b) {
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        goto fail;
+    }
+    if (sy_egress_encode(route->provider->type, fl->q, route->upstream_model, route->provider->default_max_tokens,
+                         b, &path, &err) != SY_OK)
+        goto fail;
+    n = evbuffer_get_length(b);
+    if (!(body = malloc(n + 1))) {
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        goto fail;
+    }
+    evbuffer_remove(b, body, n);
+    body[n] = '\0';
+    evbuffer_free(b);
+    b = NULL;
+    if (sy_provider_prepare_for(route->provider, path, fl->req_id, fl->hdrs, 1, &eg, &err) != SY_OK) {
+        free(body);
+        goto fail;
+    }
+    fl->up = sy__pl_send(fl->w, route->provider, &eg, body, n, &flight_cbs, fl, fl->plan.deadline, &err);
+    if (fl->up)
+        return;
+    sy__pl_name_provider(fl->provider_name, 1, &err);
+fail:
+    if (b)
+        evbuffer_free(b);
+    flight_attempt_failed(fl, &err, -1);
+}
+
+/* Ask the plan for the next attempt: now, after a backoff, or the plan's
+ * error for the waiters. */
+static void flight_next(flight_t *fl)
+{
+    uint64_t delay;
+    sy_error_t err;
+    int ra;
+    sy_plan_act_t act = sy_plan_next(&fl->plan, sy_now_ns(), sy_worker_rand(fl->w), &delay, &err, &ra);
+    if (act == SY_PLAN_FAIL) {
+        fl->retry_after = ra;
         flight_fail(fl, &err);
         return;
     }
-    char *body = fl->body;
-    fl->body = NULL; /* the transfer owns it now, even when it fails */
-    fl->up = sy__pl_send(fl->w, fl->provider, eg, body, fl->body_len, &flight_cbs, fl, &err);
-    if (!fl->up) {
-        sy__pl_name_provider(fl->provider_name, 1, &err);
-        flight_fail(fl, &err);
+    fl->timer_waits = act == SY_PLAN_WAIT;
+    if (delay || act == SY_PLAN_WAIT) {
+        if (flight_arm(fl, delay) < 0) {
+            sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+            flight_fail(fl, &err);
+        }
+        return;
     }
+    flight_send(fl);
 }
 
 /* ---- across nodes --------------------------------------------------------- */
@@ -595,7 +745,7 @@ static void remote_launch(flight_t *fl)
     fl->remote = REMOTE_NONE;
     if (fl->lock_timer)
         event_del(fl->lock_timer);
-    flight_launch(fl, NULL);
+    flight_next(fl);
 }
 
 /* The leader's end: result, message, unlock (one connection, in order). */
@@ -719,7 +869,7 @@ static void lock_answer(void *ud, sy_redis_status_t st, const char *data, size_t
             fl->remote = REMOTE_LEADER;
             fl->lock_held = 1;
             arm(fl->lock_timer, LOCK_REFRESH_MS);
-            flight_launch(fl, NULL);
+            flight_next(fl);
         } else if (st == SY_REDIS_NIL) {
             fl->remote = REMOTE_FOLLOWER;
             fl->followed = 1;
@@ -733,23 +883,17 @@ static void lock_answer(void *ud, sy_redis_status_t st, const char *data, size_t
 }
 
 /* Start fl: through the cross-node lock when Redis is there, else at once. */
-static void flight_start(flight_t *fl, sy_req_t *r)
+static void flight_start(flight_t *fl)
 {
-    sy_error_t err;
     struct sy_redis *rc = fl->registered && fl->cache ? flight_redis(fl) : NULL;
     if (!rc || !sy_redis_ready(rc)) {
-        flight_launch(fl, r);
+        flight_next(fl);
         return;
     }
-    /* the request may be gone by the time the lock answers: prepare now */
-    fl->eg = malloc(sizeof(*fl->eg));
     fl->lock_timer = event_new(fl->w->base, -1, 0, lock_tick, fl);
     fl->remote_ev = event_new(fl->w->base, -1, 0, remote_msg, fl);
-    if (!fl->eg || !fl->lock_timer || !fl->remote_ev ||
-        sy_provider_prepare(fl->provider, fl->path, r, 1, fl->eg, &err) != SY_OK) {
-        free(fl->eg);
-        fl->eg = NULL;
-        flight_launch(fl, r);
+    if (!fl->lock_timer || !fl->remote_ev) {
+        flight_next(fl);
         return;
     }
     uint64_t a = sy_worker_rand(fl->w), b = sy_worker_rand(fl->w);
@@ -809,6 +953,21 @@ enum { ROLE_NONE = 0, ROLE_LEADER, ROLE_FOLLOWER };
  * `followed`. */
 static void waiter_headers(waiter_t *wt)
 {
+    flight_t *fl = wt->fl;
+    sy_req_t *r = wt->r;
+    if (fl->attempts) { /* this node called upstream */
+        char n[16];
+        snprintf(n, sizeof(n), "%u", fl->attempts);
+        sy_req_set_header(r, "x-switchyard-provider", fl->provider_name);
+        sy_req_set_header(r, "x-switchyard-model", fl->deployment);
+        sy_req_set_header(r, "x-switchyard-attempts", n);
+        if (fl->fallback)
+            sy_req_set_header(r, "x-switchyard-fallback", fl->fallback);
+        snprintf(r->provider, sizeof(r->provider), "%s", fl->provider_name);
+        snprintf(r->deployment, sizeof(r->deployment), "%s", fl->deployment);
+        r->attempts = (int)fl->attempts;
+        r->fallback = fl->fallback;
+    }
     if (wt->role != ROLE_NONE)
         sy_req_set_header(wt->r, "x-switchyard-dedup",
                           wt->role == ROLE_LEADER && !wt->fl->followed ? "leader" : "follower");
@@ -955,7 +1114,7 @@ static void waiter_end(waiter_t *wt)
         r->error_code = sy_err_openai_code(fl->err.code);
         if (!wt->streaming) {
             sy_error_t e = fl->err;
-            int ra = fl->err.code == SY_EUPSTATUS ? fl->retry_after : -1;
+            int ra = fl->err.code == SY_EUPSTATUS || fl->err.code == SY_EUNAVAIL ? fl->retry_after : -1;
             waiter_headers(wt);
             waiter_free(wt);
             sy_respond_error(r, &e, ra);
@@ -1072,10 +1231,6 @@ static int waiter_join(sy_req_t *r, flight_t *fl, const sy_creq_t *q, const sy_i
     rc = sy_fanout_join(fl->fo, waiter_notify, wt, &wt->rd);
     if (rc != 0)
         goto fail;
-    sy_req_set_header(r, "x-switchyard-provider", fl->provider_name);
-    sy_req_set_header(r, "x-switchyard-model", fl->deployment);
-    snprintf(r->provider, sizeof(r->provider), "%s", fl->provider_name);
-    snprintf(r->deployment, sizeof(r->deployment), "%s", fl->deployment);
     r->ctx = wt;
     r->on_gone = waiter_gone;
     r->on_drain = waiter_drain;
@@ -1110,7 +1265,7 @@ typedef struct lookup {
     const sy_ingress_t *in;
     unsigned flags;
     sy_share_t sh;
-    sy_route_t route;
+    sy_plan_t plan;
     sy_cache_t *cache;
     unsigned char key[SY_CACHE_KEY_LEN]; /* the request's own */
     unsigned char at[SY_CACHE_KEY_LEN];  /* the key being looked up */
@@ -1438,7 +1593,7 @@ static int embed_call(lookup_t *lk)
     evbuffer_remove(b, body, n);
     body[n] = '\0';
     lk->emb_provider = route.provider;
-    lk->up = sy__pl_send(r->w, route.provider, &eg, body, n, &embed_cbs, lk, &err);
+    lk->up = sy__pl_send(r->w, route.provider, &eg, body, n, &embed_cbs, lk, 0, &err);
     if (!lk->up)
         goto fail;
     evbuffer_free(b);
@@ -1482,7 +1637,7 @@ static void go_upstream(lookup_t *lk)
     sy_error_t err;
     if (lk->sem && lk->sh.store && !lk->embedded && lk->cache->sem_builtin)
         embed(lk); /* not looked up (no-cache): the index still learns it */
-    flight_t *fl = flight_new(r, q, &lk->sh, &lk->route, lk->key, &err);
+    flight_t *fl = flight_new(r, q, &lk->sh, &lk->plan, lk->key, &err);
     if (!fl)
         goto fail;
     if (lk->vec) { /* the index learns this request with its answer */
@@ -1519,7 +1674,7 @@ static void go_upstream(lookup_t *lk)
     }
     if (dedup)
         ((waiter_t *)r->ctx)->role = ROLE_LEADER;
-    flight_start(fl, r);
+    flight_start(fl);
     return;
 fail:
     lookup_free(lk);
@@ -1527,7 +1682,7 @@ fail:
 }
 
 void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsigned flags, const sy_share_t *sh,
-                         const sy_route_t *route)
+                         const sy_plan_t *plan)
 {
     sy_server_t *srv = r->w->srv;
     sy_error_t err;
@@ -1542,9 +1697,7 @@ void sy__pipeline_shared(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, unsi
     lk->in = in;
     lk->flags = flags;
     lk->sh = *sh;
-    lk->route = *route;
-    if (route->upstream_model == route->direct_model) /* it points into the route itself */
-        lk->route.upstream_model = lk->route.direct_model;
+    lk->plan = *plan;
     lk->cache = srv->cache;
     /* r->model is the public name the request was routed by */
     const char *public_model = sh->mc ? sh->mc->name : r->model;

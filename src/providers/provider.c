@@ -96,6 +96,13 @@ static int configured(const sy_provider_conf_t *p, const char *name)
 sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, const sy_req_t *r,
                              int stream, sy_egress_t *out, sy_error_t *err)
 {
+    return sy_provider_prepare_for(p, suffix, r->id, r->ev ? evhttp_request_get_input_headers(r->ev) : NULL, stream,
+                                   out, err);
+}
+
+sy_err_t sy_provider_prepare_for(const sy_provider_conf_t *p, const char *suffix, const char *req_id,
+                                 const struct evkeyvalq *client, int stream, sy_egress_t *out, sy_error_t *err)
+{
     out->n_headers = 0;
     out->used = 0;
     size_t bl = strlen(p->base_url), sl = strlen(suffix);
@@ -110,7 +117,7 @@ sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, co
                                                          : "text/event-stream";
     int bad = add(out, "Content-Type", "application/json");
     bad |= add(out, "Accept", accept);
-    bad |= add(out, "x-request-id", r->id);
+    bad |= add(out, "x-request-id", req_id);
     if (p->type == SY_PROVIDER_ANTHROPIC) {
         if (p->api_key)
             bad |= add(out, "x-api-key", p->api_key);
@@ -125,9 +132,8 @@ sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, co
         sy_error_set(err, SY_EINTERNAL, NULL, "provider \"%s\": configured headers do not fit", p->name);
         return SY_EINTERNAL;
     }
-    if (p->n_forward_headers && r->ev) {
-        struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
-        for (struct evkeyval *h = in->tqh_first; h; h = h->next.tqe_next) {
+    if (p->n_forward_headers && client) {
+        for (const struct evkeyval *h = client->tqh_first; h; h = h->next.tqe_next) {
             if (!sy_provider_forwards(p, h->key))
                 continue;
             if (p->type == SY_PROVIDER_ANTHROPIC && strcasecmp(h->key, "anthropic-version") == 0)

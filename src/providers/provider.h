@@ -37,6 +37,12 @@ typedef struct sy_egress {
 sy_err_t sy_provider_prepare(const sy_provider_conf_t *p, const char *suffix, const sy_req_t *r,
                              int stream, sy_egress_t *out, sy_error_t *err);
 
+/* The same for a request whose id is req_id and whose headers are client
+ * (may be NULL: none forwarded) - a call that outlives its client. */
+struct evkeyvalq;
+sy_err_t sy_provider_prepare_for(const sy_provider_conf_t *p, const char *suffix, const char *req_id,
+                                 const struct evkeyvalq *client, int stream, sy_egress_t *out, sy_error_t *err);
+
 /* Whether client header `name` may be forwarded to p (allow-list match and
  * not a credential or hop-by-hop header). */
 int sy_provider_forwards(const sy_provider_conf_t *p, const char *name);

@@ -67,6 +67,13 @@ const sy_model_conf_t *sy_plan_model(const sy_plan_t *p)
     return p->asked == SY_PLAN_DIRECT ? NULL : &p->cfg->models[p->cur];
 }
 
+int sy_plan_openai_only(const sy_plan_t *p)
+{
+    if (p->asked == SY_PLAN_DIRECT)
+        return p->route.provider && p->route.provider->type == SY_PROVIDER_OPENAI;
+    return p->rs->models[p->asked].openai_only;
+}
+
 const char *sy_plan_fallback(const sy_plan_t *p)
 {
     return p->asked != SY_PLAN_DIRECT && p->cur != p->asked ? p->cfg->models[p->cur].name : NULL;
@@ -137,6 +144,7 @@ static sy_plan_act_t next_direct(sy_plan_t *p, uint64_t now, uint64_t rnd, uint6
         if (now + d >= p->deadline)
             return fail_last(p, err, retry_after_s);
     }
+    p->route.upstream_model = p->route.direct_model; /* the plan may have been copied */
     p->attempts++;
     p->model_attempts++;
     p->held = 1;
@@ -171,14 +179,20 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
         int d = sy_rstate_pick(p->rs, p->cur, &in, &out);
         if (d >= 0) {
             uint64_t wait = 0;
+            int give_back = 0;
             if (out.tried) {
                 /* a second call to a deployment that failed: back off */
                 wait = sy_backoff_ns(p->backoffs++, m->route.backoff_ms, m->route.max_backoff_ms, rnd >> 7);
-                if (p->last_model == p->cur && p->last_dep == d && p->last_retry_after > 0 &&
-                    (uint64_t)p->last_retry_after * 1000000000ull > wait)
-                    wait = (uint64_t)p->last_retry_after * 1000000000ull;
+                if (p->last_model == p->cur && p->last_dep == d && p->last_retry_after > 0) {
+                    /* it said when: a wait longer than a backoff is the client's */
+                    uint64_t ra = (uint64_t)p->last_retry_after * 1000000000ull;
+                    if (ra > (uint64_t)m->route.max_backoff_ms * 1000000ull)
+                        give_back = 1;
+                    else if (ra > wait)
+                        wait = ra;
+                }
             }
-            if (now + wait >= p->deadline) {
+            if (give_back || now + wait >= p->deadline) {
                 sy_rstate_end(p->rs, p->cur, (size_t)d, out.probe, SY_OUT_NEUTRAL, -1, -1, now);
                 return fail_last(p, err, retry_after_s);
             }
@@ -214,7 +228,7 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
         wait = WAIT_POLL_NS;
     int may_wait = wait && now + wait < p->deadline &&
                    (rc->when_all_open == SY_ALL_OPEN_WAIT ||
-                    (p->failed && wait <= (uint64_t)rc->max_backoff_ms * 1000000ull));
+                    (p->failed && wait <= (uint64_t)rc->max_backoff_ms * 1000000ull)); /* a breaker of ours */
     if (may_wait) {
         /* look again from where this pass began */
         p->stage = start_stage;
@@ -230,8 +244,7 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
     sy_error_set(err, SY_EUNAVAIL, NULL,
                  saturated && !soonest
                      ? "every deployment of model \"%.200s\"%s is at its limit (max_inflight, rpm or tpm); try again shortly"
-                     : "every deployment of model \"%.200s\"%s is unavailable (circuit breakers open or cooling down); "
-                       "try again later",
+                     : "every deployment of model \"%.200s\"%s is unavailable (circuit breakers open); try again later",
                  p->cfg->models[p->asked].name,
                  p->cfg->models[p->asked].n_fallbacks ? " and of its fallbacks" : "");
     return SY_PLAN_FAIL;

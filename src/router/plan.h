@@ -117,6 +117,9 @@ uint64_t sy_backoff_ns(unsigned k, uint32_t base_ms, uint32_t max_ms, uint64_t r
  * NULL for an address. */
 const sy_model_conf_t *sy_plan_model(const sy_plan_t *p);
 
+/* Whether every deployment the plan may reach speaks OpenAI. */
+int sy_plan_openai_only(const sy_plan_t *p);
+
 /* The fallback in use, or NULL when the model asked for is answering. */
 const char *sy_plan_fallback(const sy_plan_t *p);
 

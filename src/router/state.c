@@ -39,6 +39,28 @@ void sy_rstate_free(sy_rstate_t *s)
     free(s);
 }
 
+static int deps_openai(const sy_config_t *cfg, const sy_model_conf_t *m)
+{
+    for (size_t j = 0; j < m->n_deployments; j++) {
+        size_t pi = m->deployments[j].provider_index;
+        if (pi >= cfg->n_providers || cfg->providers[pi].type != SY_PROVIDER_OPENAI)
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether every deployment m and its fallbacks may send to speaks OpenAI
+ * (the client's bytes can then be passed through whichever answers). */
+static int openai_only(const sy_config_t *cfg, const sy_model_conf_t *m)
+{
+    int ok = deps_openai(cfg, m);
+    for (size_t k = 0; ok && k < m->n_fallbacks; k++)
+        ok = deps_openai(cfg, &cfg->models[m->fallbacks[k]]);
+    for (size_t k = 0; ok && k < m->n_context_fallbacks; k++)
+        ok = deps_openai(cfg, &cfg->models[m->context_fallbacks[k]]);
+    return ok;
+}
+
 sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
 {
     sy_rstate_t *s = calloc(1, sizeof(*s));
@@ -53,6 +75,7 @@ sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
         const sy_model_conf_t *m = &cfg->models[i];
         const sy_route_conf_t *rc = &m->route;
         sy_mstate_t *ms = &s->models[i];
+        ms->openai_only = openai_only(cfg, m);
         if (!m->n_deployments)
             continue;
         ms->deps = aligned_alloc(64, m->n_deployments * sizeof(*ms->deps));
@@ -276,12 +299,12 @@ int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_ou
 {
     const sy_model_conf_t *m = &s->cfg->models[mi];
     sy_mstate_t *ms = &s->models[mi];
-    int fresh[SY_ROUTER_MAX_CAND], used[SY_ROUTER_MAX_CAND], nf = 0, nu = 0;
+    int fresh[SY_ROUTER_MAX_CAND], used[SY_ROUTER_MAX_CAND], cool[SY_ROUTER_MAX_CAND], nf = 0, nu = 0, nc = 0;
     memset(out, 0, sizeof(*out));
     out->dep = -1;
     size_t n = m->n_deployments < SY_ROUTER_MAX_CAND ? m->n_deployments : SY_ROUTER_MAX_CAND;
     for (int attempt = 0; attempt < 4; attempt++) {
-        nf = nu = 0;
+        nf = nu = nc = 0;
         out->wait_until = 0;
         out->saturated = 0;
         for (size_t i = 0; i < n; i++) {
@@ -292,22 +315,27 @@ int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_ou
                     used[nu++] = (int)i;
                 else
                     fresh[nf++] = (int)i;
-            } else if (st == COOLING || st == OPEN) {
+            } else if (st == COOLING) {
+                cool[nc++] = (int)i;
+            } else if (st == OPEN) {
                 if (until && (!out->wait_until || until < out->wait_until))
                     out->wait_until = until;
             } else if (st == FULL) {
                 out->saturated = 1;
             }
         }
-        if (!nf && !nu)
+        if (!nf && !nu && !nc)
             return -1;
-        int d = nf ? choose(s, mi, fresh, nf, in) : choose(s, mi, used, nu, in);
+        /* a cooling deployment is only avoided, never refused: it is
+         * chosen when nothing else may be called */
+        int d = nf ? choose(s, mi, fresh, nf, in) : nu ? choose(s, mi, used, nu, in) : choose(s, mi, cool, nc, in);
         int probe = enter(&ms->deps[d], in->now);
         if (probe < 0)
             continue; /* another request took the probe between the two looks: again */
         out->dep = d;
-        out->tried = nf == 0;
+        out->tried = in->avoid && (in->avoid[d / 8] >> (d % 8)) & 1;
         out->probe = probe;
+        out->cooling = !nf && !nu;
         return d;
     }
     return -1;

@@ -45,6 +45,7 @@ typedef struct sy_dstate {
 } __attribute__((aligned(64))) sy_dstate_t;
 
 typedef struct sy_mstate {
+    int openai_only; /* every deployment of it and of its fallbacks is OpenAI-compatible */
     atomic_ullong rr;
     atomic_ullong retries, fallbacks, unavailable;
     sy_dstate_t *deps; /* model->n_deployments */
@@ -74,21 +75,22 @@ typedef struct sy_pick_in {
     int64_t max_tokens;    /* the request's cap on the answer; -1 unsaid */
 } sy_pick_in_t;
 
-/* Why nothing could be picked, and when something may be. */
+/* The pick, or why nothing could be picked and when something may be. */
 typedef struct sy_pick_out {
     int dep;              /* the deployment chosen, -1 none */
     int tried;            /* it was in `avoid` (every untried one was unavailable) */
     int probe;            /* it is its breaker's half-open probe */
-    uint64_t wait_until;  /* none chosen: the soonest a breaker half-opens or a cooldown ends (0: none will) */
+    int cooling;          /* it is cooling down (Retry-After): nothing else could be called */
+    uint64_t wait_until;  /* none chosen: the soonest an open breaker lets a probe through (0: none will) */
     int saturated;        /* none chosen and some deployment was only full (max_inflight, rpm, tpm) */
-    int cooling;          /* dep is chosen though cooling down (Retry-After), until wait_until */
 } sy_pick_out_t;
 
 /*
  * Choose a deployment of model m by its strategy among those that may be
  * called now: on an enabled provider, weight above 0, breaker closed (or
- * its probe free), not cooling down, under max_inflight, rpm and tpm.
- * Untried deployments come first; among tried ones the pick is the same.
+ * its probe free), under max_inflight, rpm and tpm. Untried deployments
+ * come first, then tried ones, then - only when nothing else may be
+ * called - those cooling down after a Retry-After.
  * When one is chosen it is entered: its in-flight count, its minute's
  * request count and, half-open, its probe are taken - sy_rstate_end gives
  * them back. Returns out->dep (-1: none, with out's other fields saying why).

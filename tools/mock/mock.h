@@ -274,6 +274,7 @@ typedef struct sy_mock_plan {
     long itl_ms;
     long tokens;
     char retry_after[SY_MOCK_RETRY_AFTER_MAX + 1]; /* "": not set */
+    char message[257];         /* with status: the error's message; "": "mock error NNN" */
 } sy_mock_plan_t;
 
 typedef struct sy_mock_faults sy_mock_faults_t;

@@ -171,6 +171,11 @@ static int parse_plan(json_object *body, struct plan_def *d, char *err, size_t e
             }
             memcpy(d->plan.retry_after, s, strlen(s) + 1);
             effects++;
+        } else if (strcmp(key, "message") == 0) {
+            const char *s = get_str(v, key, sizeof d->plan.message - 1, err, errlen);
+            if (s == NULL)
+                return -1;
+            memcpy(d->plan.message, s, strlen(s) + 1);
         } else if (strcmp(key, "fault") == 0) {
             const char *s = get_str(v, key, 64, err, errlen);
             if (s == NULL)
@@ -336,6 +341,8 @@ static void plan_json(struct evbuffer *b, const struct plan_def *d)
     }
     if (p->retry_after[0])
         add_str(b, &n, "retry_after", p->retry_after);
+    if (p->message[0])
+        add_str(b, &n, "message", p->message);
     fault[0] = 0;
     switch (p->fault) {
     case SY_MOCK_FAULT_CUT: snprintf(fault, sizeof fault, "cut-after=%ld", p->fault_n); break;

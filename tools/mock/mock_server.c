@@ -53,6 +53,7 @@ typedef struct opts {
     long tokens;
     int status;
     const char *retry_after;
+    const char *message; /* the error's message, NULL: "mock error NNN" */
     sy_mock_fault_t fault;
     long fault_n;
     int timestamps;
@@ -222,6 +223,8 @@ static void read_opts(const sy_mock_config_t *cfg, const sy_mock_plan_t *plan,
         o->status = plan->status;
         if (plan->retry_after[0])
             o->retry_after = plan->retry_after;
+        if (plan->message[0])
+            o->message = plan->message;
         o->fault = plan->fault;
         o->fault_n = plan->fault_n;
     }
@@ -723,7 +726,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (o.status) {
         if (o.retry_after)
             evhttp_add_header(oh, "Retry-After", o.retry_after);
-        snprintf(err, sizeof err, "mock error %d", o.status);
+        if (o.message)
+            snprintf(err, sizeof err, "%s", o.message);
+        else
+            snprintf(err, sizeof err, "mock error %d", o.status);
         deliver_error(w, req, proto, o.status, err, NULL, o.latency_ms);
         return;
     }

@@ -390,9 +390,15 @@ export function model(name, provider, upstream = 'mock-small') {
   return { name, deployments: [{ provider, model: upstream, weight: 1 }] };
 }
 
+/* The routing the suites written before retries and circuit breakers
+ * assume: one attempt per request, no breaker (they provoke upstream
+ * failures on purpose, many times over). routing.test.mjs passes
+ * router: null to run on the gateway's real defaults. */
+export const ONE_ATTEMPT = { defaults: { retries: { max: 0 }, circuit_breaker: { failures: 0 } } };
+
 /* The gateway config: provider "mock" serving public model "fast" as
  * mock-small, plus the providers and models a test file adds. */
-export function gatewayConfig(mockUrl, { server = {}, providers = [], models = [], log = {} } = {}) {
+export function gatewayConfig(mockUrl, { server = {}, providers = [], models = [], log = {}, router = ONE_ATTEMPT } = {}) {
   return {
     server: {
       listen: '127.0.0.1:0',
@@ -406,6 +412,7 @@ export function gatewayConfig(mockUrl, { server = {}, providers = [], models = [
     log: { level: 'info', requests: true, ...log },
     providers: [mockProvider('mock', mockUrl), ...providers],
     models: [model('fast', 'mock'), ...models],
+    ...(router ? { router } : {}),
   };
 }
 

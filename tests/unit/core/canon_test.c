@@ -356,3 +356,98 @@ Test(canon, str_eq_and_blank)
     cr_assert(sy_str_blank(S(" \t\r\n")));
     cr_assert_not(sy_str_blank(S("  x ")));
 }
+
+/* A clone owns every byte: the source's buffer can be overwritten. */
+Test(canon, clone_is_deep)
+{
+    char buf[] = "model-a|hello|img|image/png|call_1|fn|{\"x\":1}|tool-a|desc|{\"type\":\"object\"}|STOP|0.5|"
+                 "{\"type\":\"object\"}|in-1|5m|{\"num_gpu\":1}|user-7";
+    /* the pieces, by offset */
+    char *p[17];
+    size_t n = 0;
+    p[n++] = buf;
+    for (char *c = buf; *c; c++)
+        if (*c == '|') {
+            *c = '\0';
+            p[n++] = c + 1;
+        }
+    cr_assert_eq(n, 17);
+#define STR(i) ((sy_str_t){p[i], strlen(p[i])})
+#define JV(i, t) ((sy_jval_t){p[i], strlen(p[i]), (t)})
+    sy_arena_t src, dst;
+    sy_arena_init(&src, 1 << 20);
+    sy_arena_init(&dst, 1 << 20);
+    sy_creq_t q;
+    sy_creq_init(&q, SY_OP_CHAT, SY_PROTO_OPENAI);
+    q.model = STR(0);
+    sy_part_t *parts = sy_arena_calloc(&src, 2, sizeof(*parts));
+    parts[0].kind = SY_PART_TEXT;
+    parts[0].text = STR(1);
+    parts[1].kind = SY_PART_IMAGE;
+    parts[1].data = STR(2);
+    parts[1].media_type = STR(3);
+    sy_tool_call_t *calls = sy_arena_calloc(&src, 1, sizeof(*calls));
+    calls[0] = (sy_tool_call_t){STR(4), STR(5), STR(6)};
+    sy_msg_t *msgs = sy_arena_calloc(&src, 2, sizeof(*msgs));
+    msgs[0].role = SY_ROLE_USER;
+    msgs[0].parts = parts;
+    msgs[0].n_parts = 2;
+    msgs[1].role = SY_ROLE_ASSISTANT;
+    msgs[1].calls = calls;
+    msgs[1].n_calls = 1;
+    q.msgs = msgs;
+    q.n_msgs = 2;
+    sy_tool_t *tools = sy_arena_calloc(&src, 1, sizeof(*tools));
+    tools[0] = (sy_tool_t){STR(7), STR(8), JV(9, SY_JOBJECT)};
+    q.tools = tools;
+    q.n_tools = 1;
+    sy_str_t *stop = sy_arena_calloc(&src, 1, sizeof(*stop));
+    stop[0] = STR(10);
+    q.stop = stop;
+    q.n_stop = 1;
+    q.temperature = JV(11, SY_JDOUBLE);
+    q.format = SY_FORMAT_SCHEMA;
+    q.format_schema = JV(12, SY_JOBJECT);
+    q.keep_alive = JV(14, SY_JSTRING);
+    q.options = JV(15, SY_JOBJECT);
+    q.user = STR(16);
+
+    sy_creq_t *c = sy_creq_clone(&q, &dst);
+    cr_assert_not_null(c);
+    memset(buf, 'Z', sizeof(buf) - 1); /* the client's body is gone */
+    sy_arena_release(&src);
+
+    cr_assert_eq(c->model.len, 7);
+    cr_assert(memcmp(c->model.p, "model-a", 7) == 0);
+    cr_assert_eq(c->n_msgs, 2);
+    cr_assert(memcmp(c->msgs[0].parts[0].text.p, "hello", 5) == 0);
+    cr_assert(memcmp(c->msgs[0].parts[1].media_type.p, "image/png", 9) == 0);
+    cr_assert(memcmp(c->msgs[1].calls[0].args.p, "{\"x\":1}", 7) == 0);
+    cr_assert(memcmp(c->tools[0].parameters.p, "{\"type\":\"object\"}", 17) == 0);
+    cr_assert_eq(c->tools[0].parameters.type, SY_JOBJECT);
+    cr_assert(memcmp(c->stop[0].p, "STOP", 4) == 0);
+    cr_assert(memcmp(c->temperature.p, "0.5", 3) == 0);
+    cr_assert(memcmp(c->format_schema.p, "{\"type\":\"object\"}", 17) == 0);
+    cr_assert(memcmp(c->keep_alive.p, "5m", 2) == 0);
+    cr_assert(memcmp(c->options.p, "{\"num_gpu\":1}", 13) == 0);
+    cr_assert(memcmp(c->user.p, "user-7", 6) == 0);
+    cr_assert_null(c->top_p.p, "absent stays absent");
+    cr_assert_eq(c->max_tokens, -1);
+    sy_arena_release(&dst);
+#undef STR
+#undef JV
+}
+
+/* A clone that does not fit its arena fails whole. */
+Test(canon, clone_out_of_arena)
+{
+    static char big[8192];
+    memset(big, 'a', sizeof(big));
+    sy_arena_t a;
+    sy_arena_init(&a, 1024);
+    sy_creq_t q;
+    sy_creq_init(&q, SY_OP_CHAT, SY_PROTO_OPENAI);
+    q.model = (sy_str_t){big, sizeof(big)};
+    cr_assert_null(sy_creq_clone(&q, &a));
+    sy_arena_release(&a);
+}
