@@ -388,7 +388,8 @@ Test(state, cost_local_deployment_is_free)
                                  "  - name: m\n"
                                  "    strategy: cost\n"
                                  "    deployments:\n"
-                                 "      - {provider: a, model: cheap, price: {input_per_mtok: 0.01, output_per_mtok: 0.01}}\n"
+                                 "      - {provider: a, model: cheap,"
+                                 " price: {input_per_mtok: 0.01, output_per_mtok: 0.01}}\n"
                                  "      - {provider: local, model: \"llama3.2:1b\"}\n"
                                  "      - {provider: c, model: unpriced}\n");
     const sy_deployment_conf_t *dl = &f.cfg->models[0].deployments[1];
@@ -411,8 +412,10 @@ Test(state, cost_max_tokens_changes_the_choice)
                                  "  - name: m\n"
                                  "    strategy: cost\n"
                                  "    deployments:\n"
-                                 "      - {provider: a, model: in-cheap, price: {input_per_mtok: 1, output_per_mtok: 10}}\n"
-                                 "      - {provider: b, model: out-cheap, price: {input_per_mtok: 5, output_per_mtok: 2}}\n");
+                                 "      - {provider: a, model: in-cheap,"
+                                 " price: {input_per_mtok: 1, output_per_mtok: 10}}\n"
+                                 "      - {provider: b, model: out-cheap,"
+                                 " price: {input_per_mtok: 5, output_per_mtok: 2}}\n");
     sy_pick_out_t out;
     /* prompt 100: in-cheap 100 + 10 t, out-cheap 500 + 2 t: in-cheap below t = 50 */
     static const struct {
