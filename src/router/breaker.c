@@ -66,12 +66,13 @@ int sy_breaker_enter(sy_breaker_t *b, uint64_t now)
     if (!atomic_compare_exchange_strong(&b->probe, &free_slot, 1))
         return -1;
     pthread_mutex_lock(&b->mu);
-    /* it may have closed meanwhile (another probe's success) */
-    int cur = atomic_load(&b->state);
-    if (cur == SY_CB_CLOSED) {
+    /* it may have changed since the look above: closed by another probe's
+     * success, or opened again for a new cooldown by its failure */
+    sy_cb_state_t cur = sy_breaker_state(b, now);
+    if (cur != SY_CB_HALF_OPEN) {
         atomic_store(&b->probe, 0);
         pthread_mutex_unlock(&b->mu);
-        return 0;
+        return cur == SY_CB_CLOSED ? 0 : -1;
     }
     atomic_store_explicit(&b->state, SY_CB_HALF_OPEN, memory_order_release);
     pthread_mutex_unlock(&b->mu);

@@ -109,7 +109,8 @@ sy_err_t sy_plan_init(sy_plan_t *p, sy_rstate_t *rs, const sy_config_t *cfg, con
     return SY_OK;
 }
 
-/* Move to stage k of the chain in force; 0 when there is none. */
+/* Move to stage k of the chain in force; 0 when there is none. The
+ * caller counts the move (count_fallbacks) once it is sure of it. */
 static int to_stage(sy_plan_t *p, int k)
 {
     const sy_model_conf_t *a = &p->cfg->models[p->asked];
@@ -121,8 +122,33 @@ static int to_stage(sy_plan_t *p, int k)
     p->cur = list[k - 1];
     p->model_attempts = 0;
     memset(p->avoid, 0, sizeof(p->avoid));
-    atomic_fetch_add_explicit(&p->rs->models[p->asked].fallbacks, 1, memory_order_relaxed);
     return 1;
+}
+
+static void count_fallbacks(sy_plan_t *p, unsigned n)
+{
+    if (n)
+        atomic_fetch_add_explicit(&p->rs->models[p->asked].fallbacks, n, memory_order_relaxed);
+}
+
+/* to_stage after a failure: the move is sure, count it. */
+static int move_to(sy_plan_t *p, int k)
+{
+    if (!to_stage(p, k))
+        return 0;
+    count_fallbacks(p, 1);
+    return 1;
+}
+
+/* The wait before a re-try that must honour the last failure's
+ * Retry-After: at least until it ends, counted from when the failure came
+ * (time spent waiting for a cooldown meanwhile counts). */
+static uint64_t after_retry_after(const sy_plan_t *p, uint64_t now, uint64_t wait)
+{
+    if (p->last_retry_after <= 0)
+        return wait;
+    uint64_t until = p->last_at + (uint64_t)p->last_retry_after * 1000000000ull;
+    return until > now + wait ? until - now : wait;
 }
 
 static sy_plan_act_t fail_last(sy_plan_t *p, sy_error_t *err, int *retry_after_s)
@@ -138,10 +164,9 @@ static sy_plan_act_t next_direct(sy_plan_t *p, uint64_t now, uint64_t rnd, uint6
     const sy_route_conf_t *rc = &p->cfg->router;
     uint64_t d = 0;
     if (p->attempts) {
-        d = sy_backoff_ns(p->backoffs++, rc->backoff_ms, rc->max_backoff_ms, rnd);
-        if (p->last_retry_after > 0 && (uint64_t)p->last_retry_after * 1000000000ull > d)
-            d = (uint64_t)p->last_retry_after * 1000000000ull;
-        if (now + d >= p->deadline)
+        d = after_retry_after(p, now, sy_backoff_ns(p->backoffs++, rc->backoff_ms, rc->max_backoff_ms, rnd));
+        /* a Retry-After longer than a backoff is the client's to wait */
+        if ((p->last_retry_after > 0 && (uint64_t)p->last_retry_after * 1000 > rc->max_backoff_ms) || now + d >= p->deadline)
             return fail_last(p, err, retry_after_s);
     }
     p->route.upstream_model = p->route.direct_model; /* the plan may have been copied */
@@ -167,8 +192,12 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
     if (p->asked == SY_PLAN_DIRECT)
         return next_direct(p, now, rnd, delay_ns, err, retry_after_s);
 
+    /* a pass may move along the fallbacks; a wait comes back to here */
     int start_stage = p->stage;
     size_t start_cur = p->cur;
+    unsigned start_attempts = p->model_attempts, moved = 0;
+    uint8_t start_avoid[sizeof(p->avoid)];
+    memcpy(start_avoid, p->avoid, sizeof(start_avoid));
     uint64_t soonest = 0;
     int saturated = 0;
     for (;;) {
@@ -185,13 +214,13 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
                 wait = sy_backoff_ns(p->backoffs++, m->route.backoff_ms, m->route.max_backoff_ms, rnd >> 7);
                 if (p->last_model == p->cur && p->last_dep == d && p->last_retry_after > 0) {
                     /* it said when: a wait longer than a backoff is the client's */
-                    uint64_t ra = (uint64_t)p->last_retry_after * 1000000000ull;
-                    if (ra > (uint64_t)m->route.max_backoff_ms * 1000000ull)
+                    if ((uint64_t)p->last_retry_after * 1000 > m->route.max_backoff_ms)
                         give_back = 1;
-                    else if (ra > wait)
-                        wait = ra;
+                    else
+                        wait = after_retry_after(p, now, wait);
                 }
             }
+            count_fallbacks(p, moved);
             if (give_back || now + wait >= p->deadline) {
                 sy_rstate_end(p->rs, p->cur, (size_t)d, out.probe, SY_OUT_NEUTRAL, -1, -1, now);
                 return fail_last(p, err, retry_after_s);
@@ -219,6 +248,7 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
         saturated |= out.saturated;
         if (!to_stage(p, p->stage + 1))
             break;
+        moved++;
     }
 
     /* nothing may be called now */
@@ -233,9 +263,12 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
         /* look again from where this pass began */
         p->stage = start_stage;
         p->cur = start_cur;
+        p->model_attempts = start_attempts;
+        memcpy(p->avoid, start_avoid, sizeof(p->avoid));
         *delay_ns = wait;
         return SY_PLAN_WAIT;
     }
+    count_fallbacks(p, moved);
     if (p->failed)
         return fail_last(p, err, retry_after_s);
     atomic_fetch_add_explicit(&p->rs->models[p->asked].unavailable, 1, memory_order_relaxed);
@@ -274,6 +307,7 @@ int sy_plan_end(sy_plan_t *p, const sy_error_t *e, int retry_after_s, int64_t to
     p->failed = 1;
     p->last = *e;
     p->last_retry_after = retry_after_s;
+    p->last_at = now;
     p->last_dep = p->dep;
     p->last_model = p->cur;
     if (now >= p->deadline || kind == SY_FAIL_FINAL)
@@ -283,11 +317,11 @@ int sy_plan_end(sy_plan_t *p, const sy_error_t *e, int retry_after_s, int64_t to
         return kind == SY_FAIL_RETRY && p->model_attempts < 1 + rc->retries;
     if (kind == SY_FAIL_CONTEXT) {
         if (p->context)
-            return to_stage(p, p->stage + 1);
+            return move_to(p, p->stage + 1);
         p->context = 1;
-        return to_stage(p, 1);
+        return move_to(p, 1);
     }
     if (p->model_attempts < 1 + rc->retries)
         return 1;
-    return to_stage(p, p->stage + 1);
+    return move_to(p, p->stage + 1);
 }

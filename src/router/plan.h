@@ -65,6 +65,7 @@ typedef struct sy_plan {
     int failed;
     sy_error_t last;
     int last_retry_after;
+    uint64_t last_at; /* when it ended: its Retry-After runs from there */
     int last_dep;
     size_t last_model;
 } sy_plan_t;

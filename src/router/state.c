@@ -367,8 +367,11 @@ static void log_change(sy_rstate_t *s, size_t m, size_t di, int st, uint64_t now
 {
     const sy_model_conf_t *mc = &s->cfg->models[m];
     const sy_deployment_conf_t *dc = &mc->deployments[di];
+    int level = st == SY_CB_CLOSED ? SY_LOG_INFO : SY_LOG_WARN;
+    if (!sy_log_enabled(level))
+        return;
     sy_logline_t l;
-    sy_logline_begin(&l, st == SY_CB_CLOSED ? SY_LOG_INFO : SY_LOG_WARN,
+    sy_logline_begin(&l, level,
                      st == SY_CB_OPEN ? "circuit open" : st == SY_CB_CLOSED ? "circuit closed" : "circuit half-open");
     sy_logline_str(&l, "model", mc->name);
     sy_logline_str(&l, "provider", dc->provider);

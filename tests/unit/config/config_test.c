@@ -1169,3 +1169,297 @@ Test(config, cache_problems)
                  "t.yaml:11:12: models[0].dedup: expected one of auto, on, off",
                  NULL);
 }
+
+/* ---- routing: router.defaults, the models' own keys, deployments ---------- */
+
+#define ROUTE_BASE                                                                                     \
+    "providers:\n"                                                                                     \
+    "  - { name: p, type: openai, base_url: \"https://p.example.invalid/v1\" }\n"                      \
+    "  - { name: q, type: openai, base_url: \"https://q.example.invalid/v1\" }\n"
+
+Test(config, routing_defaults)
+{
+    sy_config_t *c = load_ok(ROUTE_BASE "models:\n"
+                                        "  - name: m\n"
+                                        "    deployments: [ { provider: p, model: x } ]\n");
+    const sy_route_conf_t *r = &c->router;
+    cr_assert_eq(r->strategy, SY_STRATEGY_WEIGHTED);
+    cr_assert_eq(r->retries, 2);
+    cr_assert_eq(r->backoff_ms, 50);
+    cr_assert_eq(r->max_backoff_ms, 2000);
+    cr_assert_eq(r->cb_failures, 5);
+    cr_assert_eq(r->cb_window_s, 30);
+    cr_assert_eq(r->cb_cooldown_s, 30);
+    cr_assert_eq(r->when_all_open, SY_ALL_OPEN_FAIL);
+    cr_assert_eq(r->timeout_ms, 600000);
+    const sy_model_conf_t *m = &c->models[0];
+    cr_assert_eq(memcmp(&m->route, r, sizeof(*r)), 0, "a model without keys of its own has router.defaults");
+    cr_assert_eq(m->n_fallbacks, 0);
+    cr_assert_null(m->fallbacks);
+    cr_assert_eq(m->n_context_fallbacks, 0);
+    const sy_deployment_conf_t *d = &m->deployments[0];
+    cr_assert_eq(d->max_inflight, 0);
+    cr_assert_eq(d->rpm, 0);
+    cr_assert_eq(d->tpm, 0);
+    cr_assert_eq(d->priced, 0, "a remote deployment without a price is unpriced");
+    sy_config_free(c);
+
+    /* no models at all: router.defaults still has its defaults */
+    c = load_ok("log: { level: info }\n");
+    cr_assert_eq(c->router.retries, 2);
+    cr_assert_eq(c->router.timeout_ms, 600000);
+    sy_config_free(c);
+}
+
+Test(config, strategy_names)
+{
+    static const char *const names[] = {"weighted", "round_robin", "least_inflight", "latency", "cost", "usage"};
+    for (int i = 0; i < 6; i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof(yaml),
+                 ROUTE_BASE "models:\n  - name: m\n    strategy: %s\n    deployments: [ { provider: p, model: x } ]\n",
+                 names[i]);
+        sy_config_t *c = load_ok(yaml);
+        cr_assert_eq(c->models[0].route.strategy, (sy_strategy_t)i);
+        cr_assert_str_eq(sy_strategy_name((sy_strategy_t)i), names[i]);
+        sy_config_free(c);
+    }
+}
+
+Test(config, router_defaults_set)
+{
+    sy_config_t *c = load_ok(ROUTE_BASE "router:\n"
+                                        "  defaults:\n"
+                                        "    strategy: least_inflight\n"
+                                        "    retries: { max: 4, backoff_ms: 10, max_backoff_ms: 500 }\n"
+                                        "    circuit_breaker: { failures: 3, window_s: 10, cooldown_s: 60 }\n"
+                                        "    when_all_open: wait\n"
+                                        "    timeout_ms: 30000\n"
+                                        "models:\n"
+                                        "  - name: m\n"
+                                        "    deployments: [ { provider: p, model: x } ]\n");
+    const sy_route_conf_t *r = &c->router;
+    cr_assert_eq(r->strategy, SY_STRATEGY_LEAST_INFLIGHT);
+    cr_assert_eq(r->retries, 4);
+    cr_assert_eq(r->backoff_ms, 10);
+    cr_assert_eq(r->max_backoff_ms, 500);
+    cr_assert_eq(r->cb_failures, 3);
+    cr_assert_eq(r->cb_window_s, 10);
+    cr_assert_eq(r->cb_cooldown_s, 60);
+    cr_assert_eq(r->when_all_open, SY_ALL_OPEN_WAIT);
+    cr_assert_eq(r->timeout_ms, 30000);
+    cr_assert_eq(memcmp(&c->models[0].route, r, sizeof(*r)), 0);
+    sy_config_free(c);
+}
+
+/* A model's keys override router.defaults one by one, the rest inherited,
+ * whether router comes before or after models in the file. */
+Test(config, model_overrides_inherit_the_rest)
+{
+    static const char *const router =
+        "router:\n"
+        "  defaults:\n"
+        "    strategy: cost\n"
+        "    retries: { max: 4, backoff_ms: 10, max_backoff_ms: 500 }\n"
+        "    circuit_breaker: { failures: 3, window_s: 10, cooldown_s: 60 }\n"
+        "    when_all_open: wait\n"
+        "    timeout_ms: 30000\n";
+    static const char *const models =
+        "models:\n"
+        "  - name: m\n"
+        "    retries: { max: 1 }\n"
+        "    circuit_breaker: { cooldown_s: 5 }\n"
+        "    timeout_ms: 1000\n"
+        "    deployments: [ { provider: p, model: x } ]\n"
+        "  - name: n\n"
+        "    strategy: latency\n"
+        "    when_all_open: fail\n"
+        "    retries: { backoff_ms: 0 }\n"
+        "    deployments: [ { provider: p, model: y } ]\n"
+        "  - name: o\n"
+        "    deployments: [ { provider: p, model: z } ]\n";
+    for (int order = 0; order < 2; order++) {
+        char yaml[2048];
+        snprintf(yaml, sizeof(yaml), "%s%s%s", ROUTE_BASE, order ? models : router, order ? router : models);
+        sy_config_t *c = load_ok(yaml);
+        const sy_route_conf_t *m = &c->models[0].route, *n = &c->models[1].route, *o = &c->models[2].route;
+        cr_assert_eq(m->strategy, SY_STRATEGY_COST, "order %d", order);
+        cr_assert_eq(m->retries, 1);
+        cr_assert_eq(m->backoff_ms, 10, "order %d: backoff_ms not inherited", order);
+        cr_assert_eq(m->max_backoff_ms, 500);
+        cr_assert_eq(m->cb_failures, 3);
+        cr_assert_eq(m->cb_window_s, 10);
+        cr_assert_eq(m->cb_cooldown_s, 5);
+        cr_assert_eq(m->when_all_open, SY_ALL_OPEN_WAIT);
+        cr_assert_eq(m->timeout_ms, 1000);
+        cr_assert_eq(n->strategy, SY_STRATEGY_LATENCY);
+        cr_assert_eq(n->when_all_open, SY_ALL_OPEN_FAIL);
+        cr_assert_eq(n->retries, 4);
+        cr_assert_eq(n->backoff_ms, 0);
+        cr_assert_eq(n->max_backoff_ms, 500);
+        cr_assert_eq(n->timeout_ms, 30000);
+        cr_assert_eq(memcmp(o, &c->router, sizeof(*o)), 0, "order %d: a model without keys", order);
+        cr_assert_eq(c->router.retries, 4, "a model's override leaked into router.defaults");
+        cr_assert_eq(c->router.cb_cooldown_s, 60);
+        sy_config_free(c);
+    }
+}
+
+Test(config, fallbacks_resolved_in_order)
+{
+    sy_config_t *c = load_ok(ROUTE_BASE "models:\n"
+                                        "  - name: main\n"
+                                        "    fallbacks: [ c, b ]\n"
+                                        "    context_fallbacks: [ big ]\n"
+                                        "    deployments: [ { provider: p, model: x } ]\n"
+                                        "  - { name: b, deployments: [ { provider: p, model: y } ] }\n"
+                                        "  - { name: c, fallbacks: [ main ],"
+                                        " deployments: [ { provider: q, model: y } ] }\n"
+                                        "  - { name: big, deployments: [ { provider: q, model: z } ] }\n");
+    const sy_model_conf_t *m = &c->models[0];
+    cr_assert_eq(m->n_fallbacks, 2);
+    cr_assert_eq(m->fallbacks[0], 2);
+    cr_assert_eq(m->fallbacks[1], 1);
+    cr_assert_eq(m->n_context_fallbacks, 1);
+    cr_assert_eq(m->context_fallbacks[0], 3);
+    cr_assert_eq(c->models[2].n_fallbacks, 1, "two models may fall back to each other");
+    cr_assert_eq(c->models[2].fallbacks[0], 0);
+    sy_config_free(c);
+}
+
+Test(config, deployment_routing_keys)
+{
+    sy_config_t *c = load_ok(ROUTE_BASE
+                             "  - { name: local, type: ollama, base_url: \"http://127.0.0.1:11434\" }\n"
+                             "  - { name: lan, type: openai, base_url: \"http://192.168.1.20:8000/v1\" }\n"
+                             "  - { name: v6, type: openai, base_url: \"http://[::1]:8000/v1\" }\n"
+                             "  - { name: named, type: openai, base_url: \"http://localhost:8000/v1\" }\n"
+                             "  - { name: demo-x, type: openai, base_url: \"https://demo.example.invalid\" }\n"
+                             "models:\n"
+                             "  - name: m\n"
+                             "    deployments:\n"
+                             "      - provider: p\n"
+                             "        model: x\n"
+                             "        max_inflight: 8\n"
+                             "        rpm: 600\n"
+                             "        tpm: 100000\n"
+                             "        price: { input_per_mtok: 2.5, output_per_mtok: 10 }\n"
+                             "      - { provider: q, model: y, price: { input_per_mtok: 0.15 } }\n"
+                             "      - { provider: local, model: z }\n"
+                             "      - { provider: local, model: w, price: { output_per_mtok: 1 } }\n"
+                             "      - { provider: lan, model: v }\n"
+                             "      - { provider: v6, model: u }\n"
+                             "      - { provider: named, model: t }\n"
+                             "      - { provider: demo-x, model: s }\n");
+    const sy_deployment_conf_t *d = c->models[0].deployments;
+    cr_assert_eq(d[0].max_inflight, 8);
+    cr_assert_eq(d[0].rpm, 600);
+    cr_assert_eq(d[0].tpm, 100000);
+    cr_assert_eq(d[0].priced, 1);
+    cr_assert_float_eq(d[0].price_in, 2.5, 1e-12);
+    cr_assert_float_eq(d[0].price_out, 10.0, 1e-12);
+    cr_assert_eq(d[1].priced, 1, "a price with one side given");
+    cr_assert_float_eq(d[1].price_in, 0.15, 1e-12);
+    cr_assert_eq(d[1].price_out, 0.0);
+    for (int i = 2; i <= 7; i++) {
+        if (i == 3)
+            continue;
+        cr_assert_eq(d[i].priced, 1, "deployment %d on a local provider is free", i);
+        cr_assert_eq(d[i].price_in, 0.0);
+        cr_assert_eq(d[i].price_out, 0.0);
+    }
+    cr_assert_eq(d[3].priced, 1);
+    cr_assert_eq(d[3].price_out, 1.0, "a local deployment's own price wins");
+    sy_config_free(c);
+}
+
+Test(config, routing_problems)
+{
+    expect_diags(ROUTE_BASE "models:\n"
+                            "  - name: m\n"
+                            "    strategy: fastest\n"
+                            "    deployments: [ { provider: p, model: x } ]\n",
+                 "t.yaml:6:15: models[0].strategy: expected one of weighted, round_robin, least_inflight, latency, "
+                 "cost, usage",
+                 NULL);
+    expect_diags(ROUTE_BASE "router:\n"
+                            "  defaults: { strategy: random, when_all_open: queue }\n",
+                 "t.yaml:5:25: router.defaults.strategy: expected one of weighted, round_robin, least_inflight, "
+                 "latency, cost, usage",
+                 "t.yaml:5:48: router.defaults.when_all_open: expected one of fail, wait", NULL);
+    expect_diags(ROUTE_BASE "router:\n"
+                            "  default: { strategy: cost }\n",
+                 "t.yaml:5:3: unknown key \"default\" in router; did you mean \"defaults\"?", NULL);
+    expect_diags(ROUTE_BASE "router:\n"
+                            "  defaults:\n"
+                            "    retries: { maxx: 3, backoff: 10 }\n"
+                            "    circuit_breaker: { failure: 3, cooldown: 1 }\n",
+                 "t.yaml:6:16: unknown key \"maxx\" in router.defaults.retries; did you mean \"max\"?",
+                 "t.yaml:6:25: unknown key \"backoff\" in router.defaults.retries; did you mean \"backoff_ms\"?",
+                 "t.yaml:7:24: unknown key \"failure\" in router.defaults.circuit_breaker; did you mean \"failures\"?",
+                 "t.yaml:7:36: unknown key \"cooldown\" in router.defaults.circuit_breaker; did you mean "
+                 "\"cooldown_s\"?",
+                 NULL);
+    expect_diags(ROUTE_BASE "models:\n"
+                            "  - name: m\n"
+                            "    retries: { max: 1, jitter: true }\n"
+                            "    deployments: [ { provider: p, model: x } ]\n",
+                 "t.yaml:6:24: unknown key \"jitter\" in models[0].retries; expected one of max, backoff_ms, "
+                 "max_backoff_ms",
+                 NULL);
+}
+
+Test(config, routing_numbers_out_of_range)
+{
+    expect_diags(ROUTE_BASE "router:\n"
+                            "  defaults:\n"
+                            "    retries: { max: 11, backoff_ms: -1, max_backoff_ms: 600001 }\n"
+                            "    circuit_breaker: { failures: 1001, window_s: 0, cooldown_s: 86401 }\n"
+                            "    timeout_ms: 0\n",
+                 "t.yaml:6:21: router.defaults.retries.max: out of range (0..10)",
+                 "t.yaml:6:37: router.defaults.retries.backoff_ms: expected a non-negative integer, not a negative "
+                 "number",
+                 "t.yaml:6:57: router.defaults.retries.max_backoff_ms: out of range (0..600000)",
+                 "t.yaml:7:34: router.defaults.circuit_breaker.failures: out of range (0..1000)",
+                 "t.yaml:7:50: router.defaults.circuit_breaker.window_s: expected a positive integer",
+                 "t.yaml:7:65: router.defaults.circuit_breaker.cooldown_s: out of range (1..86400)",
+                 "t.yaml:8:17: router.defaults.timeout_ms: expected a positive integer", NULL);
+}
+
+Test(config, deployment_routing_problems)
+{
+    expect_diags(ROUTE_BASE "models:\n"
+                            "  - name: m\n"
+                            "    deployments:\n"
+                            "      - { provider: p, model: x, price: { input_per_mtok: -1, output_per_mtok: 2 } }\n"
+                            "      - { provider: p, model: y, price: { input: 1 }, max_inflight: -3, rpm: 1.5 }\n"
+                            "      - { provider: p, model: z, price: 3, tpm: many }\n",
+                 "t.yaml:7:59: models[0].deployments[0].price.input_per_mtok: out of range (0..1e+06)",
+                 "t.yaml:8:43: unknown key \"input\" in models[0].deployments[1].price; did you mean "
+                 "\"input_per_mtok\"?",
+                 "t.yaml:8:69: models[0].deployments[1].max_inflight: expected a non-negative integer, not a negative "
+                 "number",
+                 "t.yaml:8:78: models[0].deployments[1].rpm: expected a non-negative integer",
+                 "t.yaml:9:41: models[0].deployments[2].price: expected a mapping",
+                 "t.yaml:9:49: models[0].deployments[2].tpm: expected a non-negative integer", NULL);
+}
+
+Test(config, fallback_problems)
+{
+    expect_diags(ROUTE_BASE "models:\n"
+                            "  - name: main\n"
+                            "    fallbacks: [ backup, mian, backup ]\n"
+                            "    context_fallbacks: [ main, huge ]\n"
+                            "    deployments: [ { provider: p, model: x } ]\n"
+                            "  - name: backup\n"
+                            "    deployments: [ { provider: p, model: y } ]\n",
+                 "t.yaml:6:26: models[0].fallbacks[1]: unknown model \"mian\"; did you mean \"main\"?",
+                 "t.yaml:6:32: models[0].fallbacks[2]: \"backup\" is listed twice",
+                 "t.yaml:7:26: models[0].context_fallbacks[0]: a model cannot fall back to itself",
+                 "t.yaml:7:32: models[0].context_fallbacks[1]: unknown model \"huge\"", NULL);
+    expect_diags(ROUTE_BASE "models:\n"
+                            "  - name: main\n"
+                            "    fallbacks: backup\n"
+                            "    deployments: [ { provider: p, model: x } ]\n",
+                 "t.yaml:6:16: models[0].fallbacks: expected a list", NULL);
+}
