@@ -8,8 +8,9 @@
  * its fallbacks in order, with their own deployments and retries. A
  * prompt too long for a model (a context-length error) moves to the
  * model's context_fallbacks instead. A model with no deployment that may be
- * called now (breakers open, cooling down after a Retry-After, full) is
- * passed over. A direct or discovered address has one target, retried on
+ * called now (breakers open, or full: max_inflight, rpm, tpm) is
+ * passed over; one cooling down after a Retry-After is only avoided. A
+ * direct or discovered address has one target, retried on
  * router.defaults.
  *
  * Only some failures are tried again: connect errors, timeouts, a
