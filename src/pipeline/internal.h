@@ -9,6 +9,7 @@
 #include "core/canon.h"
 #include "core/err.h"
 #include "http/request.h"
+#include "http/server.h"
 #include "pipeline/pipeline.h"
 #include "providers/provider.h"
 #include "router/plan.h"
@@ -31,6 +32,40 @@ void sy__pl_note_attempt(sy_req_t *r, const sy_plan_t *p);
  * 0: the provider's own). Returns the transfer, or NULL with *err set. */
 sy_upreq_t *sy__pl_send(sy_worker_t *w, const sy_provider_conf_t *p, const sy_egress_t *eg, char *body,
                         size_t body_len, const sy_upreq_cbs_t *cbs, void *ud, uint64_t deadline, sy_error_t *err);
+
+/*
+ * The attempts of one call (a relay's or a shared flight's): its routing
+ * plan and the timer that waits before the next attempt. The owner sends
+ * the plan's current attempt when told (send), and answers the plan's last
+ * word when nothing is left (fail). Worker w's thread only.
+ */
+typedef struct sy_attempts {
+    sy_plan_t plan;
+    sy_worker_t *w;
+    struct event *timer;
+    int waits; /* the timer asks the plan again rather than sending */
+    void (*send)(void *ud);
+    void (*fail)(void *ud, const sy_error_t *e, int retry_after);
+    void *ud;
+} sy_attempts_t;
+
+/* Set a up to follow plan (copied). */
+void sy__att_init(sy_attempts_t *a, const sy_plan_t *plan, sy_worker_t *w, void (*send)(void *ud),
+                  void (*fail)(void *ud, const sy_error_t *e, int retry_after), void *ud);
+/* Free the timer; an attempt still held ends as saying nothing of its
+ * deployment (its client left, or the call was cancelled). */
+void sy__att_release(sy_attempts_t *a);
+/* Ask the plan: send now, after its delay, or fail. */
+void sy__att_next(sy_attempts_t *a);
+/* The attempt ended (e NULL: well; tokens for tpm, -1 unknown). Returns
+ * 1 when the next attempt is scheduled (the owner must forget the failed
+ * one's state), 0 when e is the call's last word. Only with nothing sent
+ * to any client yet (may_retry) is another attempt made. */
+int sy__att_end(sy_attempts_t *a, const sy_error_t *e, int retry_after, int64_t tokens, int may_retry);
+
+/* q encoded for route's provider: a malloc'd body (*n bytes) and the
+ * operation's path there. NULL with *err set. */
+char *sy__pl_encode(const sy_route_t *route, const sy_creq_t *q, const char **path, size_t *n, sy_error_t *err);
 
 /* Prefix a transport or parser error with the provider's name; translated
  * says an in-stream upstream error came through our parser. */

@@ -62,12 +62,9 @@ typedef struct relay {
     int ep_live;
     unsigned enc_flags;
 
-    /* the attempts: the router's plan, the client's call for a passthrough,
-     * and the timer that waits before the next attempt */
-    sy_plan_t plan;
+    /* the attempts, and the client's call for a passthrough */
+    sy_attempts_t att;
     sy_call_t call;
-    struct event *timer;
-    int timer_waits; /* the timer asks the plan again (when_all_open: wait) */
 } relay_t;
 
 static void relay_failed(relay_t *rl, const sy_error_t *e, int retry_after);
@@ -182,21 +179,15 @@ static int64_t req_tokens(const sy_req_t *r)
     return (r->prompt_tokens > 0 ? r->prompt_tokens : 0) + (r->completion_tokens > 0 ? r->completion_tokens : 0);
 }
 
-/* The attempt ended (e NULL: well); returns whether another may follow. */
-static int attempt_end(relay_t *rl, const sy_error_t *e, int retry_after)
+/* The attempt ended after the client got something (e NULL: well). */
+static void attempt_end(relay_t *rl, const sy_error_t *e)
 {
-    return sy_plan_end(&rl->plan, e, retry_after, e ? -1 : req_tokens(rl->r), sy_now_ns());
+    sy__att_end(&rl->att, e, -1, e ? -1 : req_tokens(rl->r), 0);
 }
 
 static void relay_free(relay_t *rl)
 {
-    if (rl->plan.held) { /* the client left mid-attempt: nothing said of the deployment */
-        sy_error_t gone;
-        sy_error_set(&gone, SY_ECLIENTGONE, NULL, NULL);
-        attempt_end(rl, &gone, -1);
-    }
-    if (rl->timer)
-        event_free(rl->timer);
+    sy__att_release(&rl->att);
     if (rl->ep_live)
         sy_eparse_release(&rl->ep);
     free(rl->enc.own); /* an encoder's state when the stream ended early */
@@ -344,7 +335,7 @@ static void translate_fail(relay_t *rl, const sy_error_t *e, int retry_after)
         relay_failed(rl, e, retry_after);
         return;
     }
-    attempt_end(rl, e, -1);
+    attempt_end(rl, e);
     rl->in->error(&rl->enc, e, rl->out);
     flush_out(rl);
     relay_end_stream(rl);
@@ -382,7 +373,7 @@ static void translate_done(relay_t *rl, const sy_error_t *err)
     }
     if (!rl->streaming)
         start_client_stream(rl); /* an empty answer still gets its stream */
-    attempt_end(rl, NULL, -1);
+    attempt_end(rl, NULL);
     rl->in->end(&rl->enc, rl->out);
     flush_out(rl);
     relay_end_stream(rl);
@@ -506,7 +497,7 @@ static int up_body(void *ud, const char *data, size_t len)
     if (!rl->got_byte && len) {
         rl->got_byte = 1;
         if (rl->status >= 200 && rl->status < 300)
-            sy_plan_first_byte(&rl->plan, sy_now_ns());
+            sy_plan_first_byte(&rl->att.plan, sy_now_ns());
         if (rl->stream_ok && !rl->streaming)
             start_client_stream(rl);
     }
@@ -526,7 +517,7 @@ static int up_body(void *ud, const char *data, size_t len)
             rl->up = NULL;
             sy_error_t e;
             sy_error_set(&e, SY_EUPPROTO, NULL, "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
-            attempt_end(rl, &e, -1);
+            attempt_end(rl, &e);
             send_error_event(rl, &e);
             if (!left_during_cb(rl))
                 relay_end_stream(rl);
@@ -604,7 +595,7 @@ static void finish_whole(relay_t *rl, const sy_error_t *err)
             name_provider(rl, &e);
             goto fail;
         }
-        attempt_end(rl, NULL, -1);
+        attempt_end(rl, NULL);
         r->ctx = NULL;
         sy_req_reply_buf(r, 200, "application/json", out);
         evbuffer_free(out);
@@ -620,7 +611,7 @@ static void finish_whole(relay_t *rl, const sy_error_t *err)
         goto fail;
     }
     sy_pipeline_take_usage(r, &o);
-    attempt_end(rl, NULL, -1);
+    attempt_end(rl, NULL);
     r->ctx = NULL;
     sy_req_reply_buf(r, rl->status, "application/json", rl->body);
     relay_free(rl);
@@ -666,10 +657,10 @@ static void up_done(void *ud, const sy_error_t *err)
          * must see whole events only */
         sy_error_t e = *err;
         name_provider(rl, &e);
-        attempt_end(rl, &e, -1);
+        attempt_end(rl, &e);
         send_error_event(rl, &e);
     } else {
-        attempt_end(rl, NULL, -1);
+        attempt_end(rl, NULL);
     }
     relay_end_stream(rl);
 }
@@ -723,6 +714,76 @@ sy_upreq_t *sy__pl_send(sy_worker_t *w, const sy_provider_conf_t *p, const sy_eg
     return sy_upstream_start(w->upstream, &o, cbs, ud, err);
 }
 
+static void att_tick(evutil_socket_t fd, short what, void *arg)
+{
+    sy_attempts_t *a = arg;
+    (void)fd, (void)what;
+    if (a->waits)
+        sy__att_next(a);
+    else
+        a->send(a->ud);
+}
+
+static int att_arm(sy_attempts_t *a, uint64_t ns, int waits)
+{
+    if (!a->timer && !(a->timer = evtimer_new(a->w->base, att_tick, a)))
+        return -1;
+    a->waits = waits;
+    struct timeval tv = {(time_t)(ns / 1000000000ull), (suseconds_t)((ns % 1000000000ull) / 1000)};
+    return evtimer_add(a->timer, &tv);
+}
+
+void sy__att_init(sy_attempts_t *a, const sy_plan_t *plan, sy_worker_t *w, void (*send)(void *ud),
+                  void (*fail)(void *ud, const sy_error_t *e, int retry_after), void *ud)
+{
+    memset(a, 0, sizeof(*a));
+    a->plan = *plan;
+    a->w = w;
+    a->send = send;
+    a->fail = fail;
+    a->ud = ud;
+}
+
+void sy__att_release(sy_attempts_t *a)
+{
+    if (a->plan.held) {
+        sy_error_t gone;
+        sy_error_set(&gone, SY_ECLIENTGONE, NULL, NULL);
+        sy_plan_end(&a->plan, &gone, -1, -1, sy_now_ns());
+    }
+    if (a->timer) {
+        event_free(a->timer);
+        a->timer = NULL;
+    }
+}
+
+void sy__att_next(sy_attempts_t *a)
+{
+    uint64_t delay;
+    sy_error_t err;
+    int ra;
+    sy_plan_act_t act = sy_plan_next(&a->plan, sy_now_ns(), sy_worker_rand(a->w), &delay, &err, &ra);
+    if (act == SY_PLAN_FAIL) {
+        a->fail(a->ud, &err, ra);
+        return;
+    }
+    if (!delay && act == SY_PLAN_GO) {
+        a->send(a->ud);
+        return;
+    }
+    if (att_arm(a, delay, act == SY_PLAN_WAIT) < 0) {
+        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+        a->fail(a->ud, &err, -1);
+    }
+}
+
+int sy__att_end(sy_attempts_t *a, const sy_error_t *e, int retry_after, int64_t tokens, int may_retry)
+{
+    int again = sy_plan_end(&a->plan, e, retry_after, tokens, sy_now_ns());
+    /* on the next turn of the loop: never inside the failed transfer's callback */
+    return again && may_retry && att_arm(a, 0, 1) == 0;
+}
+
 void sy__pl_note_attempt(sy_req_t *r, const sy_plan_t *p)
 {
     char n[16];
@@ -737,9 +798,6 @@ void sy__pl_note_attempt(sy_req_t *r, const sy_plan_t *p)
     sy_req_replace_header(r, "x-switchyard-fallback", r->fallback);
 }
 
-static void relay_next(relay_t *rl);
-static void relay_send(relay_t *rl);
-
 /* The relay's last word: err for the client (no byte of an answer went
  * out). Frees the relay and finishes the request. */
 static void relay_answer_error(relay_t *rl, const sy_error_t *e, int retry_after)
@@ -748,6 +806,11 @@ static void relay_answer_error(relay_t *rl, const sy_error_t *e, int retry_after
     r->ctx = NULL;
     relay_free(rl);
     sy_respond_error(r, e, retry_after);
+}
+
+static void relay_fail_cb(void *ud, const sy_error_t *e, int retry_after)
+{
+    relay_answer_error(ud, e, retry_after);
 }
 
 /* Forget what the failed attempt left, for the next one. */
@@ -772,59 +835,14 @@ static void relay_reset(relay_t *rl)
     rl->enc.own = NULL;
 }
 
-static void relay_tick(evutil_socket_t fd, short what, void *arg)
-{
-    relay_t *rl = arg;
-    (void)fd, (void)what;
-    if (rl->timer_waits)
-        relay_next(rl);
-    else
-        relay_send(rl);
-}
-
-static int relay_arm(relay_t *rl, uint64_t ns)
-{
-    if (!rl->timer && !(rl->timer = evtimer_new(rl->r->w->base, relay_tick, rl)))
-        return -1;
-    struct timeval tv = {(time_t)(ns / 1000000000ull), (suseconds_t)((ns % 1000000000ull) / 1000)};
-    return evtimer_add(rl->timer, &tv);
-}
-
 /* An attempt failed before the client received anything: the next one
- * when the plan has one (on the next turn of the loop: never inside the
- * failed transfer's callback), else the error. */
+ * when the plan has one, else the error. */
 static void relay_failed(relay_t *rl, const sy_error_t *e, int retry_after)
 {
-    if (attempt_end(rl, e, retry_after) && !rl->r->client_gone) {
+    if (sy__att_end(&rl->att, e, retry_after, -1, !rl->r->client_gone))
         relay_reset(rl);
-        rl->timer_waits = 1;
-        if (relay_arm(rl, 0) == 0)
-            return;
-    }
-    relay_answer_error(rl, e, retry_after);
-}
-
-/* Ask the plan for the next attempt: send it now, after a backoff, or
- * answer the plan's error. */
-static void relay_next(relay_t *rl)
-{
-    uint64_t delay;
-    sy_error_t err;
-    int ra;
-    sy_plan_act_t act = sy_plan_next(&rl->plan, sy_now_ns(), sy_worker_rand(rl->r->w), &delay, &err, &ra);
-    if (act == SY_PLAN_FAIL) {
-        relay_answer_error(rl, &err, ra);
-        return;
-    }
-    rl->timer_waits = act == SY_PLAN_WAIT;
-    if (delay || act == SY_PLAN_WAIT) {
-        if (relay_arm(rl, delay) < 0) {
-            sy_error_set(&err, SY_ENOMEM, NULL, NULL);
-            relay_answer_error(rl, &err, -1);
-        }
-        return;
-    }
-    relay_send(rl);
+    else
+        relay_answer_error(rl, e, retry_after);
 }
 
 /* The body of the current attempt: the client's bytes with the
@@ -832,7 +850,7 @@ static void relay_next(relay_t *rl)
  * provider. NULL with *err set. */
 static char *attempt_body(relay_t *rl, const char **path, int *stream, size_t *n, sy_error_t *err)
 {
-    const sy_route_t *route = &rl->plan.route;
+    const sy_route_t *route = &rl->att.plan.route;
     if (!rl->in) {
         *path = rl->call.upstream_path;
         *stream = rl->call.stream;
@@ -841,14 +859,21 @@ static char *attempt_body(relay_t *rl, const char **path, int *stream, size_t *n
             sy_error_set(err, SY_ENOMEM, NULL, NULL);
         return b;
     }
+    char *body = sy__pl_encode(route, rl->q, path, n, err);
+    *stream = rl->q->op != SY_OP_EMBED && rl->q->stream;
+    return body;
+}
+
+char *sy__pl_encode(const sy_route_t *route, const sy_creq_t *q, const char **path, size_t *n, sy_error_t *err)
+{
     struct evbuffer *b = evbuffer_new();
     char *body = NULL;
     if (!b) {
         sy_error_set(err, SY_ENOMEM, NULL, NULL);
         return NULL;
     }
-    if (sy_egress_encode(route->provider->type, rl->q, route->upstream_model, route->provider->default_max_tokens,
-                         b, path, err) == SY_OK) {
+    if (sy_egress_encode(route->provider->type, q, route->upstream_model, route->provider->default_max_tokens, b,
+                         path, err) == SY_OK) {
         *n = evbuffer_get_length(b);
         if ((body = malloc(*n + 1)) != NULL) {
             evbuffer_remove(b, body, *n);
@@ -858,15 +883,15 @@ static char *attempt_body(relay_t *rl, const char **path, int *stream, size_t *n
         }
     }
     evbuffer_free(b);
-    *stream = rl->q->op != SY_OP_EMBED && rl->q->stream;
     return body;
 }
 
 /* Send the plan's current attempt. */
-static void relay_send(relay_t *rl)
+static void relay_send(void *ud)
 {
+    relay_t *rl = ud;
     sy_req_t *r = rl->r;
-    const sy_route_t *route = &rl->plan.route;
+    const sy_route_t *route = &rl->att.plan.route;
     sy_error_t err;
     sy_egress_t eg; /* ~18 KiB: lives only until the transfer has copied it */
     const char *path = NULL;
@@ -874,7 +899,7 @@ static void relay_send(relay_t *rl)
     size_t n = 0;
 
     rl->provider = route->provider;
-    sy__pl_note_attempt(r, &rl->plan);
+    sy__pl_note_attempt(r, &rl->att.plan);
     char *body = attempt_body(rl, &path, &stream, &n, &err);
     if (!body) {
         relay_failed(rl, &err, -1);
@@ -890,7 +915,7 @@ static void relay_send(relay_t *rl)
         relay_failed(rl, &err, -1);
         return;
     }
-    rl->up = sy__pl_send(r->w, route->provider, &eg, body, n, &upstream_cbs, rl, rl->plan.deadline, &err);
+    rl->up = sy__pl_send(r->w, route->provider, &eg, body, n, &upstream_cbs, rl, rl->att.plan.deadline, &err);
     if (!rl->up) {
         name_provider(rl, &err);
         count_upstream_error(rl, &err);
@@ -906,7 +931,7 @@ static relay_t *relay_new(sy_req_t *r, const sy_plan_t *plan)
         return NULL;
     rl->r = r;
     rl->retry_after = -1;
-    rl->plan = *plan;
+    sy__att_init(&rl->att, plan, r->w, relay_send, relay_fail_cb, rl);
     sy_sse_init(&rl->sse, MAX_SSE_EVENT);
     return rl;
 }
@@ -917,7 +942,7 @@ static void relay_start(relay_t *rl)
     r->ctx = rl;
     r->on_gone = on_gone;
     r->on_drain = on_drain;
-    relay_next(rl);
+    sy__att_next(&rl->att);
 }
 
 /* A translated relay of q for r's client through in. Always finishes r. */

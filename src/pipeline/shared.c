@@ -196,13 +196,11 @@ typedef struct flight {
     /* the attempts: the router's plan, the request (a copy: the leader may
      * leave) with what of its client goes upstream, and the timer that
      * waits before the next attempt */
-    sy_plan_t plan;
+    sy_attempts_t att;
     sy_arena_t arena;
     sy_creq_t *q;
     char req_id[64];
     struct evkeyvalq *hdrs; /* the leader's headers, when some provider forwards any */
-    struct event *retry_timer;
-    int timer_waits;
     int appended; /* an event reached the buffer: no other attempt */
     int got_byte;
 
@@ -278,15 +276,7 @@ static void flight_close(flight_t *fl)
         event_free(fl->lock_timer);
         fl->lock_timer = NULL;
     }
-    if (fl->plan.held) { /* cancelled mid-attempt: nothing said of the deployment */
-        sy_error_t gone;
-        sy_error_set(&gone, SY_ECLIENTGONE, NULL, NULL);
-        sy_plan_end(&fl->plan, &gone, -1, -1, sy_now_ns());
-    }
-    if (fl->retry_timer) {
-        event_free(fl->retry_timer);
-        fl->retry_timer = NULL;
-    }
+    sy__att_release(&fl->att);
     if (fl->hdrs) {
         evhttp_clear_headers(fl->hdrs);
         free(fl->hdrs);
@@ -324,6 +314,16 @@ static void flight_fail(flight_t *fl, const sy_error_t *e)
     sy_fanout_end(fl->fo, e->code ? e->code : SY_EINTERNAL);
     flight_close(fl);
 }
+
+/* The plan's last word (nothing left to try) for the waiters. */
+static void flight_fail_cb(void *ud, const sy_error_t *e, int retry_after)
+{
+    flight_t *fl = ud;
+    fl->retry_after = retry_after;
+    flight_fail(fl, e);
+}
+
+static void flight_send(void *ud);
 
 /* Write the answer to every tier (the waiters have it already), and its
  * vector to the semantic index. */
@@ -375,7 +375,7 @@ static void flight_finish(flight_t *fl)
     int64_t tokens = u->input_tokens < 0 && u->output_tokens < 0
                          ? -1
                          : (u->input_tokens > 0 ? u->input_tokens : 0) + (u->output_tokens > 0 ? u->output_tokens : 0);
-    sy_plan_end(&fl->plan, NULL, -1, tokens, sy_now_ns());
+    sy__att_end(&fl->att, NULL, -1, tokens, 0);
     fl->done = 1;
     sy_fanout_end(fl->fo, SY_OK);
     if (fl->cache)
@@ -442,36 +442,12 @@ static void fl_head(void *ud, int status, const char *content_type)
     }
 }
 
-static void flight_next(flight_t *fl);
-static void flight_send(flight_t *fl);
-
-static void flight_tick(evutil_socket_t fd, short what, void *arg)
-{
-    flight_t *fl = arg;
-    (void)fd, (void)what;
-    if (fl->done)
-        return;
-    if (fl->timer_waits)
-        flight_next(fl);
-    else
-        flight_send(fl);
-}
-
-static int flight_arm(flight_t *fl, uint64_t ns)
-{
-    if (!fl->retry_timer && !(fl->retry_timer = evtimer_new(fl->w->base, flight_tick, fl)))
-        return -1;
-    struct timeval tv = {(time_t)(ns / 1000000000ull), (suseconds_t)((ns % 1000000000ull) / 1000)};
-    return evtimer_add(fl->retry_timer, &tv);
-}
-
 /* The attempt failed. Before any event reached the buffer the plan may
  * send another (on the next turn of the loop, never inside the failed
  * transfer's callback); otherwise the waiters get e. */
 static void flight_attempt_failed(flight_t *fl, const sy_error_t *e, int retry_after)
 {
-    int again = sy_plan_end(&fl->plan, e, retry_after, -1, sy_now_ns());
-    if (again && !fl->appended && !fl->done) {
+    if (sy__att_end(&fl->att, e, retry_after, -1, !fl->appended && !fl->done)) {
         sy__pl_count_error(fl->w, fl->provider_name, e);
         if (fl->ep_live) {
             sy_eparse_release(&fl->ep);
@@ -485,9 +461,7 @@ static void flight_attempt_failed(flight_t *fl, const sy_error_t *e, int retry_a
         sy_cresp_init(&fl->agg, MAX_ANSWER_BYTES);
         fl->parse_stream = fl->got_byte = fl->status = 0;
         fl->retry_after = -1;
-        fl->timer_waits = 1;
-        if (flight_arm(fl, 0) == 0)
-            return;
+        return;
     }
     fl->retry_after = retry_after;
     flight_fail(fl, e);
@@ -509,7 +483,7 @@ static int fl_body(void *ud, const char *data, size_t len)
     if (!fl->got_byte && len) {
         fl->got_byte = 1;
         if (fl->parse_stream)
-            sy_plan_first_byte(&fl->plan, sy_now_ns());
+            sy_plan_first_byte(&fl->att.plan, sy_now_ns());
     }
     if (fl->parse_stream) {
         if (sy_eparse_feed(&fl->ep, data, len) < 0) {
@@ -592,7 +566,7 @@ static flight_t *flight_new(sy_req_t *r, sy_creq_t *q, const sy_share_t *sh, con
     fl->cache = sh->mc && sh->mc->cache_mode != SY_CACHE_OFF ? r->w->srv->cache : NULL;
     fl->store = sh->store;
     fl->ttl_ns = sh->ttl_ns;
-    fl->plan = *plan;
+    sy__att_init(&fl->att, plan, r->w, flight_send, flight_fail_cb, fl);
     fl->op = q->op;
     fl->retry_after = -1;
     snprintf(fl->req_id, sizeof(fl->req_id), "%s", r->id);
@@ -631,72 +605,32 @@ static void flight_discard(flight_t *fl)
 }
 
 /* Send the plan's current attempt. */
-static void flight_send(flight_t *fl)
+static void flight_send(void *ud)
 {
-    const sy_route_t *route = &fl->plan.route;
+    flight_t *fl = ud;
+    const sy_route_t *route = &fl->att.plan.route;
     sy_error_t err;
     sy_egress_t eg;
     const char *path = NULL;
+    size_t n = 0;
     fl->provider = route->provider;
     snprintf(fl->provider_name, sizeof(fl->provider_name), "%s", route->provider->name);
     snprintf(fl->deployment, sizeof(fl->deployment), "%s", route->upstream_model);
-    fl->attempts = fl->plan.attempts;
-    fl->fallback = sy_plan_fallback(&fl->plan);
-    struct evbuffer *b = evbuffer_new();
-    char *body = NULL;
-    size_t n = 0;
-    if (!b) {
-        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+    fl->attempts = fl->att.plan.attempts;
+    fl->fallback = sy_plan_fallback(&fl->att.plan);
+    char *body = sy__pl_encode(route, fl->q, &path, &n, &err);
+    if (!body)
         goto fail;
-    }
-    if (sy_egress_encode(route->provider->type, fl->q, route->upstream_model, route->provider->default_max_tokens,
-                         b, &path, &err) != SY_OK)
-        goto fail;
-    n = evbuffer_get_length(b);
-    if (!(body = malloc(n + 1))) {
-        sy_error_set(&err, SY_ENOMEM, NULL, NULL);
-        goto fail;
-    }
-    evbuffer_remove(b, body, n);
-    body[n] = '\0';
-    evbuffer_free(b);
-    b = NULL;
     if (sy_provider_prepare_for(route->provider, path, fl->req_id, fl->hdrs, 1, &eg, &err) != SY_OK) {
         free(body);
         goto fail;
     }
-    fl->up = sy__pl_send(fl->w, route->provider, &eg, body, n, &flight_cbs, fl, fl->plan.deadline, &err);
+    fl->up = sy__pl_send(fl->w, route->provider, &eg, body, n, &flight_cbs, fl, fl->att.plan.deadline, &err);
     if (fl->up)
         return;
     sy__pl_name_provider(fl->provider_name, 1, &err);
 fail:
-    if (b)
-        evbuffer_free(b);
     flight_attempt_failed(fl, &err, -1);
-}
-
-/* Ask the plan for the next attempt: now, after a backoff, or the plan's
- * error for the waiters. */
-static void flight_next(flight_t *fl)
-{
-    uint64_t delay;
-    sy_error_t err;
-    int ra;
-    sy_plan_act_t act = sy_plan_next(&fl->plan, sy_now_ns(), sy_worker_rand(fl->w), &delay, &err, &ra);
-    if (act == SY_PLAN_FAIL) {
-        fl->retry_after = ra;
-        flight_fail(fl, &err);
-        return;
-    }
-    fl->timer_waits = act == SY_PLAN_WAIT;
-    if (delay || act == SY_PLAN_WAIT) {
-        if (flight_arm(fl, delay) < 0) {
-            sy_error_set(&err, SY_ENOMEM, NULL, NULL);
-            flight_fail(fl, &err);
-        }
-        return;
-    }
-    flight_send(fl);
 }
 
 /* ---- across nodes --------------------------------------------------------- */
@@ -745,7 +679,7 @@ static void remote_launch(flight_t *fl)
     fl->remote = REMOTE_NONE;
     if (fl->lock_timer)
         event_del(fl->lock_timer);
-    flight_next(fl);
+    sy__att_next(&fl->att);
 }
 
 /* The leader's end: result, message, unlock (one connection, in order). */
@@ -869,7 +803,7 @@ static void lock_answer(void *ud, sy_redis_status_t st, const char *data, size_t
             fl->remote = REMOTE_LEADER;
             fl->lock_held = 1;
             arm(fl->lock_timer, LOCK_REFRESH_MS);
-            flight_next(fl);
+            sy__att_next(&fl->att);
         } else if (st == SY_REDIS_NIL) {
             fl->remote = REMOTE_FOLLOWER;
             fl->followed = 1;
@@ -887,13 +821,13 @@ static void flight_start(flight_t *fl)
 {
     struct sy_redis *rc = fl->registered && fl->cache ? flight_redis(fl) : NULL;
     if (!rc || !sy_redis_ready(rc)) {
-        flight_next(fl);
+        sy__att_next(&fl->att);
         return;
     }
     fl->lock_timer = event_new(fl->w->base, -1, 0, lock_tick, fl);
     fl->remote_ev = event_new(fl->w->base, -1, 0, remote_msg, fl);
     if (!fl->lock_timer || !fl->remote_ev) {
-        flight_next(fl);
+        sy__att_next(&fl->att);
         return;
     }
     uint64_t a = sy_worker_rand(fl->w), b = sy_worker_rand(fl->w);

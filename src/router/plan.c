@@ -92,11 +92,18 @@ sy_err_t sy_plan_init(sy_plan_t *p, sy_rstate_t *rs, const sy_config_t *cfg, con
     p->last_retry_after = -1;
     const sy_model_conf_t *m = sy_config_find_model(cfg, name ? name : "");
     if (m) {
-        /* its errors (every deployment disabled or weighed 0) are the resolver's */
-        sy_route_t r;
-        sy_err_t rc = sy_router_resolve_with(cfg, NULL, name, 0, &r, err);
-        if (rc != SY_OK)
-            return rc;
+        size_t i = 0;
+        while (i < m->n_deployments && !(m->deployments[i].weight &&
+                                         m->deployments[i].provider_index < cfg->n_providers &&
+                                         !cfg->providers[m->deployments[i].provider_index].disabled))
+            i++;
+        if (i == m->n_deployments) {
+            /* every deployment disabled or weighed 0: the resolver says which */
+            sy_route_t r;
+            sy_err_t rc = sy_router_resolve_with(cfg, NULL, name, 0, &r, err);
+            if (rc != SY_OK)
+                return rc;
+        }
         p->asked = p->cur = (size_t)(m - cfg->models);
         p->deadline = now + (uint64_t)m->route.timeout_ms * 1000000ull;
         return SY_OK;
