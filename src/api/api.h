@@ -66,6 +66,17 @@ sy_err_t sy__api_anthropic_count(const sy_config_t *cfg, const sy_disc_snap_t *d
                                  sy_arena_t *a, char *model, size_t model_cap, int64_t *tokens, sy_error_t *err);
 extern const sy_ingress_t sy_ingress_anthropic;
 
+/* admin.c: POST /admin/route/explain (no authentication yet) */
+void sy_api_admin_route_explain(sy_req_t *r);
+struct sy_rstate;
+struct evbuffer;
+/* The explain's work, reachable without a server (tests): body is the
+ * endpoint's JSON; the answer goes to out. SY_OK, or the client's error
+ * (400 bad body, 404 unknown model). */
+sy_err_t sy__api_admin_explain(const sy_config_t *cfg, struct sy_rstate *rs, const sy_disc_snap_t *disc,
+                               const char *body, size_t len, sy_arena_t *a, uint64_t now, uint64_t rnd,
+                               struct evbuffer *out, sy_error_t *err);
+
 void sy_api_health_live(sy_req_t *r);
 void sy_api_health_ready(sy_req_t *r);
 void sy_api_metrics(sy_req_t *r);

@@ -44,6 +44,8 @@ static const route_t routes[] = {
     {"/health/live", 0, GET_HEAD, sy_api_health_live, "/health/live", OAI},
     {"/health/ready", 0, GET_HEAD, sy_api_health_ready, "/health/ready", OAI},
     {"/metrics", 0, EVHTTP_REQ_GET, sy_api_metrics, "/metrics", OAI},
+    /* operators (no authentication yet) */
+    {"/admin/route/explain", 0, EVHTTP_REQ_POST, sy_api_admin_route_explain, "/admin/route/explain", OAI},
 };
 
 /* The error shape for a path no route matched: Ollama's under /api/,

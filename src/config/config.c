@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <regex.h>
 #include <libfyaml.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -60,6 +61,7 @@ typedef struct loader {
     pos_t embedder_pos; /* where cache.semantic.embedder was given */
     struct model_ref *refs; /* fallbacks named, resolved once every model is known */
     size_t n_refs, cap_refs;
+    pos_t *rule_route_pos; /* where each rule's action.route was given */
 } loader_t;
 
 /* A model's fallback to resolve after the models are parsed. */
@@ -72,7 +74,7 @@ typedef struct model_ref {
 } model_ref_t;
 
 static const char *const top_keys[] = {"server", "log", "providers", "models", "cache", "router"};
-static const char *const router_keys[] = {"defaults"};
+static const char *const router_keys[] = {"defaults", "rules"};
 /* router.defaults, also allowed on each model (model_keys lists them in
  * this order from ROUTE_KEY0) */
 static const char *const route_keys[] = {"strategy", "retries", "circuit_breaker", "when_all_open", "timeout_ms"};
@@ -1487,9 +1489,458 @@ static void route_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const
     }
 }
 
+/* ---- routing rules (router.rules) ---- */
+
+static const char *const param_names[] = {"temperature",      "top_p",
+                                          "top_k",            "max_tokens",
+                                          "seed",             "presence_penalty",
+                                          "frequency_penalty"};
+/* each parameter's range (integers are checked whole) */
+static const double param_min[] = {0, 0, 1, 1, -9007199254740991.0, -2, -2};
+static const double param_max[] = {2, 1, 1000000, 100000000, 9007199254740991.0, 2, 2};
+static const char *const rule_keys[] = {"name", "match", "action"};
+static const char *const match_keys[] = {"api",  "model", "headers", "metadata",     "key",
+                                         "team", "prompt", "prompt_icase", "tokens"};
+static const char *const action_keys[] = {"route", "set", "cap", "reject"};
+static const char *const reject_keys[] = {"status", "message"};
+static const char *const tokens_keys[] = {"min", "max"};
+
+#define SY_CONF_MAX_RULES 1024
+#define SY_CONF_MAX_GLOBS 64
+#define SY_CONF_MAX_RULE_KV 32
+#define SY_CONF_MAX_META_KEY 64
+
+const char *sy_param_name(sy_param_t p)
+{
+    return (unsigned)p < SY_PARAM__N ? param_names[p] : "?";
+}
+
+typedef struct params_ud {
+    sy_params_t *p;
+    int cap;
+} params_ud_t;
+
+static void param_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    params_ud_t *pu = ud;
+    double d;
+    if (pu->cap && k == SY_PARAM_SEED) {
+        report(ld, kp, "%s: a seed cannot be capped; use set", path);
+        return;
+    }
+    if (!get_double(ld, v, kp, path, param_min[k], param_max[k], &d))
+        return;
+    if (SY_PARAM_IS_INT(k) && d != (double)(int64_t)d) {
+        report(ld, value_pos(v, kp), "%s: expected a whole number", path);
+        return;
+    }
+    (pu->cap ? pu->p->cap : pu->p->set)[k] = d;
+    *(pu->cap ? &pu->p->cap_mask : &pu->p->set_mask) |= 1u << k;
+}
+
+/* A `set:` (cap 0) or `cap:` (cap 1) mapping of sampling parameters into
+ * p: temperature 0..2, top_p 0..1, top_k 1..1000000, max_tokens
+ * 1..100000000, seed (set only), presence_penalty and frequency_penalty
+ * -2..2. Usable by any section that forces or bounds parameters. */
+static void parse_params(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, sy_params_t *p, int cap)
+{
+    params_ud_t pu = {p, cap};
+    parse_members(ld, v, kp, path, param_names, NKEYS(param_names), param_member, &pu);
+}
+
+/* A glob string, or a list of them (kept in *out, *n). */
+static void parse_globs(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, char ***out, size_t *n)
+{
+    size_t count = 1;
+    bool list = v && fy_node_get_type(v) == FYNT_SEQUENCE;
+    if (list) {
+        if (!expect_sequence(ld, v, kp, path, SY_CONF_MAX_GLOBS))
+            return;
+        count = (size_t)fy_node_sequence_item_count(v);
+        if (count == 0) {
+            report(ld, kp, "%s: expected at least one pattern", path);
+            return;
+        }
+    }
+    char **g = calloc(count, sizeof(*g));
+    if (!g) {
+        ld->oom = true;
+        return;
+    }
+    *out = g;
+    if (!list) {
+        if (get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &g[0]))
+            *n = 1;
+        return;
+    }
+    void *it = NULL;
+    struct fy_node *item;
+    for (size_t i = 0; (item = fy_node_sequence_iterate(v, &it)) != NULL && i < count; i++) {
+        char ipath[160];
+        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        if (get_string(ld, item, item_pos(item, kp), ipath, false, SY_CONF_MAX_NAME, &g[*n]))
+            (*n)++;
+    }
+}
+
+/* api: one protocol or a list of them, as bits. */
+static void parse_apis(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, unsigned *apis)
+{
+    int e;
+    if (!v || fy_node_get_type(v) != FYNT_SEQUENCE) {
+        if (get_enum(ld, v, kp, path, type_names, NKEYS(type_names), &e))
+            *apis |= 1u << e;
+        return;
+    }
+    if (!expect_sequence(ld, v, kp, path, 8))
+        return;
+    void *it = NULL;
+    struct fy_node *item;
+    for (size_t i = 0; (item = fy_node_sequence_iterate(v, &it)) != NULL; i++) {
+        char ipath[160];
+        snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+        if (get_enum(ld, item, item_pos(item, kp), ipath, type_names, NKEYS(type_names), &e))
+            *apis |= 1u << e;
+    }
+}
+
+/* headers / metadata: a mapping of names (header tokens, lower-cased for
+ * headers) to globs on their values. */
+static void parse_rule_kvs(loader_t *ld, struct fy_node *map, pos_t mpos, const char *where, int headers,
+                           sy_rule_kv_t **out, size_t *n)
+{
+    if (!expect_mapping(ld, map, mpos, where))
+        return;
+    int count = fy_node_mapping_item_count(map);
+    if (count > SY_CONF_MAX_RULE_KV) {
+        report(ld, mpos, "%s: too many entries (max %d)", where, SY_CONF_MAX_RULE_KV);
+        return;
+    }
+    if (count <= 0)
+        return;
+    sy_rule_kv_t *kv = calloc((size_t)count, sizeof(*kv));
+    if (!kv) {
+        ld->oom = true;
+        return;
+    }
+    *out = kv;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        struct fy_node *k = fy_node_pair_key(pr);
+        pos_t kp = item_pos(k, mpos);
+        size_t len;
+        const char *s = scalar_text(k, &len);
+        char shown[80], path[256];
+        bool ok = s && len > 0 && len <= (headers ? SY_CONF_MAX_NAME : SY_CONF_MAX_META_KEY);
+        for (size_t i = 0; ok && i < len; i++)
+            ok = is_tchar((unsigned char)s[i]);
+        if (!ok) {
+            report(ld, kp, "%s: \"%s\" is not a valid %s (letters, digits and !#$%%&'*+-.^_`|~, at most %d)",
+                   where, s ? show(shown, sizeof(shown), s, len) : "", headers ? "header name" : "metadata key",
+                   headers ? SY_CONF_MAX_NAME : SY_CONF_MAX_META_KEY);
+            continue;
+        }
+        show(shown, sizeof(shown), s, len);
+        snprintf(path, sizeof(path), "%s.%s", where, shown);
+        bool dup = false;
+        for (size_t i = 0; i < *n; i++)
+            if (strlen(kv[i].name) == len && !(headers ? strncasecmp : strncmp)(kv[i].name, s, len))
+                dup = true;
+        if (dup) {
+            report(ld, kp, "%s: \"%s\" is given twice", where, shown);
+            continue;
+        }
+        char *glob = NULL;
+        if (!get_string(ld, fy_node_pair_value(pr), kp, path, false, SY_CONF_MAX_STRING, &glob))
+            continue;
+        char *name = dup_mem(s, len);
+        if (!name) {
+            free(glob);
+            ld->oom = true;
+            return;
+        }
+        for (size_t i = 0; headers && i < len; i++)
+            name[i] = (char)tolower((unsigned char)name[i]);
+        kv[*n].name = name;
+        kv[*n].glob = glob;
+        (*n)++;
+    }
+}
+
+typedef struct rule_ud {
+    sy_rule_conf_t *rule;
+    pos_t prompt_pos; /* where the regex was given (0: not given) */
+    pos_t route_pos;
+    bool have_reject;
+} rule_ud_t;
+
+static void tokens_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_rule_conf_t *rc = ud;
+    uint64_t u;
+    if (get_uint(ld, v, kp, path, 0, 100000000, &u))
+        *(k == 0 ? &rc->tokens_min : &rc->tokens_max) = (int64_t)u;
+}
+
+static void match_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    rule_ud_t *ru = ud;
+    sy_rule_conf_t *rc = ru->rule;
+    switch (k) {
+    case 0:
+        parse_apis(ld, v, kp, path, &rc->apis);
+        break;
+    case 1:
+        parse_globs(ld, v, kp, path, &rc->models, &rc->n_models);
+        break;
+    case 2:
+        parse_rule_kvs(ld, v, kp, path, 1, &rc->headers, &rc->n_headers);
+        break;
+    case 3:
+        parse_rule_kvs(ld, v, kp, path, 0, &rc->metadata, &rc->n_metadata);
+        rc->needs |= SY_RULE_NEEDS_META;
+        break;
+    case 4:
+    case 5:
+        get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, k == 4 ? &rc->key : &rc->team);
+        break;
+    case 6:
+        if (get_string(ld, v, kp, path, false, SY_CONF_MAX_STRING, &rc->prompt))
+            ru->prompt_pos = value_pos(v, kp);
+        break;
+    case 7:
+        get_bool(ld, v, kp, path, &rc->prompt_icase);
+        break;
+    default:
+        parse_members(ld, v, kp, path, tokens_keys, NKEYS(tokens_keys), tokens_member, rc);
+        if (rc->tokens_min >= 0 && rc->tokens_max >= 0 && rc->tokens_min > rc->tokens_max)
+            report(ld, kp, "%s: min (%lld) is above max (%lld)", path, (long long)rc->tokens_min,
+                   (long long)rc->tokens_max);
+        rc->needs |= SY_RULE_NEEDS_PROMPT;
+        break;
+    }
+}
+
+static void reject_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_rule_conf_t *rc = ud;
+    uint64_t u;
+    if (k == 0) {
+        if (!get_uint(ld, v, kp, path, 0, 999, &u))
+            return;
+        if (u < 400 || u > 499)
+            report(ld, value_pos(v, kp), "%s: expected a client error status, 400..499", path);
+        else
+            rc->reject_status = (int)u;
+    } else {
+        get_string(ld, v, kp, path, false, 400, &rc->reject_message);
+    }
+}
+
+static void action_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    rule_ud_t *ru = ud;
+    sy_rule_conf_t *rc = ru->rule;
+    switch (k) {
+    case 0:
+        if (get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &rc->route))
+            ru->route_pos = value_pos(v, kp);
+        break;
+    case 1:
+    case 2:
+        parse_params(ld, v, kp, path, &rc->params, k == 2);
+        break;
+    default:
+        rc->reject = 1;
+        ru->have_reject = true;
+        if (v && fy_node_get_type(v) == FYNT_MAPPING)
+            parse_members(ld, v, kp, path, reject_keys, NKEYS(reject_keys), reject_member, rc);
+        else if (!is_null(v))
+            report(ld, value_pos(v, kp), "%s: expected a mapping ({status, message}) or nothing", path);
+        break;
+    }
+}
+
+/* Compile a rule's prompt regex; a bad one is reported at its value. */
+static void compile_prompt(loader_t *ld, sy_rule_conf_t *rc, pos_t p, const char *where)
+{
+    regex_t *re = malloc(sizeof(*re));
+    if (!re) {
+        ld->oom = true;
+        return;
+    }
+    int rc_ = regcomp(re, rc->prompt, REG_EXTENDED | REG_NOSUB | (rc->prompt_icase ? REG_ICASE : 0));
+    if (rc_ != 0) {
+        char msg[160];
+        regerror(rc_, re, msg, sizeof(msg));
+        report(ld, p, "%s.match.prompt: not a valid POSIX extended regular expression: %s", where, msg);
+        free(re);
+        return;
+    }
+    rc->prompt_re = re;
+}
+
+static void parse_rule(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos, pos_t *name_pos)
+{
+    sy_rule_conf_t *rc = &ld->cfg->rules[idx];
+    rule_ud_t ru = {.rule = rc};
+    char where[48];
+    rc->tokens_min = rc->tokens_max = -1;
+    rc->reject_status = 403;
+    rc->route_model = SY_RULE_ROUTE_ADDRESS;
+    snprintf(where, sizeof(where), "router.rules[%zu]", idx);
+    if (!expect_mapping(ld, map, ipos, where))
+        return;
+    bool seen[NKEYS(rule_keys)] = {false};
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        pos_t kp;
+        char path[96];
+        struct fy_node *v = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), where, rule_keys, NKEYS(rule_keys), &kp, ipos);
+        if (k < 0)
+            continue;
+        seen[k] = true;
+        snprintf(path, sizeof(path), "%s.%s", where, rule_keys[k]);
+        if (k == 0) {
+            if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &rc->name))
+                continue;
+            name_pos[idx] = value_pos(v, kp);
+            report_duplicate(ld, "rule", path, ld->cfg->rules, sizeof(*rc), offsetof(sy_rule_conf_t, name), idx,
+                             name_pos);
+        } else if (k == 1) {
+            if (!is_null(v))
+                parse_members(ld, v, kp, path, match_keys, NKEYS(match_keys), match_member, &ru);
+        } else {
+            parse_members(ld, v, kp, path, action_keys, NKEYS(action_keys), action_member, &ru);
+            if (ru.have_reject && (rc->route || rc->params.set_mask || rc->params.cap_mask))
+                report(ld, kp, "%s: reject cannot be combined with route, set or cap", path);
+            else if (!ru.have_reject && !rc->route && !rc->params.set_mask && !rc->params.cap_mask &&
+                     fy_node_get_type(v) == FYNT_MAPPING)
+                report(ld, kp, "%s: expected route, set, cap or reject", path);
+        }
+    }
+    if (!seen[0])
+        report(ld, ipos, "%s: missing required key \"name\"", where);
+    if (!seen[2])
+        report(ld, ipos, "%s: missing required key \"action\"", where);
+    if (rc->prompt) {
+        rc->needs |= SY_RULE_NEEDS_PROMPT;
+        compile_prompt(ld, rc, ru.prompt_pos, where);
+    }
+    if (rc->reject && !rc->reject_message && rc->name) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "rejected by routing rule \"%.300s\"", rc->name);
+        if (!(rc->reject_message = dup_str(msg)))
+            ld->oom = true;
+    }
+    ld->rule_route_pos[idx] = ru.route_pos;
+}
+
+/* router.rules: the list, each rule checked as it is read; route targets
+ * are resolved once the models are known (resolve_rules). */
+static void parse_rules(loader_t *ld, struct fy_node *v, pos_t kp, const char *path)
+{
+    if (!expect_sequence(ld, v, kp, path, SY_CONF_MAX_RULES))
+        return;
+    size_t n = (size_t)fy_node_sequence_item_count(v);
+    if (n == 0 || ld->cfg->rules)
+        return;
+    free(ld->rule_route_pos);
+    ld->rule_route_pos = calloc(n, sizeof(*ld->rule_route_pos));
+    if (!ld->rule_route_pos) {
+        ld->oom = true;
+        return;
+    }
+    parse_list(ld, v, kp, path, SY_CONF_MAX_RULES, sizeof(*ld->cfg->rules), &ld->cfg->rules, &ld->cfg->n_rules,
+               parse_rule);
+    for (size_t i = 0; i < ld->cfg->n_rules; i++)
+        ld->cfg->rules_need |= ld->cfg->rules[i].needs;
+}
+
+/* Point each rule's route at its model: a configured model, or
+ * "provider/model" with a configured provider. */
+static void resolve_rules(loader_t *ld)
+{
+    sy_config_t *cfg = ld->cfg;
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        sy_rule_conf_t *rc = &cfg->rules[i];
+        if (!rc->route)
+            continue;
+        const sy_model_conf_t *m = sy_config_find_model(cfg, rc->route);
+        if (m) {
+            rc->route_model = (size_t)(m - cfg->models);
+            continue;
+        }
+        const char *slash = strchr(rc->route, '/');
+        char shown[80];
+        show(shown, sizeof(shown), rc->route, strlen(rc->route));
+        if (slash && slash > rc->route && slash[1]) {
+            size_t pl = (size_t)(slash - rc->route);
+            for (size_t j = 0; j < cfg->n_providers; j++)
+                if (cfg->providers[j].name && strlen(cfg->providers[j].name) == pl &&
+                    !memcmp(cfg->providers[j].name, rc->route, pl))
+                    goto next; /* an address */
+            const char *cands[SY_CONF_MAX_PROVIDERS];
+            for (size_t j = 0; j < cfg->n_providers; j++)
+                cands[j] = cfg->providers[j].name;
+            const char *hint = suggest(rc->route, pl, cands, cfg->n_providers);
+            report(ld, ld->rule_route_pos[i],
+                   "router.rules[%zu].action.route: \"%s\" names no configured model, and \"%.*s\" is not a provider%s%s%s",
+                   i, shown, (int)(pl > 60 ? 60 : pl), rc->route, hint ? "; did you mean \"" : "", hint ? hint : "",
+                   hint ? "\"?" : "");
+            continue;
+        }
+        {
+            const char *cands[64];
+            size_t nc = 0;
+            for (size_t j = 0; j < cfg->n_models && nc < 64; j++)
+                if (cfg->models[j].name)
+                    cands[nc++] = cfg->models[j].name;
+            const char *hint = suggest(rc->route, strlen(rc->route), cands, nc);
+            report(ld, ld->rule_route_pos[i], "router.rules[%zu].action.route: unknown model \"%s\"%s%s%s", i, shown,
+                   hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+        }
+    next:;
+    }
+}
+
+static void free_rule(sy_rule_conf_t *rc)
+{
+    free(rc->name);
+    for (size_t i = 0; i < rc->n_models; i++)
+        free(rc->models[i]);
+    free(rc->models);
+    for (size_t i = 0; i < rc->n_headers; i++) {
+        free(rc->headers[i].name);
+        free(rc->headers[i].glob);
+    }
+    free(rc->headers);
+    for (size_t i = 0; i < rc->n_metadata; i++) {
+        free(rc->metadata[i].name);
+        free(rc->metadata[i].glob);
+    }
+    free(rc->metadata);
+    free(rc->key);
+    free(rc->team);
+    free(rc->prompt);
+    if (rc->prompt_re) {
+        regfree(rc->prompt_re);
+        free(rc->prompt_re);
+    }
+    free(rc->route);
+    free(rc->reject_message);
+}
+
 static void router_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
 {
-    (void)k, (void)ud;
+    (void)ud;
+    if (k == 1) {
+        parse_rules(ld, v, kp, path);
+        return;
+    }
     parse_members(ld, v, kp, path, route_keys, NKEYS(route_keys), route_member, &ld->cfg->router);
 }
 
@@ -1702,6 +2153,7 @@ static void parse_root(loader_t *ld, struct fy_node *root)
         }
     }
     resolve_fallbacks(ld);
+    resolve_rules(ld);
     /* an embedder other than the built-in one is a model of this config */
     const char *e = ld->cfg->cache.embedder;
     if (e && strcmp(e, "builtin") != 0) {
@@ -1839,6 +2291,9 @@ void sy_config_free(sy_config_t *cfg)
     for (size_t i = 0; i < cfg->n_models; i++)
         free_model(&cfg->models[i]);
     free(cfg->models);
+    for (size_t i = 0; i < cfg->n_rules; i++)
+        free_rule(&cfg->rules[i]);
+    free(cfg->rules);
     free(cfg->cache.redis_url);
     free(cfg->cache.sqlite_path);
     free(cfg->cache.embedder);
@@ -2002,6 +2457,7 @@ out:
     for (size_t i = 0; i < ld.n_refs; i++)
         free(ld.refs[i].name);
     free(ld.refs);
+    free(ld.rule_route_pos);
     return ret;
 }
 

@@ -162,6 +162,79 @@ typedef struct sy_log_conf {
     int requests; /* one JSON line per request; default 1 (true) */
 } sy_log_conf_t;
 
+/* ---- routing rules (router.rules) -------------------------------------- */
+
+/* The sampling parameters a rule (and, later, an experiment's arm) may
+ * force (`set:`) or bound (`cap:`). */
+typedef enum sy_param {
+    SY_PARAM_TEMPERATURE = 0,
+    SY_PARAM_TOP_P,
+    SY_PARAM_TOP_K,      /* integer */
+    SY_PARAM_MAX_TOKENS, /* integer */
+    SY_PARAM_SEED,       /* integer; set only, never capped */
+    SY_PARAM_PRESENCE_PENALTY,
+    SY_PARAM_FREQUENCY_PENALTY,
+    SY_PARAM__N
+} sy_param_t;
+
+/* "temperature", "top_p", "top_k", "max_tokens", "seed",
+ * "presence_penalty", "frequency_penalty". */
+const char *sy_param_name(sy_param_t p);
+
+/* Whether p only takes whole numbers. */
+#define SY_PARAM_IS_INT(p) ((p) == SY_PARAM_TOP_K || (p) == SY_PARAM_MAX_TOKENS || (p) == SY_PARAM_SEED)
+
+/* Parameters to force and to bound: bit (1u << p) of set_mask says set[p]
+ * is given, of cap_mask that cap[p] is. A value above its cap is lowered
+ * to it; an unsaid max_tokens becomes its cap; other unsaid parameters stay
+ * unsaid. set wins over cap for the same parameter. */
+typedef struct sy_params {
+    unsigned set_mask, cap_mask;
+    double set[SY_PARAM__N], cap[SY_PARAM__N];
+} sy_params_t;
+
+/* A name -> glob pair of a rule's headers or metadata condition. */
+typedef struct sy_rule_kv {
+    char *name; /* headers: lower-cased */
+    char *glob;
+} sy_rule_kv_t;
+
+/* What a rule needs of the request beyond the cheap conditions (api, model,
+ * headers, key, team): the decoded prompt, or the body's metadata. */
+#define SY_RULE_NEEDS_PROMPT 0x1u /* prompt regex or tokens */
+#define SY_RULE_NEEDS_META 0x2u
+
+/* A rule's route target that is "provider/model", not a configured model. */
+#define SY_RULE_ROUTE_ADDRESS ((size_t)-1)
+
+/* One of router.rules, in order: the first whose every condition holds
+ * decides (router/rules.h). Absent conditions match anything. */
+typedef struct sy_rule_conf {
+    char *name;
+    /* match */
+    unsigned apis;           /* bit (1u << sy_proto_t): openai 0, ollama 1, anthropic 2; 0 = any */
+    char **models;           /* fnmatch globs on the model asked for, any of them; none = any */
+    size_t n_models;
+    sy_rule_kv_t *headers;   /* each header present and its value matching the glob */
+    size_t n_headers;
+    sy_rule_kv_t *metadata;  /* each metadata key present and its value matching */
+    size_t n_metadata;
+    char *key, *team;        /* globs; NULL = any. Until auth there is no key or team:
+                              * a rule that names them never matches */
+    char *prompt;            /* POSIX extended regex as written; NULL = any */
+    int prompt_icase;
+    void *prompt_re;         /* its compiled regex_t (malloc'd) */
+    int64_t tokens_min, tokens_max; /* estimated prompt tokens; -1 = no bound */
+    unsigned needs;          /* SY_RULE_NEEDS_* */
+    /* action */
+    char *route;             /* model to plan for, NULL = the one asked for */
+    size_t route_model;      /* its index in models[], or SY_RULE_ROUTE_ADDRESS */
+    sy_params_t params;
+    int reject;              /* refuse the request */
+    int reject_status;       /* 400..499; default 403 */
+    char *reject_message;    /* default "rejected by routing rule <name>" */
+} sy_rule_conf_t;
+
 typedef struct sy_config {
     char *path; /* file it came from ("<string>" for sy_config_load_string) */
     sy_server_conf_t server;
@@ -172,6 +245,9 @@ typedef struct sy_config {
     size_t n_models;
     sy_cache_conf_t cache;
     sy_route_conf_t router; /* router.defaults */
+    sy_rule_conf_t *rules;  /* router.rules, in order */
+    size_t n_rules;
+    unsigned rules_need;    /* SY_RULE_NEEDS_* of every rule together */
 } sy_config_t;
 
 /* One problem found while loading: file:line:col: message (line and col 1-based). */

@@ -23,6 +23,8 @@
     XX(ENOROUTE, 404, "invalid_request_error", "unknown_url", "unknown route")                \
     XX(EMETHOD, 405, "invalid_request_error", "method_not_allowed", "method not allowed")     \
     XX(ETOOLARGE, 413, "invalid_request_error", "request_too_large", "request body too large") \
+    XX(EREJECTED, 403, "invalid_request_error", "request_rejected",                           \
+       "request rejected by a routing rule")                                                  \
     XX(EDRAINING, 503, "server_error", "shutting_down", "server is shutting down")            \
     XX(EUNAVAIL, 503, "server_error", "no_deployment_available",                              \
        "no deployment of the model can take the request now")                                 \

@@ -24,6 +24,7 @@
 #include "providers/discovery.h"
 #include "providers/egress.h"
 #include "providers/provider.h"
+#include "router/decide.h"
 #include "router/plan.h"
 #include "router/router.h"
 #include "upstream/sse.h"
@@ -989,6 +990,69 @@ static sy_creq_t *decode_call(sy_req_t *r, const sy_call_t *c, unsigned *flags, 
     return q;
 }
 
+/* ---- the pre-route decision (router.rules) -------------------------------- */
+
+static const char *rules_header(void *ud, const char *name)
+{
+    return sy_req_header(ud, name);
+}
+
+/* A passthrough call decoded only when a rule needs its prompt. */
+typedef struct rules_decode {
+    sy_req_t *r;
+    const sy_call_t *c;
+    unsigned flags;
+    sy_creq_t *q;
+} rules_decode_t;
+
+static const sy_creq_t *rules_decode(void *ud)
+{
+    rules_decode_t *d = ud;
+    sy_error_t err;
+    if (d->c->decode)
+        d->q = decode_call(d->r, d->c, &d->flags, &err); /* a body it refuses: the prompt is unknown */
+    return d->q;
+}
+
+/* Run router.rules on r (in filled but for the header lookup). Returns 0
+ * to go on with dec, or -1 when a rule refused the request (answered). */
+static int rules_decide(sy_req_t *r, sy_route_in_t *in, sy_decision_t *dec)
+{
+    in->header = rules_header;
+    in->hud = r;
+    if (sy_decide(r->w->srv->cfg, in, dec) < 0)
+        return 0;
+    sy_req_replace_header(r, "x-switchyard-route-reason", dec->reason);
+    if (!dec->reject)
+        return 0;
+    sy_error_t e;
+    sy_error_set(&e, SY_EREJECTED, NULL, "%s", dec->message);
+    e.status = dec->status;
+    sy_respond_error(r, &e, -1);
+    return -1;
+}
+
+/* The passthrough call c with dec's parameters written into its body (in
+ * r's arena): *out is c itself when nothing changes. Returns -1 out of
+ * memory. */
+static int rules_patch_call(sy_req_t *r, const sy_call_t *c, const sy_decision_t *dec, sy_call_t *out)
+{
+    size_t n;
+    *out = *c;
+    const char *b = sy_params_patch_json(&dec->params, c->body, c->body_len, &r->arena, &n);
+    if (!b)
+        return -1;
+    if (b == c->body)
+        return 0;
+    sy_jval_t doc = sy_json_value(b, n), mv;
+    if (doc.type != SY_JOBJECT || !sy_json_get(&doc, "model", &mv))
+        return -1;
+    out->body = b;
+    out->body_len = n;
+    out->model_value = mv;
+    return 0;
+}
+
 void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
 {
     sy_error_t err;
@@ -996,15 +1060,37 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
     sy_share_t sh;
     unsigned flags = 0;
     sy_creq_t *q;
+    const char *name = c->model;
+    sy_creq_t *early = NULL; /* decoded for a rule */
+    sy_decision_t dec;
+    sy_call_t patched;
 
     r->route = c->route;
-    if (sy__pl_plan(r, c->model, &plan, &err) != SY_OK)
+    if (r->w->srv->cfg->n_rules) {
+        rules_decode_t rd = {.r = r, .c = c};
+        sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = c->model, .decode = rules_decode, .dud = &rd,
+                            .body = c->body, .body_len = c->body_len};
+        if (rules_decide(r, &in, &dec) < 0)
+            return;
+        name = dec.model;
+        early = rd.q;
+        flags = rd.flags;
+        if (sy_params_any(&dec.params)) {
+            if (rules_patch_call(r, c, &dec, &patched) < 0 ||
+                (early && sy_params_apply(&dec.params, early, &r->arena) < 0)) {
+                sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+                goto fail;
+            }
+            c = &patched;
+        }
+    }
+    if (sy__pl_plan(r, name, &plan, &err) != SY_OK)
         goto fail;
     const sy_model_conf_t *mc = sy_plan_model(&plan);
     if (!sy_plan_openai_only(&plan) && c->decode) {
         /* some deployment it may reach speaks another protocol: every
          * attempt is encoded from the canonical form */
-        if (!(q = decode_call(r, c, &flags, &err)))
+        if (!(q = early) && !(q = decode_call(r, c, &flags, &err)))
             goto fail;
         if (q->op != SY_OP_EMBED && sy__share_policy(r, mc, sy__creq_deterministic(q), 1, &sh)) {
             sy__pipeline_shared(r, q, c->ingress, flags, &sh, &plan);
@@ -1021,7 +1107,7 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
     if (c->decode) {
         if (c->op == SY_OP_CHAT && c->covers && sy__share_policy(r, mc, 0, 0, &sh) &&
             c->covers(c->body, c->body_len, c->op)) {
-            if (!(q = decode_call(r, c, &flags, &err)))
+            if (!(q = early) && !(q = decode_call(r, c, &flags, &err)))
                 goto fail;
             sy__pipeline_shared(r, q, c->ingress, flags, &sh, &plan);
             return;
@@ -1055,6 +1141,24 @@ void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, un
     }
     memcpy(name, q->model.p, q->model.len);
     name[q->model.len] = '\0';
+    if (r->w->srv->cfg->n_rules) {
+        sy_decision_t dec;
+        sy_route_in_t rin = {.proto = (int)in->proto, .model = name, .q = q};
+        struct evbuffer *b = sy_req_body(r);
+        if ((r->w->srv->cfg->rules_need & SY_RULE_NEEDS_META) && b && evbuffer_get_length(b)) {
+            rin.body = (const char *)evbuffer_pullup(b, -1); /* decoded already: valid JSON */
+            rin.body_len = rin.body ? evbuffer_get_length(b) : 0;
+        }
+        if (rules_decide(r, &rin, &dec) < 0)
+            return;
+        if (dec.rule >= 0) {
+            snprintf(name, sizeof(name), "%s", dec.model);
+            if (sy_params_apply(&dec.params, q, &r->arena) < 0) {
+                sy_error_set(&err, SY_ENOMEM, NULL, NULL);
+                goto fail;
+            }
+        }
+    }
     if (sy__pl_plan(r, name, &plan, &err) != SY_OK)
         goto fail;
     if (q->op != SY_OP_EMBED && sy__share_policy(r, sy_plan_model(&plan), sy__creq_deterministic(q), 1, &sh)) {

@@ -531,3 +531,69 @@ void sy_rstate_metrics(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
         }
     }
 }
+
+/* ---- a dry look ---- */
+
+/* Why deployment dc is not READY, in words (st from dep_status). */
+static const char *peek_why(sy_rstate_t *s, const sy_deployment_conf_t *dc, sy_dstate_t *d, const sy_pick_in_t *in,
+                            int st)
+{
+    switch (st) {
+    case NEVER:
+        if (dc->provider_index >= s->cfg->n_providers || s->cfg->providers[dc->provider_index].disabled)
+            return "provider disabled (its key variable is unset)";
+        return dc->weight == 0 ? "weight 0" : "not eligible";
+    case OPEN:
+        return sy_breaker_state(&d->cb, in->now) == SY_CB_OPEN ? "circuit open" : "half-open probe already out";
+    case COOLING:
+        return "cooling down (Retry-After)";
+    case FULL:
+        if (dc->max_inflight &&
+            (uint32_t)atomic_load_explicit(&d->inflight, memory_order_relaxed) >= dc->max_inflight)
+            return "at max_inflight";
+        if (dc->rpm && window_used(d, &d->req_cur, &d->req_prev, in->now) + 1 > dc->rpm)
+            return "at its rpm";
+        return "at its tpm";
+    default:
+        return NULL;
+    }
+}
+
+int sy_rstate_peek(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_peek_dep_t *deps)
+{
+    const sy_model_conf_t *m = &s->cfg->models[mi];
+    sy_mstate_t *ms = &s->models[mi];
+    int fresh[SY_ROUTER_MAX_CAND], used[SY_ROUTER_MAX_CAND], cool[SY_ROUTER_MAX_CAND], nf = 0, nu = 0, nc = 0;
+    size_t n = m->n_deployments < SY_ROUTER_MAX_CAND ? m->n_deployments : SY_ROUTER_MAX_CAND;
+    for (size_t i = 0; i < n; i++) {
+        sy_dstate_t *d = &ms->deps[i];
+        uint64_t until = 0;
+        int st = dep_status(s, &m->deployments[i], d, in, &until);
+        if (deps) {
+            uint64_t c = atomic_load_explicit(&d->cool_until, memory_order_relaxed);
+            deps[i] = (sy_peek_dep_t){
+                .eligible = st == READY || st == COOLING,
+                .why = peek_why(s, &m->deployments[i], d, in, st),
+                .circuit = sy_breaker_state(&d->cb, in->now),
+                .inflight = atomic_load_explicit(&d->inflight, memory_order_relaxed),
+                .max_inflight = m->deployments[i].max_inflight,
+                .cooling_ms = c > in->now ? (c - in->now) / 1000000u : 0,
+            };
+        }
+        if (st == READY) {
+            if (in->avoid && (in->avoid[i / 8] >> (i % 8)) & 1)
+                used[nu++] = (int)i;
+            else
+                fresh[nf++] = (int)i;
+        } else if (st == COOLING) {
+            cool[nc++] = (int)i;
+        }
+    }
+    int *cand = nf ? fresh : nu ? used : cool;
+    int k = nf ? nf : nu ? nu : nc;
+    if (!k)
+        return -1;
+    if (m->route.strategy == SY_STRATEGY_ROUND_ROBIN) /* the next turn, not taken */
+        return cand[atomic_load_explicit(&ms->rr, memory_order_relaxed) % (uint64_t)k];
+    return choose(s, mi, cand, k, in);
+}

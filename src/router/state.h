@@ -134,4 +134,25 @@ void sy_rstate_json(sy_rstate_t *s, uint64_t now, struct evbuffer *out);
  * switchyard_router_* families, in the Prometheus text format. */
 void sy_rstate_metrics(sy_rstate_t *s, uint64_t now, struct evbuffer *out);
 
+/* ---- a dry look (POST /admin/route/explain) ---- */
+
+/* One deployment as a pick would see it now. */
+typedef struct sy_peek_dep {
+    int eligible;        /* a pick may choose it now (cooling ones only when nothing else may) */
+    const char *why;     /* why not, or "cooling" (static text); NULL when ready */
+    sy_cb_state_t circuit;
+    int inflight;
+    uint32_t max_inflight;
+    uint64_t cooling_ms; /* left of a Retry-After, 0 none */
+} sy_peek_dep_t;
+
+/*
+ * The deployment of model m a pick would choose now, without taking
+ * anything (no in-flight count, no probe, no round-robin step: the
+ * strategy's draw uses in->rnd the same way). deps (the model's
+ * n_deployments entries, may be NULL) gets each deployment's state.
+ * Returns the index or -1. Not on the request path; any thread.
+ */
+int sy_rstate_peek(sy_rstate_t *s, size_t m, const sy_pick_in_t *in, sy_peek_dep_t *deps);
+
 #endif

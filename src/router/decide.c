@@ -1,0 +1,255 @@
+/*
+ * decide.c - the pre-route decision and applying its parameters (see
+ * decide.h).
+ */
+#include "router/decide.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jsonscan.h"
+#include "router/rules.h"
+
+int sy_decide(const sy_config_t *cfg, const sy_route_in_t *in, sy_decision_t *out)
+{
+    out->rule = -1;
+    out->reject = 0;
+    out->status = 0;
+    out->message[0] = '\0';
+    out->reason[0] = '\0';
+    out->q = NULL;
+    memset(&out->params, 0, sizeof(out->params));
+    snprintf(out->model, sizeof(out->model), "%s", in->model ? in->model : "");
+    if (!cfg->n_rules)
+        return -1;
+    sy_rule_facts_t f;
+    sy_rule_facts_init(&f);
+    f.proto = in->proto;
+    f.model = in->model ? in->model : "";
+    f.header = in->header;
+    f.hud = in->hud;
+    f.key = in->key;
+    f.team = in->team;
+    f.q = in->q;
+    f.decode = in->decode;
+    f.dud = in->dud;
+    f.body = in->body;
+    f.body_len = in->body_len;
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        const sy_rule_conf_t *r = &cfg->rules[i];
+        if (!sy_rule_match(r, &f))
+            continue;
+        out->rule = (int)i;
+        snprintf(out->reason, sizeof(out->reason), "rule=%s", r->name);
+        if (r->reject) {
+            out->reject = 1;
+            out->status = r->reject_status;
+            snprintf(out->message, sizeof(out->message), "%s", r->reject_message ? r->reject_message : "rejected");
+        } else {
+            if (r->route)
+                snprintf(out->model, sizeof(out->model), "%s", r->route);
+            out->params = r->params;
+        }
+        break;
+    }
+    if (!in->q)
+        out->q = f.q;
+    return out->rule;
+}
+
+int sy_params_value(const sy_params_t *p, sy_param_t k, int has, double cur, double *out)
+{
+    unsigned bit = 1u << k;
+    if (p->set_mask & bit) {
+        *out = p->set[k];
+        return !has || cur != *out;
+    }
+    if (!(p->cap_mask & bit))
+        return 0;
+    if (has && cur > p->cap[k]) {
+        *out = p->cap[k];
+        return 1;
+    }
+    if (!has && k == SY_PARAM_MAX_TOKENS) {
+        *out = p->cap[k];
+        return 1;
+    }
+    return 0;
+}
+
+size_t sy_params_format(sy_param_t k, double v, char *buf, size_t cap)
+{
+    int n;
+    if (SY_PARAM_IS_INT(k) || (v == floor(v) && fabs(v) < 1e15)) {
+        n = snprintf(buf, cap, "%lld", (long long)v);
+    } else {
+        n = snprintf(buf, cap, "%.15g", v);
+        if (n > 0 && (size_t)n < cap && strtod(buf, NULL) != v)
+            n = snprintf(buf, cap, "%.17g", v);
+    }
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* A number value written into a as the raw JSON the encoders copy. */
+static int set_jval(sy_jval_t *j, sy_param_t k, double v, sy_arena_t *a)
+{
+    char buf[40];
+    size_t n = sy_params_format(k, v, buf, sizeof(buf));
+    char *s = sy_arena_strndup(a, buf, n);
+    if (!s)
+        return -1;
+    j->p = s;
+    j->len = n;
+    j->type = memchr(s, '.', n) || memchr(s, 'e', n) ? SY_JDOUBLE : SY_JINT;
+    return 0;
+}
+
+static sy_jval_t *creq_jval(sy_creq_t *q, sy_param_t k)
+{
+    switch (k) {
+    case SY_PARAM_TEMPERATURE:
+        return &q->temperature;
+    case SY_PARAM_TOP_P:
+        return &q->top_p;
+    case SY_PARAM_TOP_K:
+        return &q->top_k;
+    case SY_PARAM_PRESENCE_PENALTY:
+        return &q->presence_penalty;
+    case SY_PARAM_FREQUENCY_PENALTY:
+        return &q->frequency_penalty;
+    default:
+        return NULL;
+    }
+}
+
+int sy_params_apply(const sy_params_t *p, sy_creq_t *q, sy_arena_t *a)
+{
+    for (int k = 0; k < SY_PARAM__N; k++) {
+        if (!((p->set_mask | p->cap_mask) & (1u << k)))
+            continue;
+        double cur = 0, v;
+        int has;
+        sy_jval_t *j = creq_jval(q, (sy_param_t)k);
+        if (j)
+            has = j->p && (j->type == SY_JINT || j->type == SY_JDOUBLE) && sy_json_double(j, &cur) == 0;
+        else if (k == SY_PARAM_MAX_TOKENS)
+            has = q->max_tokens >= 0, cur = (double)q->max_tokens;
+        else
+            has = q->has_seed, cur = (double)q->seed;
+        if (!sy_params_value(p, (sy_param_t)k, has, cur, &v))
+            continue;
+        if (j) {
+            if (set_jval(j, (sy_param_t)k, v, a) < 0)
+                return -1;
+        } else if (k == SY_PARAM_MAX_TOKENS) {
+            q->max_tokens = (int64_t)v;
+        } else {
+            q->seed = (int64_t)v;
+            q->has_seed = 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the passthrough body ---- */
+
+#define MAX_EDITS 32
+
+typedef struct edit {
+    size_t at, end; /* replace body[at..end) (at == end: insert) */
+    int k;
+    double v;
+    const char *name; /* an insert's member name */
+} edit_t;
+
+/* Which parameter a top-level member names (-1 none). */
+static int member_param(const sy_jval_t *key)
+{
+    for (int k = 0; k < SY_PARAM__N; k++)
+        if (sy_json_key_is(key, sy_param_name((sy_param_t)k)))
+            return k;
+    if (sy_json_key_is(key, "max_completion_tokens"))
+        return SY_PARAM_MAX_TOKENS;
+    return -1;
+}
+
+const char *sy_params_patch_json(const sy_params_t *p, const char *body, size_t len, sy_arena_t *a,
+                                 size_t *out_len)
+{
+    *out_len = len;
+    if (!sy_params_any(p))
+        return body;
+    sy_jval_t doc = sy_json_value(body, len), key, val;
+    if (doc.type != SY_JOBJECT)
+        return body;
+    /* what the body says of each parameter: its last number (the one a
+     * parser keeps) */
+    int has[SY_PARAM__N] = {0}, seen[SY_PARAM__N] = {0};
+    double cur[SY_PARAM__N] = {0};
+    size_t pos = 0;
+    while (sy_json_next_member(&doc, &pos, &key, &val)) {
+        int k = member_param(&key);
+        if (k < 0)
+            continue;
+        seen[k] = 1;
+        has[k] = (val.type == SY_JINT || val.type == SY_JDOUBLE) && sy_json_double(&val, &cur[k]) == 0;
+    }
+    double want[SY_PARAM__N];
+    int change[SY_PARAM__N], any = 0;
+    for (int k = 0; k < SY_PARAM__N; k++)
+        any |= change[k] = sy_params_value(p, (sy_param_t)k, has[k], cur[k], &want[k]);
+    if (!any)
+        return body;
+
+    edit_t ed[MAX_EDITS];
+    size_t ne = 0;
+    size_t open = (size_t)(doc.p - body) + 1; /* after '{' */
+    for (int k = 0; k < SY_PARAM__N; k++)
+        if (change[k] && !seen[k] && ne < MAX_EDITS)
+            ed[ne++] = (edit_t){open, open, k, want[k], sy_param_name((sy_param_t)k)};
+    pos = 0;
+    while (sy_json_next_member(&doc, &pos, &key, &val)) {
+        int k = member_param(&key);
+        if (k < 0 || !change[k])
+            continue;
+        if (ne == MAX_EDITS)
+            return NULL;
+        size_t at = (size_t)(val.p - body);
+        ed[ne++] = (edit_t){at, at + val.len, k, want[k], NULL};
+    }
+    /* an object with no member takes its inserts without a comma after the last */
+    sy_jval_t probe;
+    size_t ppos = 0;
+    int empty = !sy_json_next_member(&doc, &ppos, &key, &probe);
+
+    size_t cap = len + 1;
+    for (size_t i = 0; i < ne; i++)
+        cap += 64 + (ed[i].name ? strlen(ed[i].name) : 0);
+    char *out = sy_arena_alloc(a, cap);
+    if (!out)
+        return NULL;
+    size_t o = 0, from = 0, inserts = 0;
+    for (size_t i = 0; i < ne; i++)
+        inserts += ed[i].name != NULL;
+    for (size_t i = 0; i < ne; i++) {
+        const edit_t *e = &ed[i];
+        memcpy(out + o, body + from, e->at - from);
+        o += e->at - from;
+        if (e->name) {
+            o += (size_t)snprintf(out + o, cap - o, "\"%s\":", e->name);
+            o += sy_params_format((sy_param_t)e->k, e->v, out + o, cap - o);
+            if (!empty || --inserts > 0)
+                out[o++] = ',';
+        } else {
+            o += sy_params_format((sy_param_t)e->k, e->v, out + o, cap - o);
+        }
+        from = e->end;
+    }
+    memcpy(out + o, body + from, len - from);
+    o += len - from;
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}

@@ -1,0 +1,149 @@
+/*
+ * rules.c - matching one routing rule against a request (see rules.h).
+ */
+#include "router/rules.h"
+
+#include <fnmatch.h>
+#include <regex.h>
+#include <stdio.h>
+#include <string.h>
+
+void sy_rule_facts_init(sy_rule_facts_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->tokens = -2;
+}
+
+static int glob(const char *pattern, const char *s)
+{
+    return fnmatch(pattern, s, 0) == 0;
+}
+
+const sy_creq_t *sy_rule_request(sy_rule_facts_t *f)
+{
+    if (!f->q && !f->q_tried && f->decode) {
+        f->q_tried = 1;
+        f->q = f->decode(f->dud);
+    }
+    return f->q;
+}
+
+const char *sy_rule_metadata(sy_rule_facts_t *f, const char *name, char *buf, size_t cap)
+{
+    char hname[sizeof(SY_RULE_META_HEADER) + 80];
+    if (f->header && snprintf(hname, sizeof(hname), SY_RULE_META_HEADER "%s", name) < (int)sizeof(hname)) {
+        const char *v = f->header(f->hud, hname);
+        if (v) {
+            size_t n = strlen(v);
+            if (n >= cap)
+                return NULL;
+            memcpy(buf, v, n + 1);
+            return buf;
+        }
+    }
+    if (f->meta_state == 0) {
+        f->meta_state = -1;
+        if (f->body && f->body_len) {
+            sy_jval_t doc = sy_json_value(f->body, f->body_len);
+            if (doc.type == SY_JOBJECT && sy_json_get(&doc, "metadata", &f->meta) && f->meta.type == SY_JOBJECT)
+                f->meta_state = 1;
+        }
+    }
+    sy_jval_t v;
+    if (f->meta_state < 0 || !sy_json_get(&f->meta, name, &v) || v.type != SY_JSTRING)
+        return NULL;
+    return sy_json_string(&v, buf, cap) < 0 ? NULL : buf;
+}
+
+/* regexec on s[0..n) (no NUL needed: REG_STARTEND). */
+static int prompt_exec(const regex_t *re, const char *s, size_t n)
+{
+    regmatch_t m[1];
+    m[0].rm_so = 0;
+    m[0].rm_eo = (regoff_t)n;
+    return regexec(re, s ? s : "", 1, m, REG_STARTEND) == 0;
+}
+
+/* The newest part of text t that the budget still allows. */
+static int scan(const regex_t *re, sy_str_t t, size_t *budget)
+{
+    if (!*budget || !t.len)
+        return 0;
+    size_t n = t.len < *budget ? t.len : *budget;
+    *budget -= n;
+    return prompt_exec(re, t.p + (t.len - n), n);
+}
+
+int sy_rule_prompt_match(const void *rep, const sy_creq_t *q)
+{
+    const regex_t *re = rep;
+    size_t budget = SY_RULE_PROMPT_SCAN;
+    for (size_t i = q->n_msgs; i-- > 0 && budget;) {
+        const sy_msg_t *m = &q->msgs[i];
+        if (m->role != SY_ROLE_USER)
+            continue;
+        for (size_t j = m->n_parts; j-- > 0 && budget;)
+            if (m->parts[j].kind == SY_PART_TEXT && scan(re, m->parts[j].text, &budget))
+                return 1;
+    }
+    for (size_t i = q->n_inputs; i-- > 0 && budget;)
+        if (scan(re, q->inputs[i], &budget))
+            return 1;
+    return 0;
+}
+
+static int kv_headers(const sy_rule_conf_t *r, sy_rule_facts_t *f)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const char *v = f->header ? f->header(f->hud, r->headers[i].name) : NULL;
+        if (!v || !glob(r->headers[i].glob, v))
+            return 0;
+    }
+    return 1;
+}
+
+static int kv_metadata(const sy_rule_conf_t *r, sy_rule_facts_t *f)
+{
+    char buf[512];
+    for (size_t i = 0; i < r->n_metadata; i++) {
+        const char *v = sy_rule_metadata(f, r->metadata[i].name, buf, sizeof(buf));
+        if (!v || !glob(r->metadata[i].glob, v))
+            return 0;
+    }
+    return 1;
+}
+
+int sy_rule_match(const sy_rule_conf_t *r, sy_rule_facts_t *f)
+{
+    if (r->apis && !(f->proto >= 0 && f->proto < 32 && (r->apis >> f->proto) & 1u))
+        return 0;
+    if (r->n_models) {
+        size_t i = 0;
+        while (i < r->n_models && !glob(r->models[i], f->model ? f->model : ""))
+            i++;
+        if (i == r->n_models)
+            return 0;
+    }
+    /* no key or team before auth: a rule that names one never matches */
+    if (r->key && (!f->key || !glob(r->key, f->key)))
+        return 0;
+    if (r->team && (!f->team || !glob(r->team, f->team)))
+        return 0;
+    if (!kv_headers(r, f) || !kv_metadata(r, f))
+        return 0;
+    if (r->tokens_min >= 0 || r->tokens_max >= 0) {
+        if (f->tokens == -2) {
+            const sy_creq_t *q = sy_rule_request(f);
+            f->tokens = q ? sy_creq_estimate_tokens(q) : -1;
+        }
+        if (f->tokens < 0 || (r->tokens_min >= 0 && f->tokens < r->tokens_min) ||
+            (r->tokens_max >= 0 && f->tokens > r->tokens_max))
+            return 0;
+    }
+    if (r->prompt_re) {
+        const sy_creq_t *q = sy_rule_request(f);
+        if (!q || !sy_rule_prompt_match(r->prompt_re, q))
+            return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,80 @@
+/*
+ * rules.h - whether one routing rule (router.rules, config.h) holds for a
+ * request.
+ *
+ * A rule's conditions are ANDed; a condition it does not give matches
+ * anything. The cheap ones (ingress API, model glob, key and team globs,
+ * header globs) are checked first; then metadata (a walk of the body's top
+ * level), the token estimate and last the prompt regex. What costs is
+ * computed once per request, when the first rule needs it, and kept in the
+ * sy_rule_facts_t: the body's "metadata" object, the decoded request (for
+ * an OpenAI passthrough, decoded only when a rule gets that far), the token
+ * estimate.
+ *
+ * The prompt a regex sees is the text of the user messages (the prompt of
+ * a completion, the inputs of an embedding), newest first, each part
+ * matched on its own, at most SY_RULE_PROMPT_SCAN bytes in all (the newest
+ * ones). Neither system, assistant nor tool text is looked at. Globs are
+ * fnmatch(3) patterns without flags: '*' also matches '/'.
+ *
+ * Pure: no allocation, no clock, no globals; any thread. (glibc's regexec
+ * takes the compiled regex's own lock while it runs.)
+ */
+#ifndef SY_ROUTER_RULES_H
+#define SY_ROUTER_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/canon.h"
+#include "core/jsonscan.h"
+
+/* The bytes of user text a prompt regex scans, the newest kept. */
+#define SY_RULE_PROMPT_SCAN (64u * 1024u)
+
+/* The request header that carries metadata key K: "x-switchyard-metadata-K". */
+#define SY_RULE_META_HEADER "x-switchyard-metadata-"
+
+/* What rules are matched against. Fill the inputs (the rest zero, or use
+ * sy_rule_facts_init); the lazily computed part belongs to rules.c. */
+typedef struct sy_rule_facts {
+    int proto;         /* sy_proto_t of the ingress */
+    const char *model; /* the model asked for */
+    const char *(*header)(void *ud, const char *name); /* a request header's value or NULL; may be NULL */
+    void *hud;
+    const char *key, *team;  /* NULL until auth */
+    const sy_creq_t *q;      /* the decoded request, or NULL */
+    /* called at most once, when q is NULL and a rule needs the prompt:
+     * the decoded request, or NULL (prompt and tokens are then unknown) */
+    const sy_creq_t *(*decode)(void *ud);
+    void *dud;
+    const char *body; /* the client's JSON (validated), for "metadata"; may be NULL */
+    size_t body_len;
+
+    /* computed on first use */
+    int q_tried;
+    int meta_state; /* 0 not looked, 1 found, -1 none */
+    sy_jval_t meta;
+    int64_t tokens; /* -2 not computed, -1 unknown */
+} sy_rule_facts_t;
+
+void sy_rule_facts_init(sy_rule_facts_t *f);
+
+/* Whether every condition of rule holds for f. */
+int sy_rule_match(const sy_rule_conf_t *rule, sy_rule_facts_t *f);
+
+/* The value of metadata key name for f into buf (NUL-terminated): the
+ * header x-switchyard-metadata-<name> when present, else the string
+ * member name of the body's top-level "metadata" object. Returns buf, or
+ * NULL when there is none (or it is not a string, or longer than cap-1). */
+const char *sy_rule_metadata(sy_rule_facts_t *f, const char *name, char *buf, size_t cap);
+
+/* The decoded request for f (decoding it once if needed), or NULL. */
+const sy_creq_t *sy_rule_request(sy_rule_facts_t *f);
+
+/* Whether a prompt regex (a compiled regex_t) matches the user text of q,
+ * scanning at most SY_RULE_PROMPT_SCAN bytes. */
+int sy_rule_prompt_match(const void *re, const sy_creq_t *q);
+
+#endif
