@@ -1818,7 +1818,7 @@ static void parse_rule(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos
             if (ru.have_reject && (rc->route || rc->params.set_mask || rc->params.cap_mask))
                 report(ld, kp, "%s: reject cannot be combined with route, set or cap", path);
             else if (!ru.have_reject && !rc->route && !rc->params.set_mask && !rc->params.cap_mask &&
-                     fy_node_get_type(v) == FYNT_MAPPING)
+                     fy_node_get_type(v) == FYNT_MAPPING && fy_node_mapping_item_count(v) == 0)
                 report(ld, kp, "%s: expected route, set, cap or reject", path);
         }
     }

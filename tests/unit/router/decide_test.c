@@ -1,0 +1,278 @@
+/*
+ * decide_test.c - unit tests for src/router/decide.c: the first matching
+ * rule wins in config order, what each action puts in the decision (model,
+ * reason, params, reject), no rules at all, the lazily decoded request
+ * handed back; the set / cap semantics (set wins, a cap lowers, an unsaid
+ * max_tokens takes its cap, other unsaid parameters stay unsaid), applied
+ * to a canonical request and patched into a client's OpenAI body.
+ */
+#include "router/decide.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/jsonscan.h"
+
+#define BASE                                                                                           \
+    "providers:\n"                                                                                     \
+    "  - { name: p, type: openai, base_url: \"https://p.example.invalid/v1\" }\n"                      \
+    "models:\n"                                                                                        \
+    "  - { name: small, deployments: [ { provider: p, model: s } ] }\n"                                \
+    "  - { name: coder, deployments: [ { provider: p, model: c } ] }\n"                                \
+    "  - { name: big, deployments: [ { provider: p, model: b } ] }\n"
+
+static sy_config_t *load_ok(const char *text)
+{
+    sy_diags_t d = {0};
+    sy_config_t *c = sy_config_load_string(text, strlen(text), "t.yaml", &d);
+    if (!c)
+        cr_assert_fail("unexpected diagnostic: %d:%d: %s", d.n ? d.items[0].line : 0, d.n ? d.items[0].col : 0,
+                       d.n ? d.items[0].message : "?");
+    sy_diags_release(&d);
+    return c;
+}
+
+static const char *hdr(void *ud, const char *name)
+{
+    const char *const *kv = ud;
+    for (int i = 0; kv[i]; i += 2)
+        if (strcasecmp(kv[i], name) == 0)
+            return kv[i + 1];
+    return NULL;
+}
+
+static const char *rules_yaml =
+    BASE "router:\n"
+         "  rules:\n"
+         "    - name: banned\n"
+         "      match: { headers: { x-team: blocked } }\n"
+         "      action: { reject: { status: 451, message: \"team blocked\" } }\n"
+         "    - name: code\n"
+         "      match: { model: \"small\", prompt: \"def \" }\n"
+         "      action: { route: coder, set: { temperature: 0 } }\n"
+         "    - name: anthropic-cap\n"
+         "      match: { api: anthropic }\n"
+         "      action: { cap: { max_tokens: 100 } }\n"
+         "    - name: catch-all-small\n"
+         "      match: { model: \"sm*\" }\n"
+         "      action: { route: big }\n";
+
+static sy_creq_t req;
+static sy_msg_t msg;
+static sy_part_t part;
+
+static const sy_creq_t *user_says(const char *text)
+{
+    sy_creq_init(&req, SY_OP_CHAT, SY_PROTO_OPENAI);
+    memset(&msg, 0, sizeof(msg));
+    memset(&part, 0, sizeof(part));
+    msg.role = SY_ROLE_USER;
+    msg.parts = &part;
+    msg.n_parts = 1;
+    part.text = (sy_str_t){text, strlen(text)};
+    req.msgs = &msg;
+    req.n_msgs = 1;
+    return &req;
+}
+
+static const sy_creq_t *decode_cb(void *ud)
+{
+    return user_says(ud);
+}
+
+Test(decide, no_rules_is_the_request_as_it_came)
+{
+    sy_config_t *c = load_ok(BASE);
+    sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = "small"};
+    sy_decision_t d;
+    cr_assert_eq(sy_decide(c, &in, &d), -1);
+    cr_assert_str_eq(d.model, "small");
+    cr_assert_eq(d.rule, -1);
+    cr_assert_not(d.reject);
+    cr_assert_str_eq(d.reason, "");
+    cr_assert_not(sy_params_any(&d.params));
+    sy_config_free(c);
+}
+
+Test(decide, first_matching_rule_wins)
+{
+    sy_config_t *c = load_ok(rules_yaml);
+    const char *blocked[] = {"x-team", "blocked", NULL};
+    const char *none[] = {NULL};
+    sy_decision_t d;
+
+    /* rule 0 holds as well as rules 1 and 3: the first decides */
+    sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = "small", .q = user_says("def f"), .header = hdr,
+                        .hud = blocked};
+    cr_assert_eq(sy_decide(c, &in, &d), 0);
+    cr_assert(d.reject);
+    cr_assert_eq(d.status, 451);
+    cr_assert_str_eq(d.message, "team blocked");
+    cr_assert_str_eq(d.reason, "rule=banned");
+    cr_assert_str_eq(d.model, "small", "a refusal routes nowhere");
+
+    in.hud = none;
+    cr_assert_eq(sy_decide(c, &in, &d), 1);
+    cr_assert_not(d.reject);
+    cr_assert_str_eq(d.model, "coder");
+    cr_assert_str_eq(d.reason, "rule=code");
+    cr_assert_eq(d.params.set_mask, 1u << SY_PARAM_TEMPERATURE);
+    cr_assert_eq(d.params.set[SY_PARAM_TEMPERATURE], 0);
+
+    in.q = user_says("no code");
+    cr_assert_eq(sy_decide(c, &in, &d), 3);
+    cr_assert_str_eq(d.model, "big");
+    cr_assert_not(sy_params_any(&d.params));
+
+    in.proto = SY_PROTO_ANTHROPIC;
+    cr_assert_eq(sy_decide(c, &in, &d), 2, "rules are tried in order: the cap comes before the catch-all");
+    cr_assert_str_eq(d.model, "small", "a rule without route keeps the model");
+    cr_assert_eq(d.params.cap_mask, 1u << SY_PARAM_MAX_TOKENS);
+
+    in.proto = SY_PROTO_OLLAMA;
+    in.model = "other";
+    cr_assert_eq(sy_decide(c, &in, &d), -1);
+    cr_assert_str_eq(d.model, "other");
+    sy_config_free(c);
+}
+
+Test(decide, lazily_decoded_request_is_handed_back)
+{
+    sy_config_t *c = load_ok(rules_yaml);
+    sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = "small", .decode = decode_cb, .dud = "def x"};
+    sy_decision_t d;
+    cr_assert_eq(sy_decide(c, &in, &d), 1);
+    cr_assert_eq(d.q, &req);
+    in.model = "zzz"; /* no rule reaches the prompt */
+    cr_assert_eq(sy_decide(c, &in, &d), -1);
+    cr_assert_null(d.q);
+    sy_config_free(c);
+}
+
+/* ---- set and cap ---- */
+
+static sy_params_t params(void)
+{
+    sy_params_t p;
+    memset(&p, 0, sizeof(p));
+    p.set_mask = 1u << SY_PARAM_SEED;
+    p.set[SY_PARAM_SEED] = 7;
+    p.cap_mask = (1u << SY_PARAM_TEMPERATURE) | (1u << SY_PARAM_MAX_TOKENS) | (1u << SY_PARAM_TOP_P);
+    p.cap[SY_PARAM_TEMPERATURE] = 0.7;
+    p.cap[SY_PARAM_MAX_TOKENS] = 512;
+    p.cap[SY_PARAM_TOP_P] = 0.5;
+    return p;
+}
+
+Test(params, value_semantics)
+{
+    sy_params_t p = params();
+    double v;
+    cr_assert(sy_params_value(&p, SY_PARAM_SEED, 0, 0, &v));
+    cr_assert_eq(v, 7);
+    cr_assert(sy_params_value(&p, SY_PARAM_SEED, 1, 3, &v), "set overrides what was said");
+    cr_assert_not(sy_params_value(&p, SY_PARAM_SEED, 1, 7, &v), "already so: no change");
+    cr_assert(sy_params_value(&p, SY_PARAM_TEMPERATURE, 1, 1.2, &v));
+    cr_assert_eq(v, 0.7);
+    cr_assert_not(sy_params_value(&p, SY_PARAM_TEMPERATURE, 1, 0.3, &v), "under the cap: kept");
+    cr_assert_not(sy_params_value(&p, SY_PARAM_TEMPERATURE, 0, 0, &v), "unsaid temperature stays unsaid");
+    cr_assert(sy_params_value(&p, SY_PARAM_MAX_TOKENS, 0, 0, &v), "an unsaid max_tokens takes its cap");
+    cr_assert_eq(v, 512);
+    cr_assert_not(sy_params_value(&p, SY_PARAM_TOP_K, 1, 99, &v), "not named: untouched");
+    p.set_mask |= 1u << SY_PARAM_TEMPERATURE;
+    p.set[SY_PARAM_TEMPERATURE] = 1.5;
+    cr_assert(sy_params_value(&p, SY_PARAM_TEMPERATURE, 1, 0.1, &v));
+    cr_assert_eq(v, 1.5, "set wins over cap");
+}
+
+Test(params, format)
+{
+    char b[40];
+    sy_params_format(SY_PARAM_TEMPERATURE, 0.7, b, sizeof(b));
+    cr_assert_str_eq(b, "0.7");
+    sy_params_format(SY_PARAM_TEMPERATURE, 0, b, sizeof(b));
+    cr_assert_str_eq(b, "0");
+    sy_params_format(SY_PARAM_MAX_TOKENS, 1024, b, sizeof(b));
+    cr_assert_str_eq(b, "1024");
+    sy_params_format(SY_PARAM_SEED, -9007199254740991.0, b, sizeof(b));
+    cr_assert_str_eq(b, "-9007199254740991");
+    sy_params_format(SY_PARAM_TOP_P, 0.1 + 0.2, b, sizeof(b));
+    cr_assert_eq(strtod(b, NULL), 0.1 + 0.2, "round-trips: %s", b);
+}
+
+Test(params, apply_to_canonical_request)
+{
+    sy_arena_t a;
+    sy_arena_init(&a, 0);
+    sy_creq_t q;
+    sy_creq_init(&q, SY_OP_CHAT, SY_PROTO_OLLAMA);
+    static const char t[] = "1.3", tp[] = "0.2";
+    q.temperature = (sy_jval_t){t, 3, SY_JDOUBLE};
+    q.top_p = (sy_jval_t){tp, 3, SY_JDOUBLE};
+    sy_params_t p = params();
+    cr_assert_eq(sy_params_apply(&p, &q, &a), 0);
+    double v;
+    cr_assert_eq(sy_json_double(&q.temperature, &v), 0);
+    cr_assert_eq(v, 0.7);
+    cr_assert_eq(q.top_p.p, tp, "under its cap: the client's own bytes");
+    cr_assert_eq(q.max_tokens, 512);
+    cr_assert(q.has_seed);
+    cr_assert_eq(q.seed, 7);
+    cr_assert_null(q.top_k.p);
+    cr_assert_null(q.presence_penalty.p);
+
+    /* a max_tokens under the cap stays */
+    q.max_tokens = 100;
+    cr_assert_eq(sy_params_apply(&p, &q, &a), 0);
+    cr_assert_eq(q.max_tokens, 100);
+    q.max_tokens = 4096;
+    cr_assert_eq(sy_params_apply(&p, &q, &a), 0);
+    cr_assert_eq(q.max_tokens, 512);
+    sy_arena_release(&a);
+}
+
+static const char *patch(const sy_params_t *p, const char *body, sy_arena_t *a)
+{
+    size_t n;
+    const char *out = sy_params_patch_json(p, body, strlen(body), a, &n);
+    cr_assert_not_null(out);
+    cr_assert_eq(strlen(out), n);
+    cr_assert_eq(sy_json_validate(out, n, NULL, NULL), 0, "valid JSON: %s", out);
+    return out;
+}
+
+Test(params, patch_openai_body)
+{
+    sy_arena_t a;
+    sy_arena_init(&a, 0);
+    sy_params_t p = params();
+    const char *b1 = " {\"model\":\"m\", \"temperature\": 1.5 ,\"messages\":[{\"role\":\"user\",\"content\":\"temperature\"}]}\n";
+    cr_assert_str_eq(patch(&p, b1, &a),
+                     " {\"max_tokens\":512,\"seed\":7,\"model\":\"m\", \"temperature\": 0.7 ,\"messages\":[{\"role\":"
+                     "\"user\",\"content\":\"temperature\"}]}\n");
+
+    /* max_completion_tokens is the name patched when the body uses it; a
+     * null value counts as unsaid */
+    const char *b2 = "{\"max_completion_tokens\":2048,\"seed\":null,\"top_p\":0.4}";
+    cr_assert_str_eq(patch(&p, b2, &a), "{\"max_completion_tokens\":512,\"seed\":7,\"top_p\":0.4}");
+
+    /* nothing to change: the body itself */
+    sy_params_t q;
+    memset(&q, 0, sizeof(q));
+    q.cap_mask = 1u << SY_PARAM_TEMPERATURE;
+    q.cap[SY_PARAM_TEMPERATURE] = 1;
+    size_t n;
+    const char *b3 = "{\"temperature\":0.5}";
+    cr_assert_eq(sy_params_patch_json(&q, b3, strlen(b3), &a, &n), b3);
+
+    /* every occurrence of a duplicated member is replaced */
+    const char *b4 = "{\"temperature\":2,\"x\":1,\"temperature\":1.9}";
+    cr_assert_str_eq(patch(&q, b4, &a), "{\"temperature\":1,\"x\":1,\"temperature\":1}");
+
+    /* an empty object takes its inserts without a trailing comma */
+    cr_assert_str_eq(patch(&p, "{ }", &a), "{\"max_tokens\":512,\"seed\":7 }");
+    sy_arena_release(&a);
+}
