@@ -12,6 +12,16 @@
 #include "core/jsonscan.h"
 #include "router/rules.h"
 
+/* s into dst[cap], cut to fit (no printf on the hot path). */
+static void copy(char *dst, size_t cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
 int sy_decide(const sy_config_t *cfg, const sy_route_in_t *in, sy_decision_t *out)
 {
     out->rule = -1;
@@ -21,7 +31,7 @@ int sy_decide(const sy_config_t *cfg, const sy_route_in_t *in, sy_decision_t *ou
     out->reason[0] = '\0';
     out->q = NULL;
     memset(&out->params, 0, sizeof(out->params));
-    snprintf(out->model, sizeof(out->model), "%s", in->model ? in->model : "");
+    copy(out->model, sizeof(out->model), in->model ? in->model : "");
     if (!cfg->n_rules)
         return -1;
     sy_rule_facts_t f;
@@ -42,14 +52,15 @@ int sy_decide(const sy_config_t *cfg, const sy_route_in_t *in, sy_decision_t *ou
         if (!sy_rule_match(r, &f))
             continue;
         out->rule = (int)i;
-        snprintf(out->reason, sizeof(out->reason), "rule=%s", r->name);
+        memcpy(out->reason, "rule=", 5);
+        copy(out->reason + 5, sizeof(out->reason) - 5, r->name);
         if (r->reject) {
             out->reject = 1;
             out->status = r->reject_status;
             snprintf(out->message, sizeof(out->message), "%s", r->reject_message ? r->reject_message : "rejected");
         } else {
             if (r->route)
-                snprintf(out->model, sizeof(out->model), "%s", r->route);
+                copy(out->model, sizeof(out->model), r->route);
             out->params = r->params;
         }
         break;

@@ -3,7 +3,6 @@
  */
 #include "router/rules.h"
 
-#include <fnmatch.h>
 #include <regex.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,9 +13,100 @@ void sy_rule_facts_init(sy_rule_facts_t *f)
     f->tokens = -2;
 }
 
-static int glob(const char *pattern, const char *s)
+/* A bracket expression at p (just past its '[') against c: 1 match, 0 no
+ * match, -1 not a bracket expression (no closing ']': '[' is literal).
+ * *end is set past the ']'. */
+static int glob_class(const char *p, unsigned char c, const char **end)
 {
-    return fnmatch(pattern, s, 0) == 0;
+    int neg = 0, hit = 0;
+    if (*p == '!' || *p == '^') {
+        neg = 1;
+        p++;
+    }
+    const char *start = p;
+    while (*p && (*p != ']' || p == start)) {
+        unsigned char lo = (unsigned char)*p, hi;
+        if (lo == '\\' && p[1])
+            lo = (unsigned char)*++p;
+        p++;
+        hi = lo;
+        if (p[0] == '-' && p[1] && p[1] != ']') {
+            hi = (unsigned char)p[1];
+            if (hi == '\\' && p[2]) {
+                hi = (unsigned char)p[2];
+                p++;
+            }
+            p += 2;
+        }
+        if (c >= lo && c <= hi)
+            hit = 1;
+    }
+    if (*p != ']')
+        return -1;
+    *end = p + 1;
+    return hit != neg;
+}
+
+/* Past the pattern element at p when it matches c, else NULL. */
+static const char *glob_one(const char *p, unsigned char c)
+{
+    const char *end;
+    switch (*p) {
+    case '\0':
+        return NULL;
+    case '?':
+        return p + 1;
+    case '[': {
+        int m = glob_class(p + 1, c, &end);
+        if (m >= 0)
+            return m ? end : NULL;
+        return c == '[' ? p + 1 : NULL;
+    }
+    case '\\':
+        if (!p[1])
+            return NULL; /* a trailing backslash matches nothing (as glibc's fnmatch) */
+        p++;
+        /* fall through */
+    default:
+        return (unsigned char)*p == c ? p + 1 : NULL;
+    }
+}
+
+/* fnmatch(3) without flags: '*' (also across '/'), '?', bracket
+ * expressions with ranges and '!' or '^', backslash escapes. Iterative:
+ * linear in the text times the stars' backtracking, no allocation. */
+static int glob(const char *p, const char *s)
+{
+    const char *star = NULL, *from = NULL;
+    while (*s) {
+        if (*p == '*') {
+            while (*p == '*')
+                p++;
+            if (!*p)
+                return 1;
+            star = p;
+            from = s;
+            continue;
+        }
+        const char *next = glob_one(p, (unsigned char)*s);
+        if (next) {
+            p = next;
+            s++;
+            continue;
+        }
+        if (!star)
+            return 0;
+        p = star;
+        s = ++from;
+    }
+    while (*p == '*')
+        p++;
+    return *p == '\0';
+}
+
+int sy_rule_glob(const char *pattern, const char *s)
+{
+    return glob(pattern, s);
 }
 
 const sy_creq_t *sy_rule_request(sy_rule_facts_t *f)
@@ -31,7 +121,10 @@ const sy_creq_t *sy_rule_request(sy_rule_facts_t *f)
 const char *sy_rule_metadata(sy_rule_facts_t *f, const char *name, char *buf, size_t cap)
 {
     char hname[sizeof(SY_RULE_META_HEADER) + 80];
-    if (f->header && snprintf(hname, sizeof(hname), SY_RULE_META_HEADER "%s", name) < (int)sizeof(hname)) {
+    size_t nl = strlen(name);
+    if (f->header && nl <= 80) {
+        memcpy(hname, SY_RULE_META_HEADER, sizeof(SY_RULE_META_HEADER) - 1);
+        memcpy(hname + sizeof(SY_RULE_META_HEADER) - 1, name, nl + 1);
         const char *v = f->header(f->hud, hname);
         if (v) {
             size_t n = strlen(v);

@@ -15,7 +15,8 @@
  * a completion, the inputs of an embedding), newest first, each part
  * matched on its own, at most SY_RULE_PROMPT_SCAN bytes in all (the newest
  * ones). Neither system, assistant nor tool text is looked at. Globs are
- * fnmatch(3) patterns without flags: '*' also matches '/'.
+ * fnmatch(3) patterns without flags ('*' also matches '/'), matched by our
+ * own allocation-free matcher.
  *
  * Pure: no allocation, no clock, no globals; any thread. (glibc's regexec
  * takes the compiled regex's own lock while it runs.)
@@ -72,6 +73,10 @@ const char *sy_rule_metadata(sy_rule_facts_t *f, const char *name, char *buf, si
 
 /* The decoded request for f (decoding it once if needed), or NULL. */
 const sy_creq_t *sy_rule_request(sy_rule_facts_t *f);
+
+/* Whether s matches glob pattern (fnmatch(3) without flags: '*' matches
+ * '/' too). */
+int sy_rule_glob(const char *pattern, const char *s);
 
 /* Whether a prompt regex (a compiled regex_t) matches the user text of q,
  * scanning at most SY_RULE_PROMPT_SCAN bytes. */

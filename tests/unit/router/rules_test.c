@@ -11,6 +11,7 @@
 #include "router/rules.h"
 
 #include <criterion/criterion.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +398,24 @@ Test(rules, embedding_inputs_are_the_prompt)
     cr_assert_eq(c->rules[0].reject_status, 403);
     cr_assert_str_eq(c->rules[0].reject_message, "rejected by routing rule \"e\"");
     sy_config_free(c);
+}
+
+Test(rules, glob_agrees_with_fnmatch)
+{
+    static const char *const pats[] = {
+        "*",       "gpt-4*",   "*/llama?", "a*b*c",    "[a-c]x",  "[!a-c]x", "[^a]*",   "[]]",   "[]a]x",
+        "\\*x",    "a\\",      "[",        "*.*",     "a?c",     "**a**",   "[-a]b", "[a-]b",
+        "x[\\]]y", "",         "?",        "*a",       "a*",      "[z-a]",   "ab[c",    "*[0-9]", "p/*-chat",
+    };
+    static const char *const strs[] = {
+        "",       "a",     "abc",  "gpt-4",   "gpt-4o", "p/llama3", "p/q/llama3", "aXbYc", "bx",    "dx",
+        "]",      "]x",    "ax",   "*x",      "a\\",    "[a-",      "[",          "a.b",   "ab",    "-b",
+        "x]y",    "zzzaz", "a9",   "p/x-chat", "ab[c", "acb",      "\\",
+    };
+    for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++)
+        for (size_t j = 0; j < sizeof(strs) / sizeof(strs[0]); j++)
+            cr_assert_eq(sy_rule_glob(pats[i], strs[j]), fnmatch(pats[i], strs[j], 0) == 0, "pattern \"%s\" on \"%s\"",
+                         pats[i], strs[j]);
 }
 
 /* ---- the config ---- */
