@@ -25,7 +25,9 @@
 #      stream is slow enough that they all overlap; sy-mock must see one call,
 #      every waiter must get the whole stream;
 #   7. the semantic cache's precision and recall on tests/data/semantic-pairs.tsv
-#      at several thresholds (build/semantic-eval).
+#      at several thresholds (build/semantic-eval);
+#   8. the routing decision's cost (build/sy-route): router.rules and the
+#      pick over 100 deployments with 50 rules, p50/p99/p999 in ns.
 # Everything is compared as ratios within this one run. Results go to
 # BENCHMARKS.md at the repo root (overwritten). Every process started here is
 # killed on exit, including on failure; a figure that could not be measured is
@@ -73,6 +75,7 @@ MOCK=$ROOT/$BUILD/sy-mock
 STREAM=$ROOT/$BUILD/sy-stream
 FANOUT=$ROOT/$BUILD/sy-fanout
 SEMEVAL=$ROOT/$BUILD/semantic-eval
+ROUTE=$ROOT/$BUILD/sy-route
 ONCE_LUA=$ROOT/bench/once.lua
 LUA=$ROOT/bench/chat.lua
 XLUA=$ROOT/bench/translated.lua
@@ -175,7 +178,7 @@ calc() { awk -v OFS='' "BEGIN { $1 }" </dev/null; }
 is_num() { [[ "$1" =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
 
 # ---------------------------------------------------------------- binaries
-for bin in "$MOCK" "$STREAM" "$FANOUT" "$SEMEVAL"; do
+for bin in "$MOCK" "$STREAM" "$FANOUT" "$SEMEVAL" "$ROUTE"; do
     [ -x "$bin" ] || problem "$bin is missing (run make)"
 done
 [ -x "$SWITCHYARD" ] || problem "$SWITCHYARD is missing (run make)"
@@ -961,6 +964,25 @@ if [ -x "$SEMEVAL" ]; then
     fi
 fi
 
+# ---------------------------------------------------------------- routing decision
+# The routing decision's cost (bench/sy-route.c): sy_decide over 50 rules and
+# the plan's pick among 100 deployments, timed one decision at a time; no
+# server involved.
+ROUTE_OUT=$TMP/sy-route.txt
+ROUTE_P99_US=""
+if [ -x "$ROUTE" ]; then
+    CMDS+=("$BUILD/sy-route -n 200000")
+    run_tracked timeout 300 "$ROUTE" -n 200000 >"$ROUTE_OUT" 2>"$TMP/sy-route.err"
+    rc=$?
+    p99=$(sed -nE 's/^decision .*p99_ns=([0-9]+).*/\1/p' "$ROUTE_OUT")
+    if [ "$rc" != 0 ] || ! is_num "$p99"; then
+        problem "sy-route exited $rc: $(head -c 300 "$TMP/sy-route.err")"
+    else
+        ROUTE_P99_US=$(calc "printf \"%.2f\", $p99 / 1000")
+        log "sy-route: decision p99 $p99 ns"
+    fi
+fi
+
 # ---------------------------------------------------------------- RSS after load
 if [ -n "${SY_PID[swauto]:-}" ]; then
     sleep 1
@@ -1126,6 +1148,7 @@ else
     add_target "dedup fan-out: upstream calls for $FAN_N identical streams (each round)" "n/a" "1" "not measured"
 fi
 v=$FAN_M_RATIO; add_target "dedup fan-out: last of $FAN_N waiters done / one stream alone (median of rounds)" "$(disp "$v" x) ($(ms "$FAN_M_WALL") ms vs $(ms "$FAN_M_ALONE") ms)" "<= 1.5x" "$(verdict "$v" le 1.5)"
+v=$ROUTE_P99_US; add_target "routing decision p99, 100 deployments and 50 rules (sy_decide + plan pick)" "$(disp "$v" " us")" "<= 2 us" "$(verdict "$v" le 2)"
 v=$SEM_PREC; add_target "semantic cache precision at the default threshold (${SEM_THRESHOLD:-?}, guards on)" "$(disp "$v" "") (recall $(disp "$SEM_RECALL" ""))" ">= 0.99" "$(verdict "$v" ge 0.99)"
 
 ELAPSED=$(($(date +%s) - START_TS))
@@ -1394,6 +1417,25 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
             echo
         fi
         grep -E '^(embedder|exact scan):' "$SEM_OUT" | sed 's/^/- /'
+    else
+        echo "Not measured (see Problems)."
+    fi
+    echo
+    echo "## Routing decision"
+    echo
+    echo "\`build/sy-route\` (\`bench/sy-route.c\`): one decision is \`sy_decide\` over 50 rules (header,"
+    echo "model, API, metadata, token and key conditions, four prompt regexes scoped to other models; the"
+    echo "rule at index 47 matches) followed by \`sy_plan_init\`, the pick (\`sy_plan_next\`) among 100"
+    echo "deployments (weighted) and \`sy_plan_end\`, on one thread, each timed with \`clock_gettime\`"
+    echo "around it. \`decide\` is \`sy_decide\` alone; \`regex\` is \`sy_decide\` when a prompt regex's cheap"
+    echo "conditions hold and it scans ~1 KB of user text. Nanoseconds; the issue's target is p99 <= 2 us."
+    echo
+    if [ -s "$ROUTE_OUT" ]; then
+        head -n1 "$ROUTE_OUT"
+        echo
+        echo "| measure | p50 (ns) | p99 (ns) | p999 (ns) | mean (ns) |"
+        echo "|---|---:|---:|---:|---:|"
+        sed -nE 's/^([a-z]+) +p50_ns=([0-9]+) p99_ns=([0-9]+) p999_ns=([0-9]+) mean_ns=([0-9]+)$/| \1 | \2 | \3 | \4 | \5 |/p' "$ROUTE_OUT"
     else
         echo "Not measured (see Problems)."
     fi
