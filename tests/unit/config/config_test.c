@@ -1463,3 +1463,53 @@ Test(config, fallback_problems)
                             "    deployments: [ { provider: p, model: x } ]\n",
                  "t.yaml:6:16: models[0].fallbacks: expected a list", NULL);
 }
+
+/* ---- router.rules (the matching itself: tests/unit/router/rules_test.c) ---- */
+
+Test(config, router_rules_read_back)
+{
+    sy_config_t *c = load_ok(ROUTE_BASE "models:\n"
+                                        "  - { name: m, deployments: [ { provider: p, model: x } ] }\n"
+                                        "router:\n"
+                                        "  defaults: { retries: { max: 1 } }\n"
+                                        "  rules:\n"
+                                        "    - name: r\n"
+                                        "      match:\n"
+                                        "        api: anthropic\n"
+                                        "        model: [\"a*\", b]\n"
+                                        "        headers: { X-Team: \"s*\" }\n"
+                                        "        metadata: { tier: gold }\n"
+                                        "        prompt: \"^hi\"\n"
+                                        "        prompt_icase: true\n"
+                                        "        tokens: { max: 10 }\n"
+                                        "      action: { route: m, set: { top_p: 0.5 }, cap: { max_tokens: 9 } }\n");
+    cr_assert_eq(c->n_rules, 1);
+    const sy_rule_conf_t *r = &c->rules[0];
+    cr_assert_str_eq(r->name, "r");
+    cr_assert_eq(r->apis, 1u << 2);
+    cr_assert_eq(r->n_models, 2);
+    cr_assert_str_eq(r->models[1], "b");
+    cr_assert_str_eq(r->headers[0].name, "x-team");
+    cr_assert_str_eq(r->metadata[0].glob, "gold");
+    cr_assert_not_null(r->prompt_re);
+    cr_assert(r->prompt_icase);
+    cr_assert_eq(r->tokens_min, -1);
+    cr_assert_eq(r->tokens_max, 10);
+    cr_assert_eq(r->route_model, 0);
+    cr_assert_eq(r->params.set_mask, 1u << SY_PARAM_TOP_P);
+    cr_assert_eq(r->params.cap[SY_PARAM_MAX_TOKENS], 9);
+    cr_assert_eq(r->needs, SY_RULE_NEEDS_PROMPT | SY_RULE_NEEDS_META);
+    cr_assert_eq(c->rules_need, r->needs);
+    cr_assert_eq(c->router.retries, 1, "defaults still read beside rules");
+    cr_assert_str_eq(sy_param_name(SY_PARAM_FREQUENCY_PENALTY), "frequency_penalty");
+    sy_config_free(c);
+}
+
+Test(config, router_rules_shape_errors)
+{
+    expect_diags(ROUTE_BASE "router:\n"
+                            "  rule: []\n"
+                            "  rules: { name: x }\n",
+                 "t.yaml:5:3: unknown key \"rule\" in router; did you mean \"rules\"?",
+                 "t.yaml:6:3: router.rules: expected a list", NULL);
+}
