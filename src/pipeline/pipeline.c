@@ -34,16 +34,6 @@
 
 typedef struct relay relay_t;
 
-/* One of two transfers racing for the answer when the model hedges. */
-typedef struct leg {
-    relay_t *rl;
-    sy_upreq_t *up; /* NULL once it ended or was cancelled */
-    const sy_provider_conf_t *provider;
-    int status, retry_after; /* the head of a leg that is not the lead */
-    char ctype[128];
-    struct evbuffer *body; /* its error answer, kept until it ends */
-} leg_t;
-
 struct relay {
     sy_req_t *r;
     sy_upreq_t *up;
@@ -78,14 +68,7 @@ struct relay {
     sy_attempts_t att;
     sy_call_t call;
 
-    /* hedging: the attempt's transfer is a leg; after the model's wait
-     * without a first byte a second leg races it. The lead is the leg
-     * whose callbacks the relay follows (up is its transfer); the other
-     * is held aside until one answers. */
-    leg_t legs[2];
-    int lead;
-    int racing; /* both legs run, neither has answered */
-    struct event *hedge_timer;
+    sy_race_t race; /* hedging: up is its lead's transfer */
 };
 
 static void relay_failed(relay_t *rl, const sy_error_t *e, int retry_after);
@@ -206,13 +189,9 @@ static void attempt_end(relay_t *rl, const sy_error_t *e)
     sy__att_end(&rl->att, e, -1, e ? -1 : req_tokens(rl->r), 0);
 }
 
-static void race_stop(relay_t *rl);
-
 static void relay_free(relay_t *rl)
 {
-    race_stop(rl);
-    if (rl->hedge_timer)
-        event_free(rl->hedge_timer);
+    sy__race_release(&rl->race);
     sy__att_release(&rl->att);
     if (rl->ep_live)
         sy_eparse_release(&rl->ep);
@@ -692,7 +671,6 @@ static void up_done(void *ud, const sy_error_t *err)
     relay_end_stream(rl);
 }
 
-static const sy_upreq_cbs_t upstream_cbs = {up_head, up_body, up_done};
 
 /* ---- attempts ------------------------------------------------------------ */
 
@@ -844,7 +822,7 @@ static void relay_fail_cb(void *ud, const sy_error_t *e, int retry_after)
 /* Forget what the failed attempt left, for the next one. */
 static void relay_reset(relay_t *rl)
 {
-    race_stop(rl);
+    sy__race_stop(&rl->race);
     rl->status = 0;
     rl->retry_after = -1;
     rl->saw_done = rl->parse_stream = rl->stream_ok = rl->got_byte = rl->client_behind = 0;
@@ -915,12 +893,21 @@ char *sy__pl_encode(const sy_route_t *route, const sy_creq_t *q, const char **pa
     return body;
 }
 
-static void parse_init(relay_t *rl);
+/* A translated stream's parser, for the provider now answering. */
+static void parse_init(relay_t *rl)
+{
+    if (rl->in && rl->want_stream) {
+        if (rl->ep_live)
+            sy_eparse_release(&rl->ep);
+        sy_eparse_init(&rl->ep, rl->provider->type, rl->q->op, 1, stream_event, rl);
+        rl->ep_live = 1;
+    }
+}
 
-/* Start a transfer of route for rl (cbs/ud: the relay's own, or a leg's;
- * lead: the relay follows it, so a translated stream's parser is set up
- * for it). NULL with *err set; *upstream says the upstream itself failed
- * (the provider named), not the request's encoding. */
+/* Start a transfer of route for rl (cbs/ud: the relay's own, or a race
+ * leg's; lead: the relay follows it, so a translated stream's parser is
+ * set up for it). NULL with *err set; *upstream says the upstream itself
+ * failed (the provider named), not the request's encoding. */
 static sy_upreq_t *start_transfer(relay_t *rl, const sy_route_t *route, const sy_upreq_cbs_t *cbs, void *ud,
                                   int lead, sy_error_t *err, int *upstream)
 {
@@ -934,7 +921,7 @@ static sy_upreq_t *start_transfer(relay_t *rl, const sy_route_t *route, const sy
     char *body = attempt_body(rl, route, &path, &stream, &n, err);
     if (!body)
         return NULL;
-    rl->want_stream = stream;
+    rl->want_stream = stream; /* the same for every attempt of the call */
     if (sy_provider_prepare(route->provider, path, r, stream, &eg, err) != SY_OK) {
         free(body);
         return NULL;
@@ -949,235 +936,66 @@ static sy_upreq_t *start_transfer(relay_t *rl, const sy_route_t *route, const sy
     return up;
 }
 
-/* A translated stream's parser, for the provider now answering. */
-static void parse_init(relay_t *rl)
-{
-    if (rl->in && rl->want_stream) {
-        if (rl->ep_live)
-            sy_eparse_release(&rl->ep);
-        sy_eparse_init(&rl->ep, rl->provider->type, rl->q->op, 1, stream_event, rl);
-        rl->ep_live = 1;
-    }
-}
-
-static const sy_upreq_cbs_t leg_cbs;
-static void hedge_arm(relay_t *rl, uint64_t after);
-
 /* Send the plan's current attempt. */
 static void relay_send(void *ud)
 {
     relay_t *rl = ud;
     sy_req_t *r = rl->r;
     const sy_route_t *route = &rl->att.plan.route;
+    const sy_upreq_cbs_t *cbs;
+    void *cb_ud;
     sy_error_t err;
+    int upstream;
 
     rl->provider = route->provider;
     sy__pl_note_attempt(r, &rl->att.plan);
-    uint64_t hedge = sy_plan_hedge_after(&rl->att.plan, sy_now_ns());
-    leg_t *g = &rl->legs[rl->lead];
-    if (hedge) {
-        memset(g, 0, sizeof(*g));
-        g->rl = rl;
-        g->provider = route->provider;
-    }
-    int upstream;
-    rl->up = start_transfer(rl, route, hedge ? &leg_cbs : &upstream_cbs, hedge ? (void *)g : rl, 1, &err, &upstream);
+    uint64_t hedge = sy__race_prepare(&rl->race, &cbs, &cb_ud);
+    rl->up = start_transfer(rl, route, cbs, cb_ud, 1, &err, &upstream);
     if (!rl->up) {
         if (upstream)
             count_upstream_error(rl, &err);
         relay_failed(rl, &err, -1);
         return;
     }
-    if (hedge) {
-        g->up = rl->up;
-        hedge_arm(rl, hedge);
-    }
+    if (hedge)
+        sy__race_started(&rl->race, rl->up, hedge);
 }
 
-/* ---- hedging ------------------------------------------------------------- */
+/* ---- hedging (race.c) ---------------------------------------------------- */
 
-static int ok_status(int status)
+static void race_take_over(void *ud, sy_upreq_t *up, const sy_provider_conf_t *p)
 {
-    return status >= 200 && status < 300;
-}
-
-/* The race is over (or the relay is going): cancel the leg that is not the
- * lead and the hedge timer. */
-static void race_stop(relay_t *rl)
-{
-    leg_t *o = &rl->legs[!rl->lead];
-    rl->racing = 0;
-    if (o->up) {
-        sy_upreq_cancel(o->up);
-        o->up = NULL;
-    }
-    if (o->body) {
-        evbuffer_free(o->body);
-        o->body = NULL;
-    }
-    if (rl->hedge_timer)
-        evtimer_del(rl->hedge_timer);
-}
-
-/* Leg g, not the lead, takes over: the relay forgets the lead's head and
- * follows g from its head on. */
-static void take_over(relay_t *rl, leg_t *g)
-{
-    sy_req_t *r = rl->r;
-    rl->lead = (int)(g - rl->legs);
-    relay_reset(rl); /* race_stop: the old lead is now the other leg */
-    rl->up = g->up;
-    rl->provider = g->provider;
-    sy__pl_note_attempt(r, &rl->att.plan);
-    sy_req_replace_header(r, "x-switchyard-hedge", "won");
+    relay_t *rl = ud;
+    relay_reset(rl); /* forget the old lead's head */
+    rl->up = up;
+    rl->provider = p;
+    sy__pl_note_attempt(rl->r, &rl->att.plan);
     parse_init(rl);
 }
 
-/* Leg g answered first: the other is dropped. */
-static void race_won(relay_t *rl, leg_t *g)
+static sy_upreq_t *race_start(void *ud, const sy_route_t *route, const sy_upreq_cbs_t *cbs, void *cb_ud,
+                              sy_error_t *err, int *upstream)
 {
-    uint64_t now = sy_now_ns();
-    if (g == &rl->legs[rl->lead]) {
-        sy_plan_hedge_drop(&rl->att.plan, NULL, -1, now);
-        sy_req_replace_header(rl->r, "x-switchyard-hedge", "lost");
-        race_stop(rl);
-        return;
-    }
-    sy_plan_hedge_promote(&rl->att.plan, NULL, -1, now);
-    int status = g->status;
-    char ctype[sizeof(g->ctype)];
-    memcpy(ctype, g->ctype, sizeof(ctype));
-    take_over(rl, g);
-    up_head(rl, status, ctype);
+    return start_transfer(ud, route, cbs, cb_ud, 0, err, upstream);
 }
 
-/* Leg g failed while the other still runs: the other goes on alone. */
-static void race_lost(relay_t *rl, leg_t *g, const sy_error_t *err)
+static void race_event(void *ud, int what)
 {
-    int lead = g == &rl->legs[rl->lead];
-    int status = lead ? rl->status : g->status;
-    int ra = lead ? rl->retry_after : g->retry_after;
-    sy_error_t e;
-    if (err) {
-        e = *err;
-        sy__pl_name_provider(g->provider->name, rl->in != NULL, &e);
-        ra = -1;
+    relay_t *rl = ud;
+    sy_req_t *r = rl->r;
+    if (what == SY_RACE_HEDGED) {
+        char n[16];
+        snprintf(n, sizeof(n), "%u", rl->att.plan.attempts);
+        r->attempts = (int)rl->att.plan.attempts;
+        sy_req_replace_header(r, "x-switchyard-attempts", n);
     } else {
-        sy__pl_status_error(g->provider->name, status, lead ? rl->body : g->body, &e);
+        sy_req_replace_header(r, "x-switchyard-hedge", what == SY_RACE_WON ? "won" : "lost");
     }
-    sy__pl_count_error(rl->r->w, g->provider->name, &e);
-    g->up = NULL;
-    if (!lead) {
-        sy_plan_hedge_drop(&rl->att.plan, &e, ra, sy_now_ns());
-        race_stop(rl);
-        return;
-    }
-    leg_t *o = &rl->legs[!rl->lead];
-    sy_plan_hedge_promote(&rl->att.plan, &e, ra, sy_now_ns());
-    struct evbuffer *held = o->body;
-    o->body = NULL;
-    int ostatus = o->status;
-    char ctype[sizeof(o->ctype)];
-    memcpy(ctype, o->ctype, sizeof(ctype));
-    take_over(rl, o);
-    if (ostatus) { /* replay what the new lead said so far */
-        up_head(rl, ostatus, ctype);
-        if (held && evbuffer_get_length(held))
-            up_body(rl, (const char *)evbuffer_pullup(held, -1), evbuffer_get_length(held));
-    }
-    if (held)
-        evbuffer_free(held);
 }
 
-static void leg_head(void *ud, int status, const char *content_type)
-{
-    leg_t *g = ud;
-    relay_t *rl = g->rl;
-    if (g == &rl->legs[rl->lead]) {
-        up_head(rl, status, content_type);
-        return;
-    }
-    g->status = status;
-    g->retry_after = sy_upreq_retry_after(g->up);
-    snprintf(g->ctype, sizeof(g->ctype), "%s", content_type);
-}
-
-static int leg_body(void *ud, const char *data, size_t len)
-{
-    leg_t *g = ud;
-    relay_t *rl = g->rl;
-    int lead = g == &rl->legs[rl->lead];
-    if (rl->racing && len) {
-        if (ok_status(lead ? rl->status : g->status)) {
-            race_won(rl, g); /* g leads from here */
-        } else if (!lead) {
-            /* an error answer: kept (bounded) for when it ends */
-            if (!g->body)
-                g->body = evbuffer_new();
-            if (g->body && evbuffer_get_length(g->body) + len <= 65536)
-                evbuffer_add(g->body, data, len);
-            return 0;
-        }
-    }
-    return up_body(rl, data, len);
-}
-
-static void leg_done(void *ud, const sy_error_t *err)
-{
-    leg_t *g = ud;
-    relay_t *rl = g->rl;
-    if (rl->racing) {
-        int lead = g == &rl->legs[rl->lead];
-        if (err || !ok_status(lead ? rl->status : g->status)) {
-            race_lost(rl, g, err);
-            return;
-        }
-        race_won(rl, g); /* a 2xx answer without a body */
-    }
-    g->up = NULL;
-    up_done(rl, err);
-}
-
-static const sy_upreq_cbs_t leg_cbs = {leg_head, leg_body, leg_done};
-
-/* No first byte within the model's wait: race a second leg. */
-static void hedge_tick(evutil_socket_t fd, short what, void *arg)
-{
-    relay_t *rl = arg;
-    sy_plan_t *p = &rl->att.plan;
-    (void)fd, (void)what;
-    if (!rl->up || rl->got_byte || rl->racing || rl->r->client_gone || (rl->status && !ok_status(rl->status)))
-        return;
-    if (!sy_plan_hedge(p, sy_now_ns(), sy_worker_rand(rl->r->w)))
-        return;
-    leg_t *g = &rl->legs[!rl->lead];
-    sy_error_t err;
-    int want_stream = rl->want_stream, upstream;
-    memset(g, 0, sizeof(*g));
-    g->rl = rl;
-    g->provider = p->hedge.route.provider;
-    g->up = start_transfer(rl, &p->hedge.route, &leg_cbs, g, 0, &err, &upstream);
-    rl->want_stream = want_stream; /* the same call: the same answer shape */
-    if (!g->up) {
-        if (upstream)
-            sy__pl_count_error(rl->r->w, g->provider->name, &err);
-        sy_plan_hedge_drop(p, &err, -1, sy_now_ns());
-        return;
-    }
-    rl->racing = 1;
-    char n[16];
-    snprintf(n, sizeof(n), "%u", p->attempts);
-    rl->r->attempts = (int)p->attempts;
-    sy_req_replace_header(rl->r, "x-switchyard-attempts", n);
-}
-
-static void hedge_arm(relay_t *rl, uint64_t after)
-{
-    if (!rl->hedge_timer && !(rl->hedge_timer = evtimer_new(rl->r->w->base, hedge_tick, rl)))
-        return; /* no hedge: the attempt goes on alone */
-    struct timeval tv = {(time_t)(after / 1000000000ull), (suseconds_t)((after % 1000000000ull) / 1000)};
-    evtimer_add(rl->hedge_timer, &tv);
-}
+static const sy_race_ops_t relay_race = {
+    {up_head, up_body, up_done}, race_take_over, race_start, race_event,
+};
 
 /* A relay for r following plan (copied). NULL when out of memory. */
 static relay_t *relay_new(sy_req_t *r, const sy_plan_t *plan)
@@ -1188,6 +1006,7 @@ static relay_t *relay_new(sy_req_t *r, const sy_plan_t *plan)
     rl->r = r;
     rl->retry_after = -1;
     sy__att_init(&rl->att, plan, r->w, relay_send, relay_fail_cb, rl);
+    sy__race_init(&rl->race, &rl->att, &relay_race, rl, 0);
     sy_sse_init(&rl->sse, MAX_SSE_EVENT);
     return rl;
 }
@@ -1217,6 +1036,7 @@ static void relay_translated(sy_req_t *r, const sy_plan_t *plan, sy_creq_t *q, c
     rl->in = in;
     rl->q = q;
     rl->enc_flags = flags;
+    rl->race.translated = 1;
     relay_start(rl);
 }
 

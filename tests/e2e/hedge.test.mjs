@@ -12,7 +12,9 @@
  *   - max_fraction caps the hedges (every other request at 0.5);
  *   - `percentile` waits for the deployment's own time to first byte once
  *     it has enough samples;
- *   - /api/stats and /metrics count the hedges and their wins.
+ *   - /api/stats and /metrics count the hedges and their wins;
+ *   - a shared call (cache, dedup) hedges the same way, and a client that
+ *     leaves during a race cancels both calls.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,9 +25,9 @@ import {
 const CHAT = '/v1/chat/completions';
 let A, B, gw;
 
-/* a is (almost) always the first choice: weights 1000 to 1 */
+/* a is (all but) always the first choice: weights 10^6 to 1 */
 const deps = () => [
-  { provider: 'a', model: 'a-model', weight: 1000 },
+  { provider: 'a', model: 'a-model', weight: 1000000 },
   { provider: 'b', model: 'b-model', weight: 1 },
 ];
 
@@ -40,6 +42,7 @@ before(async () => {
       { name: 'capped', deployments: deps(), hedge: { after_ms: ms(100), max_fraction: 0.5 } },
       { name: 'pct', deployments: deps(), hedge: { percentile: 95, max_fraction: 1 } },
       { name: 'plain', deployments: deps() },
+      { name: 'cached', deployments: deps(), hedge: { after_ms: ms(150), max_fraction: 1 }, cache: { mode: 'exact' } },
     ],
   });
   gw = await Gateway.start(cfg);
@@ -225,4 +228,32 @@ test('a client that leaves during the race cancels both calls', async () => {
   assert.equal(r.status, 200);
   const st = await routerStats('hedged');
   assert.ok(st.deployments.every((d) => d.inflight === 0), JSON.stringify(st.deployments));
+});
+
+test('a shared call (cache miss, merged duplicates) hedges too', async () => {
+  await resetAll();
+  await A.faults({ latency_ms: ms(4000) });
+  const t0 = now();
+  const [r1, r2] = await Promise.all([
+    send('openai', 'cached', 'shared hedge', true),
+    send('ollama', 'cached', 'shared hedge', false),
+  ]);
+  assert.ok(now() - t0 < ms(2000));
+  for (const r of [r1, r2]) {
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-switchyard-provider'), 'b');
+    assert.equal(r.headers.get('x-switchyard-attempts'), '2');
+    assert.equal(r.headers.get('x-switchyard-hedge'), 'won');
+    assert.equal(r.headers.get('x-switchyard-cache'), 'miss');
+  }
+  assert.ok(rawStreamSummary('openai', r1.text).complete, r1.text);
+  assert.match(r2.text, /shared hedge/);
+  assert.equal(await calls(B), 1, 'one call for both clients');
+  /* the answer was cached: no call at all now */
+  const h = await send('anthropic', 'cached', 'shared hedge');
+  assert.equal(h.status, 200, h.text);
+  assert.equal(h.headers.get('x-switchyard-cache'), 'hit');
+  assert.equal(await calls(B), 1);
+  await until(async () => (await A.stats()).open_streams === 0, 'the slow call to a to be closed');
+  await A.faults({});
 });
