@@ -1803,6 +1803,14 @@ static void parse_tiers_deferred(loader_t *ld)
     for (size_t i = 0; i < ld->n_cx; i++)
         if (ld->cfg->models[ld->cx[i].model].complexity) /* else reported in parse_model */
             parse_tiers(ld, ld->cx[i].model, ld->cx[i].node, ld->cx[i].pos);
+    /* a fallback is tried with its own deployments: a complexity model has none */
+    for (size_t i = 0; i < ld->n_refs; i++) {
+        const sy_model_conf_t *to = sy_config_find_model(ld->cfg, ld->refs[i].name);
+        if (to && to->complexity)
+            report(ld, ld->refs[i].pos, "models[%zu].%s[%zu]: \"%s\" is a complexity model; a fallback names a model with deployments",
+                   ld->refs[i].model, ld->refs[i].context ? "context_fallbacks" : "fallbacks", ld->refs[i].index,
+                   to->name);
+    }
 }
 
 /* router.experiments[e].arms: at least two, unique names, weights in
