@@ -3,10 +3,10 @@
  * object, for operators and the console; and their families on /metrics.
  *
  *   {"cache":{...} | null, "dedup":{"inflight":N,"joins":N,"leads":N},
- *    "router":{"models":[...]}}
+ *    "router":{"models":[...]}, "experiments":[...]}
  *
  * "cache" is null when no model caches. docs/cache.md lists the cache's
- * fields, docs/routing.md the router's.
+ * fields, docs/routing.md the router's and the experiments'.
  */
 #include <event2/buffer.h>
 
