@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonw.h"
+
 /* ---- assignment ---- */
 
 int sy_exp_find(const sy_config_t *cfg, const char *model)
@@ -445,7 +447,8 @@ static uint64_t ld(const atomic_ullong *a)
     return atomic_load_explicit(a, memory_order_relaxed);
 }
 
-/* Names are letters, digits and - _ . : (config.c checks): no escaping. */
+/* Experiment and arm names are letters, digits and - _ . : (config.c
+ * checks): they need no escaping; model names may. */
 void sy_exp_json(sy_exp_state_t *s, struct evbuffer *b)
 {
     const sy_config_t *cfg = s->cfg;
@@ -453,31 +456,36 @@ void sy_exp_json(sy_exp_state_t *s, struct evbuffer *b)
     evbuffer_add(b, "[", 1);
     for (size_t i = 0; i < cfg->n_experiments; i++) {
         const sy_exp_conf_t *e = &cfg->experiments[i];
-        evbuffer_add_printf(b, "%s{\"name\":\"%s\",\"model\":\"%s\",\"sticky\":\"%s\",\"arms\":[", i ? "," : "",
-                            e->name, e->model, sticky[e->sticky % 3]);
+        evbuffer_add_printf(b, "%s{\"name\":\"%s\",\"model\":", i ? "," : "", e->name);
+        sy_jw_cstr(b, e->model); /* a model name may hold any character */
+        evbuffer_add_printf(b, ",\"sticky\":\"%s\",\"arms\":[", sticky[e->sticky % 3]);
         for (size_t j = 0; j < e->n_arms; j++) {
             const sy_exp_arm_conf_t *ac = &e->arms[j];
             const sy_exp_arm_state_t *a = &s->exps[i].arms[j];
             uint64_t req = ld(&a->requests), err = ld(&a->errors), ttn = ld(&a->ttft_count);
             uint64_t fbn = ld(&a->feedback_count);
             double fbs = bits_double(ld(&a->feedback_sum_bits));
+            evbuffer_add_printf(b, "%s{\"name\":\"%s\",\"model\":", j ? "," : "", ac->name);
+            sy_jw_cstr(b, ac->model ? ac->model : e->model);
             evbuffer_add_printf(
                 b,
-                "%s{\"name\":\"%s\",\"model\":\"%s\",\"weight\":%g,\"requests\":%llu,\"errors\":%llu,"
+                ",\"weight\":%g,\"requests\":%llu,\"errors\":%llu,"
                 "\"error_rate\":%.4f,\"latency_ms_mean\":%.3f,\"latency_ms_p50\":%.3f,\"latency_ms_p95\":%.3f,"
                 "\"ttft_ms_mean\":%.3f,\"prompt_tokens\":%llu,\"completion_tokens\":%llu,\"cost_usd\":%.9f,"
-                "\"unpriced\":%llu,\"feedback_count\":%llu,\"feedback_sum\":%.17g,\"feedback_mean\":",
-                j ? "," : "", ac->name, ac->model ? ac->model : e->model, (double)ac->weight_bp / 100.0,
+                "\"unpriced\":%llu,\"feedback_count\":%llu,\"feedback_sum\":",
+                (double)ac->weight_bp / 100.0,
                 (unsigned long long)req, (unsigned long long)err, req ? (double)err / (double)req : 0.0,
                 req ? (double)ld(&a->latency_us_sum) / 1e3 / (double)req : 0.0, sy_exp_latency_quantile(a, 0.5),
                 sy_exp_latency_quantile(a, 0.95), ttn ? (double)ld(&a->ttft_us_sum) / 1e3 / (double)ttn : 0.0,
                 (unsigned long long)ld(&a->prompt_tokens), (unsigned long long)ld(&a->completion_tokens),
-                (double)ld(&a->cost_nusd) / 1e9, (unsigned long long)ld(&a->unpriced), (unsigned long long)fbn,
-                fbs);
+                (double)ld(&a->cost_nusd) / 1e9, (unsigned long long)ld(&a->unpriced), (unsigned long long)fbn);
+            sy_jw_double(b, fbs);
+            SY_JW_LIT(b, ",\"feedback_mean\":");
             if (fbn)
-                evbuffer_add_printf(b, "%.17g}", fbs / (double)fbn);
+                sy_jw_double(b, fbs / (double)fbn);
             else
-                evbuffer_add(b, "null}", 5);
+                evbuffer_add(b, "null", 4);
+            evbuffer_add(b, "}", 1);
         }
         evbuffer_add(b, "]}", 2);
     }

@@ -566,3 +566,23 @@ Test(experiment, threads)
     sy_exp_state_free(s);
     sy_config_free(cfg);
 }
+
+/* Model names may hold any character: the JSON escapes them. */
+Test(experiment, json_escapes_model_names)
+{
+    sy_config_t *cfg = load_ok(PROVIDERS "models:\n"
+                                         "  - { name: 'we\"ird\\m', deployments: [{provider: cloud, model: x}] }\n"
+                                         "  - { name: plain, deployments: [{provider: cloud, model: y}] }\n"
+                                         "router:\n  experiments:\n"
+                                         "    - { name: e, model: 'we\"ird\\m', arms: [ {name: a, weight: 50},"
+                                         " {name: b, weight: 50, model: plain} ] }\n");
+    sy_exp_state_t *s = sy_exp_state_new(cfg, 0);
+    json_object *root = stats_json(s), *v;
+    cr_assert(json_object_object_get_ex(json_object_array_get_idx(root, 0), "model", &v));
+    cr_assert_str_eq(json_object_get_string(v), "we\"ird\\m");
+    cr_assert(json_object_object_get_ex(arm_json(root, 0, 0), "model", &v));
+    cr_assert_str_eq(json_object_get_string(v), "we\"ird\\m");
+    json_object_put(root);
+    sy_exp_state_free(s);
+    sy_config_free(cfg);
+}
