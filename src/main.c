@@ -17,6 +17,7 @@
 #include "http/server.h"
 #include "providers/discovery.h"
 #include "router/state.h"
+#include "router/experiment.h"
 #include "cache/cache.h"
 #include "pipeline/pipeline.h"
 #include "dedup/table.h"
@@ -136,6 +137,7 @@ static int cmd_serve(int argc, char **argv)
     sy_cache_t *cache = NULL;
     sy_dedup_t *dedup = NULL;
     sy_rstate_t *rstate = NULL;
+    sy_exp_state_t *exps = NULL;
     sy_config_t *cfg = sy_config_load(path, &d);
     if (!cfg) {
         sy_diags_print(stderr, &d);
@@ -180,7 +182,8 @@ static int cmd_serve(int argc, char **argv)
         sy_log(SY_LOG_ERROR, "cannot start", "cache: %s", err.message);
         goto out;
     }
-    if ((dedup = sy_dedup_new(0)) == NULL || (rstate = sy_rstate_new(cfg)) == NULL)
+    if ((dedup = sy_dedup_new(0)) == NULL || (rstate = sy_rstate_new(cfg)) == NULL ||
+        (exps = sy_exp_state_new(cfg, 0)) == NULL)
         goto out;
     srv = sy_server_new(cfg, metrics, sy_api_dispatch, &err);
     if (!srv) {
@@ -197,6 +200,8 @@ static int cmd_serve(int argc, char **argv)
     }
     srv->dedup = dedup;
     srv->rstate = rstate;
+    srv->exp = exps;
+    srv->exp_done = sy_api_experiment_done;
     srv->cache_start = sy_cache_start;
     srv->cache_stop = sy_cache_stop;
     rc = sy_server_run(srv) == 0 ? 0 : 1;
@@ -206,6 +211,7 @@ out:
     sy_cache_free(cache);
     sy_dedup_free(dedup);
     sy_rstate_free(rstate);
+    sy_exp_state_free(exps);
     sy_metrics_free(metrics);
     sy_config_free(cfg);
     sy_diags_release(&d);

@@ -127,6 +127,42 @@ typedef enum sy_dedup_mode {
     SY_DEDUP_OFF,
 } sy_dedup_mode_t;
 
+/* ---- complexity routing and A/B experiments (docs/routing.md) ---- */
+
+/* models[].complexity.weights: the points each feature adds to the score
+ * (0..100) once it saturates. Defaults: tokens 25, code 20, math 15,
+ * steps 15, depth 10, tools 10, max_tokens 5 (they add up to 100). */
+typedef struct sy_cx_weights {
+    double tokens, code, math, steps, depth, tools, max_tokens;
+} sy_cx_weights_t;
+
+/* One of a `router: complexity` model's tiers, in ascending order. */
+typedef struct sy_cx_tier_conf {
+    uint32_t below;     /* takes the scores under this (1..100); 0 = the last tier, the catch-all */
+    char *model;        /* the model it routes to, as written */
+    size_t model_index; /* that model's index into sy_config_t.models (resolved at load) */
+} sy_cx_tier_conf_t;
+
+/* router.experiments[].sticky: what keeps a client on its arm. */
+enum { SY_EXP_STICKY_USER = 0, SY_EXP_STICKY_KEY = 1, SY_EXP_STICKY_NONE = 2 };
+
+typedef struct sy_exp_arm_conf {
+    char *name;
+    uint32_t weight_bp; /* weight in hundredths of a percent; an experiment's add up to 10000 */
+    char *model;        /* the model this arm sends to; NULL: the asked model, unchanged */
+    int model_index;    /* its index into sy_config_t.models, -1 when model is NULL */
+} sy_exp_arm_conf_t;
+
+/* router.experiments[]: one model's traffic split between arms. */
+typedef struct sy_exp_conf {
+    char *name;
+    char *model;        /* the public model name whose traffic is split */
+    size_t model_index; /* into sy_config_t.models */
+    int sticky;         /* SY_EXP_STICKY_*; default user */
+    sy_exp_arm_conf_t *arms;
+    size_t n_arms;
+} sy_exp_conf_t;
+
 typedef struct sy_model_conf {
     char *name; /* public name clients ask for */
     sy_deployment_conf_t *deployments;
@@ -140,6 +176,11 @@ typedef struct sy_model_conf {
     size_t *context_fallbacks;  /* the same, for a prompt too long for the model */
     size_t n_context_fallbacks;
     sy_hedge_conf_t hedge;
+    /* router: complexity - tiers instead of deployments (n_deployments is 0) */
+    int complexity;
+    sy_cx_tier_conf_t *tiers;
+    size_t n_tiers;
+    sy_cx_weights_t cx_weights; /* complexity: { weights }: the defaults with the model's overrides */
 } sy_model_conf_t;
 
 /* The top-level cache section: its tiers and the semantic cache. Every
@@ -181,6 +222,8 @@ typedef struct sy_config {
     size_t n_models;
     sy_cache_conf_t cache;
     sy_route_conf_t router; /* router.defaults */
+    sy_exp_conf_t *experiments; /* router.experiments, in config order */
+    size_t n_experiments;
 } sy_config_t;
 
 /* One problem found while loading: file:line:col: message (line and col 1-based). */

@@ -1463,3 +1463,64 @@ Test(config, fallback_problems)
                             "    deployments: [ { provider: p, model: x } ]\n",
                  "t.yaml:6:16: models[0].fallbacks: expected a list", NULL);
 }
+
+/* ---- complexity models and A/B experiments (router/complexity.h,
+ * router/experiment.h; their own tests check every diagnostic) ---- */
+
+Test(config, complexity_and_experiments_read_back)
+{
+    sy_config_t *cfg = load_ok(ROUTE_BASE "models:\n"
+                                          "  - { name: small, deployments: [ { provider: p, model: s } ] }\n"
+                                          "  - { name: large, deployments: [ { provider: p, model: l } ] }\n"
+                                          "  - name: auto\n"
+                                          "    router: complexity\n"
+                                          "    tiers: [ { below: 40, model: small }, { model: large } ]\n"
+                                          "    complexity: { weights: { math: 30 } }\n"
+                                          "router:\n"
+                                          "  experiments:\n"
+                                          "    - name: ab\n"
+                                          "      model: small\n"
+                                          "      sticky: none\n"
+                                          "      arms: [ { name: a, weight: 25.5 }, { name: b, weight: 74.5, model: auto } ]\n");
+    const sy_model_conf_t *m = &cfg->models[2];
+    cr_assert(m->complexity);
+    cr_assert_eq(m->n_deployments, 0);
+    cr_assert_eq(m->n_tiers, 2);
+    cr_assert_eq(m->tiers[0].below, 40);
+    cr_assert_str_eq(m->tiers[0].model, "small");
+    cr_assert_eq(m->tiers[1].model_index, 1);
+    cr_assert_float_eq(m->cx_weights.math, 30, 1e-9);
+    cr_assert_float_eq(m->cx_weights.tokens, 25, 1e-9);
+    cr_assert_eq(cfg->models[0].complexity, 0);
+    cr_assert_eq(cfg->models[0].n_tiers, 0);
+    cr_assert_eq(cfg->n_experiments, 1);
+    const sy_exp_conf_t *e = &cfg->experiments[0];
+    cr_assert_str_eq(e->name, "ab");
+    cr_assert_eq(e->model_index, 0);
+    cr_assert_eq(e->sticky, SY_EXP_STICKY_NONE);
+    cr_assert_eq(e->arms[0].weight_bp, 2550);
+    cr_assert_eq(e->arms[1].weight_bp, 7450);
+    cr_assert_eq(e->arms[1].model_index, 2, "an arm may send to a complexity model");
+    sy_config_free(cfg);
+
+    cfg = load_ok(ROUTE_BASE "models: [ { name: x, deployments: [ { provider: p, model: s } ] } ]\n"
+                             "router: { experiments: [] }\n");
+    cr_assert_eq(cfg->n_experiments, 0);
+    cr_assert_null(cfg->experiments);
+    sy_config_free(cfg);
+}
+
+Test(config, complexity_and_experiment_problems)
+{
+    expect_diags(ROUTE_BASE "models:\n"
+                            "  - { name: small, deployments: [ { provider: p, model: s } ] }\n"
+                            "  - { name: auto, router: complexity, tiers: [ { below: 0, model: small }, { model: smal } ] }\n"
+                            "router:\n"
+                            "  experiments:\n"
+                            "    - { name: ab, model: small, arms: [ { name: a, weight: 60 }, { name: b, weight: 60 } ] }\n",
+                 "t.yaml:6:57: models[1].tiers[0].below: expected a positive integer",
+                 "t.yaml:6:85: models[1].tiers[1].model: unknown model \"smal\"; did you mean \"small\"?",
+                 "t.yaml:9:33: router.experiments[0].arms: the arms' weights add up to 120; they are percentages and "
+                 "must add up to 100",
+                 NULL);
+}
