@@ -800,14 +800,14 @@ void sy_health_json(sy_health_t *h, uint64_t now, struct evbuffer *b)
         if (pr->aux == AUX_SLOTS) {
             if (atomic_load(&pr->use_metrics)) {
                 int64_t p = atomic_load(&pr->processing), d = atomic_load(&pr->deferred);
-                evbuffer_add(b, ",\"slots\":{\"source\":\"metrics\",\"processing\":", 42);
+                evbuffer_add_printf(b, ",\"slots\":{\"source\":\"metrics\",\"processing\":");
                 p < 0 ? evbuffer_add(b, "null", 4) : evbuffer_add_printf(b, "%lld", (long long)p);
                 evbuffer_add(b, ",\"deferred\":", 12);
                 d < 0 ? evbuffer_add(b, "null", 4) : evbuffer_add_printf(b, "%lld", (long long)d);
                 evbuffer_add(b, "}", 1);
             } else {
                 int t = atomic_load(&pr->slots_total), idle = atomic_load(&pr->slots_idle);
-                evbuffer_add(b, ",\"slots\":{\"source\":\"slots\",\"total\":", 34);
+                evbuffer_add_printf(b, ",\"slots\":{\"source\":\"slots\",\"total\":");
                 t < 0 ? evbuffer_add(b, "null", 4) : evbuffer_add_printf(b, "%d", t);
                 evbuffer_add(b, ",\"idle\":", 8);
                 idle < 0 ? evbuffer_add(b, "null", 4) : evbuffer_add_printf(b, "%d", idle);
