@@ -35,7 +35,8 @@ static void usage(FILE *f)
             "x-mock-timestamps override the flags. Endpoints: GET /__stats (counters),\n"
             "POST /__reset (zeroes them, clears the fault plan), POST /__faults (sets an\n"
             "instance-wide fault plan for later requests; {} clears it) and GET /__faults\n"
-            "(shows it). See docs/sy-mock.md.\n");
+            "(shows it), POST /__health (what /api/ps, /slots and /metrics claim; {}\n"
+            "restores the defaults) and GET /__health. See docs/sy-mock.md.\n");
 }
 
 static int parse_num(const char *flag, const char *v, long lo, long hi, long *out)

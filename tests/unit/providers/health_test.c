@@ -93,7 +93,8 @@ static json_object *field(json_object *o, const char *path)
 {
     char buf[128];
     snprintf(buf, sizeof(buf), "%s", path);
-    for (char *k = strtok(buf, "."); k; k = strtok(NULL, ".")) {
+    char *save = NULL;
+    for (char *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save)) {
         json_object *v = NULL;
         cr_assert(json_object_object_get_ex(o, k, &v), "no %s in %s", k, json_object_to_json_string(o));
         o = v;
