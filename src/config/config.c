@@ -81,6 +81,7 @@ static const char *const breaker_keys[] = {"failures", "window_s", "cooldown_s"}
 static const char *const strategy_names[] = {"weighted", "round_robin", "least_inflight",
                                              "latency",  "cost",        "usage"};
 static const char *const all_open_names[] = {"fail", "wait"};
+static const char *const hedge_keys[] = {"after_ms", "percentile", "max_fraction"};
 static const char *const price_keys[] = {"input_per_mtok", "output_per_mtok"};
 static const char *const cache_keys[] = {"memory", "redis", "sqlite", "semantic"};
 static const char *const cache_memory_keys[] = {"max_bytes"};
@@ -118,9 +119,10 @@ static const char *const timeout_keys[] = {"connect_ms", "first_byte_ms", "idle_
 static const char *const model_keys[] = {"name",          "deployments",     "cache",
                                          "dedup",         "strategy",        "retries",
                                          "circuit_breaker", "when_all_open", "timeout_ms",
-                                         "fallbacks",     "context_fallbacks"};
+                                         "fallbacks",     "context_fallbacks", "hedge"};
 #define MODEL_REQUIRED_KEYS 2 /* name, deployments */
 #define ROUTE_KEY0 4          /* model_keys[4..8] are route_keys[0..4] */
+#define HEDGE_KEY 11
 static const char *const deployment_keys[] = {"provider", "model", "weight", "max_inflight", "price", "rpm", "tpm"};
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const type_names[] = {"openai", "ollama", "anthropic"};
@@ -1596,6 +1598,30 @@ static void router_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, cons
     parse_members(ld, v, kp, path, route_keys, NKEYS(route_keys), route_member, &ld->cfg->router);
 }
 
+static void hedge_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_hedge_conf_t *h = ud;
+    uint64_t u;
+    if (k == 0 && get_uint(ld, v, kp, path, 1, 600000, &u))
+        h->after_ms = (uint32_t)u;
+    else if (k == 1 && get_uint(ld, v, kp, path, 50, 99, &u))
+        h->percentile = (uint32_t)u;
+    else if (k == 2)
+        get_double(ld, v, kp, path, 0.0, 1.0, &h->max_fraction);
+}
+
+/* models[i].hedge: { after_ms, percentile, max_fraction } - at least one
+ * of the first two says when. */
+static void parse_hedge(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, sy_hedge_conf_t *h)
+{
+    h->on = 1;
+    h->max_fraction = 0.1;
+    parse_members(ld, v, kp, path, hedge_keys, NKEYS(hedge_keys), hedge_member, h);
+    if (fy_node_get_type(v) == FYNT_MAPPING && !h->after_ms && !h->percentile)
+        report(ld, kp, "%s: say when to hedge: after_ms (a fixed wait) and/or percentile (the deployment's own)",
+               path);
+}
+
 /* models[i].fallbacks / context_fallbacks: names kept to resolve once
  * every model is known (parse_root). */
 static void parse_fallbacks(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, size_t model,
@@ -1725,6 +1751,10 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
         }
         if (k >= ROUTE_KEY0 && k < ROUTE_KEY0 + (int)NKEYS(route_keys)) {
             route_member(ld, k - ROUTE_KEY0, v, kp, path, &m->route);
+            continue;
+        }
+        if (k == HEDGE_KEY) {
+            parse_hedge(ld, v, kp, path, &m->hedge);
             continue;
         }
         if (k >= ROUTE_KEY0 + (int)NKEYS(route_keys)) {

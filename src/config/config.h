@@ -120,6 +120,14 @@ typedef struct sy_route_conf {
     uint32_t timeout_ms;     /* the request's deadline over every attempt; default 600000 */
 } sy_route_conf_t;
 
+/* models[].hedge: a second attempt when the first is slow to answer */
+typedef struct sy_hedge_conf {
+    int on;              /* the model hedges (hedge: given) */
+    uint32_t after_ms;   /* hedge: { after_ms }: fixed wait for a first byte; 0 = unset */
+    uint32_t percentile; /* hedge: { percentile }: the deployment's own pN time to first byte; 0 = unset */
+    double max_fraction; /* hedge: { max_fraction }: at most this share of requests hedge; default 0.1 */
+} sy_hedge_conf_t;
+
 /* models[].cache.mode */
 typedef enum sy_cache_mode {
     SY_CACHE_OFF = 0, /* default */
@@ -146,6 +154,7 @@ typedef struct sy_model_conf {
     size_t n_fallbacks;
     size_t *context_fallbacks;  /* the same, for a prompt too long for the model */
     size_t n_context_fallbacks;
+    sy_hedge_conf_t hedge;
 } sy_model_conf_t;
 
 /* The top-level cache section: its tiers and the semantic cache. Every
