@@ -103,7 +103,8 @@ static const char *const server_keys[] = {"listen",
                                           "max_body_bytes",
                                           "drain_timeout_ms",
                                           "stream_high_water_bytes",
-                                          "sse_keepalive_ms"};
+                                          "sse_keepalive_ms",
+                                          "ready_requires_providers"};
 static const char *const log_keys[] = {"level", "requests"};
 static const char *const provider_keys[] = {"name",
                                             "type",
@@ -117,7 +118,10 @@ static const char *const provider_keys[] = {"name",
                                             "discover_interval_s",
                                             "optional",
                                             "default_max_tokens",
-                                            "demo"};
+                                            "demo",
+                                            "health"};
+static const char *const health_keys[] = {"path",           "interval_s",    "timeout_ms", "unhealthy_after",
+                                          "healthy_after", "loaded",        "slots"};
 static const char *const timeout_keys[] = {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"};
 static const char *const model_keys[] = {"name",          "deployments",     "cache",
                                          "dedup",         "strategy",        "retries",
@@ -801,6 +805,9 @@ static void parse_server(loader_t *ld, struct fy_node *map, pos_t mpos)
             if (get_uint(ld, v, kp, path, 0, UINT32_MAX, &u))
                 sv->sse_keepalive_ms = (uint32_t)u;
             break;
+        case 6:
+            get_bool(ld, v, kp, path, &sv->ready_requires_providers);
+            break;
         }
     }
 }
@@ -1017,6 +1024,94 @@ static void report_duplicate(loader_t *ld, const char *kind, const char *path, c
     }
 }
 
+/* ---------------------------------------------------------------- providers[].health
+ * Active probes (providers/health.h). `health: true` takes every default,
+ * a mapping sets some keys, `health: false` (or no key) turns probing off. */
+
+static void health_defaults(sy_health_conf_t *h)
+{
+    h->interval_ms = 10000;
+    h->timeout_ms = 2000;
+    h->unhealthy_after = 2;
+    h->healthy_after = 1;
+    h->loaded = -1; /* unsaid: on for ollama */
+}
+
+static bool get_double(loader_t *ld, struct fy_node *n, pos_t key, const char *path, double min, double max,
+                       double *out);
+
+static void parse_health(loader_t *ld, struct fy_node *v, pos_t kp, const char *where, sy_provider_conf_t *pv)
+{
+    sy_health_conf_t *h = &pv->health;
+    if (v && fy_node_get_type(v) == FYNT_SCALAR) {
+        get_bool(ld, v, kp, where, &h->enabled);
+        return;
+    }
+    if (!v || fy_node_get_type(v) != FYNT_MAPPING) {
+        report(ld, value_pos(v, kp), "%s: expected true, false or a mapping", where);
+        return;
+    }
+    h->enabled = 1;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(v, &it)) != NULL) {
+        pos_t hp;
+        char path[128];
+        uint64_t u;
+        double d;
+        struct fy_node *hv = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), where, health_keys, NKEYS(health_keys), &hp, kp);
+        if (k < 0)
+            continue;
+        snprintf(path, sizeof(path), "%s.%s", where, health_keys[k]);
+        switch (k) {
+        case 0: /* path */
+            if (get_string(ld, hv, hp, path, false, 512, &h->path) && h->path[0] != '/') {
+                report(ld, value_pos(hv, hp), "%s: must start with \"/\" (it is appended to base_url)", path);
+                free(h->path);
+                h->path = NULL;
+            }
+            break;
+        case 1: /* interval_s */
+            if (get_double(ld, hv, hp, path, 0.05, 86400, &d))
+                h->interval_ms = (uint32_t)(d * 1000.0 + 0.5);
+            break;
+        case 2:
+            if (get_uint(ld, hv, hp, path, 1, 600000, &u))
+                h->timeout_ms = (uint32_t)u;
+            break;
+        case 3:
+            if (get_uint(ld, hv, hp, path, 1, 100, &u))
+                h->unhealthy_after = (uint32_t)u;
+            break;
+        case 4:
+            if (get_uint(ld, hv, hp, path, 1, 100, &u))
+                h->healthy_after = (uint32_t)u;
+            break;
+        case 5:
+            get_bool(ld, hv, hp, path, &h->loaded);
+            break;
+        case 6:
+            get_bool(ld, hv, hp, path, &h->slots);
+            break;
+        }
+    }
+}
+
+/* What only one type can probe: /api/ps is Ollama's, /slots is llama.cpp's
+ * server (an OpenAI-compatible provider). */
+static void check_health(loader_t *ld, sy_provider_conf_t *pv, pos_t p, const char *where)
+{
+    sy_health_conf_t *h = &pv->health;
+    if (h->loaded == 1 && pv->type != SY_PROVIDER_OLLAMA)
+        report(ld, p, "%s.health.loaded: only a provider of type ollama lists its loaded models (GET /api/ps)",
+               where);
+    if (h->slots && pv->type != SY_PROVIDER_OPENAI)
+        report(ld, p, "%s.health.slots: only a provider of type openai (a llama.cpp server) has slots", where);
+    if (h->loaded < 0)
+        h->loaded = pv->type == SY_PROVIDER_OLLAMA;
+}
+
 static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos,
                            pos_t *name_pos)
 {
@@ -1036,6 +1131,8 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
     bool type_ok = false;
     int demo = -1; /* not written: follows the name */
     pos_t discover_pos = ipos;
+    pos_t health_pos = ipos;
+    health_defaults(&pv->health);
     void *it = NULL;
     struct fy_node_pair *pr;
     while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
@@ -1125,6 +1222,10 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
         case 12:
             get_bool(ld, v, kp, path, &demo);
             break;
+        case 13:
+            health_pos = kp;
+            parse_health(ld, v, kp, path, pv);
+            break;
         }
     }
     for (size_t i = 0; i < 3; i++)
@@ -1137,6 +1238,8 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
      * sending its requests without one (which the cloud would refuse). */
     pv->disabled = pv->optional && pv->api_key_env && !pv->api_key;
     pv->demo = demo >= 0 ? demo : pv->name && strncmp(pv->name, "demo-", 5) == 0;
+    if (type_ok)
+        check_health(ld, pv, health_pos, where);
 }
 
 typedef void (*parse_item_fn)(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos, pos_t *name_pos);
@@ -2238,6 +2341,7 @@ static void free_provider(sy_provider_conf_t *p)
     for (size_t i = 0; i < p->n_forward_headers; i++)
         free(p->forward_headers[i]);
     free(p->forward_headers);
+    free(p->health.path);
 }
 
 static void free_model(sy_model_conf_t *m)

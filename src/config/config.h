@@ -36,6 +36,20 @@ typedef struct sy_timeouts {
     uint32_t total_ms;      /* whole transfer.                   default 600000 */
 } sy_timeouts_t;
 
+/* providers[].health: active probes of the provider (providers/health.h).
+ * Off unless the provider has a health key (true, or a mapping). */
+typedef struct sy_health_conf {
+    int enabled;              /* health: true | false | {...}; default 0 */
+    char *path;               /* appended to base_url; NULL = the type's default (ollama /api/tags,
+                               * openai /models, anthropic /v1/models) */
+    uint32_t interval_ms;     /* interval_s (fractions allowed, 0.05..86400); default 10 s */
+    uint32_t timeout_ms;      /* one probe's bound, 1..600000; default 2000 */
+    uint32_t unhealthy_after; /* consecutive failed probes that mark it down, 1..100; default 2 */
+    uint32_t healthy_after;   /* consecutive good probes that mark it up, 1..100; default 1 */
+    int loaded;               /* ollama: GET /api/ps, prefer deployments whose model is loaded; default 1 */
+    int slots;                /* openai (llama.cpp server): GET /slots (or /metrics), prefer idle slots; default 0 */
+} sy_health_conf_t;
+
 typedef struct sy_provider_conf {
     char *name;
     sy_provider_type_t type;
@@ -56,6 +70,7 @@ typedef struct sy_provider_conf {
                                    * empty. A disabled provider stays in the config (its deployments
                                    * keep their indexes) but is never chosen nor probed. */
     int demo;                     /* demo: true, or a name starting with "demo-": answers are simulated */
+    sy_health_conf_t health;      /* health: active probes; see sy_health_conf_t */
 } sy_provider_conf_t;
 
 /* auto: the lean HTTP/1.1 client for plain http:// to an IP or localhost,
@@ -205,6 +220,7 @@ typedef struct sy_server_conf {
     uint32_t drain_timeout_ms;        /* graceful shutdown bound; default 10000 */
     size_t stream_high_water_bytes;   /* per-stream client buffer before pausing upstream; default 262144 */
     uint32_t sse_keepalive_ms;        /* SSE ": keep-alive" comment after this much silence; default 15000 */
+    int ready_requires_providers;     /* /health/ready answers 503 while no probed provider is up; default 0 */
 } sy_server_conf_t;
 
 typedef struct sy_log_conf {

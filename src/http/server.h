@@ -32,6 +32,7 @@ struct sy_cache;
 struct sy_dedup;
 struct sy_rstate;
 struct sy_exp_state;
+struct sy_health;
 
 /* Receives every request. Must eventually answer it (see request.h). */
 typedef void (*sy_handler_fn)(sy_req_t *r);
@@ -101,6 +102,13 @@ struct sy_server {
      * its outcome on its arm. */
     struct sy_exp_state *exp;
     void (*exp_done)(sy_req_t *r);
+    /* Active health probes (providers/health.h), NULL when no provider is
+     * probed. Owned by the caller like discovery, and run the same way: on
+     * worker 0 (the loop discovery uses: they share /api/tags answers),
+     * started once the workers run, stopped once they have stopped. */
+    struct sy_health *health;
+    int (*health_start)(struct sy_health *h, sy_worker_t *w);
+    void (*health_stop)(struct sy_health *h);
 };
 
 /*

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "providers/health.h"
 
 #define MINUTE_NS 60000000000ull
 #define DEFAULT_ANSWER_TOKENS 512 /* the cost strategy's guess when max_tokens is unsaid */
@@ -278,6 +279,50 @@ static int choose(sy_rstate_t *s, size_t mi, int *cand, int n, const sy_pick_in_
     }
 }
 
+/* ---- health (providers/health.h), layered on the strategy ----
+ *
+ * Called between sorting the deployments and choosing. First, a deployment
+ * whose provider's probes say down leaves every list while some candidate
+ * in any list is not down (when all are, all stay: a probe can be wrong,
+ * and refusing on its word alone would turn its mistake into an outage).
+ * Then, in each list, when some deployment is preferred (model loaded,
+ * idle slot) those known not to be are dropped; deployments without data
+ * (cloud, no probe yet) stay, so a loaded local server is preferred to an
+ * unloaded one, not to the cloud. Atomic loads only. */
+static void health_filter(sy_rstate_t *s, size_t mi, int *lists[3], int *counts[3])
+{
+    const sy_health_t *h = s->health;
+    const sy_model_conf_t *m = &s->cfg->models[mi];
+    int up = 0, down = 0;
+    for (int l = 0; l < 3; l++)
+        for (int i = 0; i < *counts[l]; i++) {
+            if (sy_health_state(h, m->deployments[lists[l][i]].provider_index) == SY_HEALTH_DOWN)
+                down++;
+            else
+                up++;
+        }
+    for (int l = 0; l < 3; l++) {
+        int *c = lists[l], n = *counts[l], k = 0, best = -1;
+        for (int i = 0; i < n; i++) {
+            if (down && up && sy_health_state(h, m->deployments[c[i]].provider_index) == SY_HEALTH_DOWN)
+                continue;
+            c[k++] = c[i];
+            int p = sy_health_pref(h, mi, (size_t)c[i]);
+            if (p > best)
+                best = p;
+        }
+        n = k;
+        if (best > 0) {
+            k = 0;
+            for (int i = 0; i < n; i++)
+                if (sy_health_pref(h, mi, (size_t)c[i]) >= 0)
+                    c[k++] = c[i];
+            n = k;
+        }
+        *counts[l] = n;
+    }
+}
+
 /* Take d: in flight, this minute's request and, half-open, the probe.
  * Returns the probe flag or -1 (the breaker refused). */
 static int enter(sy_dstate_t *d, uint64_t now)
@@ -328,6 +373,8 @@ int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_ou
         }
         if (!nf && !nu && !nc)
             return -1;
+        if (s->health)
+            health_filter(s, mi, (int *[3]){fresh, used, cool}, (int *[3]){&nf, &nu, &nc});
         /* a cooling deployment is only avoided, never refused: it is
          * chosen when nothing else may be called */
         int d = nf ? choose(s, mi, fresh, nf, in) : nu ? choose(s, mi, used, nu, in) : choose(s, mi, cool, nc, in);

@@ -27,6 +27,7 @@
 #include "router/breaker.h"
 
 struct evbuffer;
+struct sy_health;
 
 /* The most deployments a model may have (the config's bound). */
 #define SY_ROUTER_MAX_CAND 256
@@ -64,6 +65,9 @@ typedef struct sy_mstate {
 typedef struct sy_rstate {
     const sy_config_t *cfg;
     sy_mstate_t *models; /* cfg->n_models */
+    /* Active health probes (providers/health.h), NULL when none: set by the
+     * caller before the first pick; read by it with atomics only. */
+    const struct sy_health *health;
 } sy_rstate_t;
 
 /* The live state for cfg's models (cfg must outlive it). NULL when out of

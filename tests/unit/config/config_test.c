@@ -1524,3 +1524,84 @@ Test(config, complexity_and_experiment_problems)
                  "must add up to 100",
                  NULL);
 }
+
+/* ---- providers[].health, server.ready_requires_providers ---------------- */
+
+Test(config, health_off_by_default)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - {name: p, type: ollama, base_url: \"http://127.0.0.1:11434\"}\n");
+    const sy_health_conf_t *h = &c->providers[0].health;
+    cr_assert_eq(h->enabled, 0);
+    cr_assert_null(h->path);
+    cr_assert_eq(h->interval_ms, 10000);
+    cr_assert_eq(h->timeout_ms, 2000);
+    cr_assert_eq(h->unhealthy_after, 2);
+    cr_assert_eq(h->healthy_after, 1);
+    cr_assert_eq(h->loaded, 1, "an Ollama provider reads /api/ps once probed");
+    cr_assert_eq(h->slots, 0);
+    cr_assert_eq(c->server.ready_requires_providers, 0);
+    sy_config_free(c);
+}
+
+Test(config, health_true_and_mapping)
+{
+    sy_config_t *c = load_ok("server: { ready_requires_providers: true }\n"
+                             "providers:\n"
+                             "  - {name: a, type: ollama, base_url: \"http://h:1\", health: true}\n"
+                             "  - name: b\n"
+                             "    type: openai\n"
+                             "    base_url: \"http://h:2/v1\"\n"
+                             "    health: { path: /health, interval_s: 0.25, timeout_ms: 500, unhealthy_after: 3,\n"
+                             "              healthy_after: 2, slots: true }\n"
+                             "  - {name: c, type: ollama, base_url: \"http://h:3\", health: { loaded: false }}\n"
+                             "  - {name: d, type: anthropic, base_url: \"http://h:4\", health: false}\n");
+    cr_assert_eq(c->server.ready_requires_providers, 1);
+    cr_assert_eq(c->providers[0].health.enabled, 1);
+    cr_assert_eq(c->providers[0].health.loaded, 1);
+    const sy_health_conf_t *b = &c->providers[1].health;
+    cr_assert_eq(b->enabled, 1);
+    cr_assert_str_eq(b->path, "/health");
+    cr_assert_eq(b->interval_ms, 250);
+    cr_assert_eq(b->timeout_ms, 500);
+    cr_assert_eq(b->unhealthy_after, 3);
+    cr_assert_eq(b->healthy_after, 2);
+    cr_assert_eq(b->slots, 1);
+    cr_assert_eq(b->loaded, 0, "only Ollama has /api/ps");
+    cr_assert_eq(c->providers[2].health.enabled, 1);
+    cr_assert_eq(c->providers[2].health.loaded, 0);
+    cr_assert_eq(c->providers[3].health.enabled, 0);
+    sy_config_free(c);
+}
+
+Test(config, health_bad_values)
+{
+    expect_diags("providers:\n"
+                 "  - name: a\n"
+                 "    type: ollama\n"
+                 "    base_url: \"http://h\"\n"
+                 "    health: { intervall_s: 1, path: api/tags, interval_s: 0.01, timeout_ms: 0, unhealthy_after: 101 }\n"
+                 "  - {name: b, type: openai, base_url: \"http://h\", health: yes}\n"
+                 "  - {name: c, type: openai, base_url: \"http://h\", health: [1]}\n",
+                 "t.yaml:5:15: unknown key \"intervall_s\" in providers[0].health; did you mean \"interval_s\"?",
+                 "t.yaml:5:37: providers[0].health.path: must start with \"/\" (it is appended to base_url)",
+                 "t.yaml:5:59: providers[0].health.interval_s: out of range (0.05..86400)",
+                 "t.yaml:5:77: providers[0].health.timeout_ms: expected a positive integer",
+                 "t.yaml:5:97: providers[0].health.unhealthy_after: out of range (1..100)",
+                 "t.yaml:6:59: providers[1].health: expected true or false",
+                 "t.yaml:7:51: providers[2].health: expected true, false or a mapping", NULL);
+}
+
+/* /api/ps is Ollama's, /slots a llama.cpp server's (type openai). */
+Test(config, health_loaded_and_slots_by_type)
+{
+    expect_diags("providers:\n"
+                 "  - {name: a, type: openai, base_url: \"http://h\", health: { loaded: true }}\n"
+                 "  - {name: b, type: ollama, base_url: \"http://h\", health: { slots: true }}\n"
+                 "  - {name: c, type: anthropic, base_url: \"http://h\", health: { slots: true }}\n",
+                 "t.yaml:2:51: providers[0].health.loaded: only a provider of type ollama lists its loaded models "
+                 "(GET /api/ps)",
+                 "t.yaml:3:51: providers[1].health.slots: only a provider of type openai (a llama.cpp server) has slots",
+                 "t.yaml:4:54: providers[2].health.slots: only a provider of type openai (a llama.cpp server) has slots",
+                 NULL);
+}
