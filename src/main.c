@@ -16,7 +16,9 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "providers/discovery.h"
+#include "providers/health.h"
 #include "router/state.h"
+#include "router/experiment.h"
 #include "cache/cache.h"
 #include "pipeline/pipeline.h"
 #include "dedup/table.h"
@@ -133,9 +135,11 @@ static int cmd_serve(int argc, char **argv)
     sy_metrics_t *metrics = NULL;
     sy_server_t *srv = NULL;
     sy_discovery_t *disc = NULL;
+    sy_health_t *health = NULL;
     sy_cache_t *cache = NULL;
     sy_dedup_t *dedup = NULL;
     sy_rstate_t *rstate = NULL;
+    sy_exp_state_t *exps = NULL;
     sy_config_t *cfg = sy_config_load(path, &d);
     if (!cfg) {
         sy_diags_print(stderr, &d);
@@ -176,11 +180,17 @@ static int cmd_serve(int argc, char **argv)
         sy_log(SY_LOG_ERROR, "cannot start", "model discovery: out of memory");
         goto out;
     }
+    /* after discovery: a provider probed on /api/tags shares the answer with it */
+    if (sy_health_wanted(cfg) && (health = sy_health_new(cfg, disc)) == NULL) {
+        sy_log(SY_LOG_ERROR, "cannot start", "health probes: out of memory");
+        goto out;
+    }
     if (sy_cache_wanted(cfg) && (cache = sy_cache_new(cfg, cfg->server.workers, &err)) == NULL) {
         sy_log(SY_LOG_ERROR, "cannot start", "cache: %s", err.message);
         goto out;
     }
-    if ((dedup = sy_dedup_new(0)) == NULL || (rstate = sy_rstate_new(cfg)) == NULL)
+    if ((dedup = sy_dedup_new(0)) == NULL || (rstate = sy_rstate_new(cfg)) == NULL ||
+        (exps = sy_exp_state_new(cfg, 0)) == NULL)
         goto out;
     srv = sy_server_new(cfg, metrics, sy_api_dispatch, &err);
     if (!srv) {
@@ -197,15 +207,23 @@ static int cmd_serve(int argc, char **argv)
     }
     srv->dedup = dedup;
     srv->rstate = rstate;
+    srv->exp = exps;
+    srv->exp_done = sy_api_experiment_done;
+    rstate->health = health;
+    srv->health = health;
+    srv->health_start = sy_health_start;
+    srv->health_stop = sy_health_stop;
     srv->cache_start = sy_cache_start;
     srv->cache_stop = sy_cache_stop;
     rc = sy_server_run(srv) == 0 ? 0 : 1;
 out:
     sy_server_free(srv);
+    sy_health_free(health);
     sy_discovery_free(disc);
     sy_cache_free(cache);
     sy_dedup_free(dedup);
     sy_rstate_free(rstate);
+    sy_exp_state_free(exps);
     sy_metrics_free(metrics);
     sy_config_free(cfg);
     sy_diags_release(&d);

@@ -81,6 +81,11 @@ void sy_api_health_live(sy_req_t *r);
 void sy_api_health_ready(sy_req_t *r);
 void sy_api_metrics(sy_req_t *r);
 
+/* feedback.c: POST /v1/feedback, and the hook that counts an experiment's
+ * request on its arm as it finishes (srv->exp_done) */
+void sy_api_feedback(sy_req_t *r);
+void sy_api_experiment_done(sy_req_t *r);
+
 /* stats.c: GET /api/stats, and the cache's and dedup's families on /metrics */
 void sy_api_stats(sy_req_t *r);
 struct evbuffer;

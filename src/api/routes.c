@@ -40,6 +40,7 @@ static const route_t routes[] = {
     {"/api/ps", 0, GET_HEAD, sy_api_ollama_ps, "/api/ps", OLL},
     {"/api/version", 0, GET_HEAD, sy_api_ollama_version, "/api/version", OLL},
     {"/api/stats", 0, EVHTTP_REQ_GET, sy_api_stats, "/api/stats", OAI},
+    {"/v1/feedback", 0, EVHTTP_REQ_POST, sy_api_feedback, "/v1/feedback", OAI},
     {"/", 0, GET_HEAD, sy_api_ollama_root, "/", OLL},
     {"/health/live", 0, GET_HEAD, sy_api_health_live, "/health/live", OAI},
     {"/health/ready", 0, GET_HEAD, sy_api_health_ready, "/health/ready", OAI},

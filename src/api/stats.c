@@ -3,10 +3,10 @@
  * object, for operators and the console; and their families on /metrics.
  *
  *   {"cache":{...} | null, "dedup":{"inflight":N,"joins":N,"leads":N},
- *    "router":{"models":[...]}}
+ *    "router":{"models":[...]}, "experiments":[...], "providers":{...} | null}
  *
  * "cache" is null when no model caches. docs/cache.md lists the cache's
- * fields, docs/routing.md the router's.
+ * fields, docs/routing.md the router's and the experiments'.
  */
 #include <event2/buffer.h>
 
@@ -14,7 +14,9 @@
 #include "cache/cache.h"
 #include "core/clock.h"
 #include "dedup/table.h"
+#include "providers/health.h"
 #include "router/state.h"
+#include "router/experiment.h"
 #include "http/request.h"
 #include "pipeline/error.h"
 
@@ -47,6 +49,18 @@ void sy_api_stats(sy_req_t *r)
         sy_rstate_json(srv->rstate, sy_now_ns(), b);
     else
         evbuffer_add(b, "null", 4);
+    /* A/B experiments: per arm (docs/routing.md#a-b-experiments) */
+    evbuffer_add(b, ",\"experiments\":", 15);
+    if (srv->exp)
+        sy_exp_json(srv->exp, b);
+    else
+        evbuffer_add(b, "[]", 2);
+    /* health probes (providers/health.h): null when no provider is probed */
+    evbuffer_add(b, ",\"providers\":", 13);
+    if (srv->health)
+        sy_health_json(srv->health, sy_now_ns(), b);
+    else
+        evbuffer_add(b, "null", 4);
     evbuffer_add(b, "}", 1);
     sy_req_reply_buf(r, 200, "application/json", b);
     evbuffer_free(b);
@@ -58,6 +72,10 @@ void sy_api_stats_metrics(sy_server_t *srv, struct evbuffer *out)
         sy_cache_metrics_text(srv->cache, out);
     if (srv->rstate)
         sy_rstate_metrics(srv->rstate, sy_now_ns(), out);
+    if (srv->exp)
+        sy_exp_metrics(srv->exp, out);
+    if (srv->health)
+        sy_health_metrics(srv->health, out);
     if (!srv->dedup)
         return;
     sy_dedup_stats_t st;

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <regex.h>
 #include <libfyaml.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -61,6 +62,12 @@ typedef struct loader {
     pos_t embedder_pos; /* where cache.semantic.embedder was given */
     struct model_ref *refs; /* fallbacks named, resolved once every model is known */
     size_t n_refs, cap_refs;
+    /* complexity tiers and router.experiments name models: read once every
+     * model is known (their nodes live as long as the document) */
+    struct cx_defer *cx;
+    size_t n_cx, cap_cx;
+    struct fy_node *exp_node;
+    pos_t exp_pos;
     pos_t *rule_route_pos; /* where each rule's action.route was given */
 } loader_t;
 
@@ -74,7 +81,7 @@ typedef struct model_ref {
 } model_ref_t;
 
 static const char *const top_keys[] = {"server", "log", "providers", "models", "cache", "router"};
-static const char *const router_keys[] = {"defaults", "rules"};
+static const char *const router_keys[] = {"defaults", "experiments", "rules"};
 /* router.defaults, also allowed on each model (model_keys lists them in
  * this order from ROUTE_KEY0) */
 static const char *const route_keys[] = {"strategy", "retries", "circuit_breaker", "when_all_open", "timeout_ms"};
@@ -83,6 +90,7 @@ static const char *const breaker_keys[] = {"failures", "window_s", "cooldown_s"}
 static const char *const strategy_names[] = {"weighted", "round_robin", "least_inflight",
                                              "latency",  "cost",        "usage"};
 static const char *const all_open_names[] = {"fail", "wait"};
+static const char *const hedge_keys[] = {"after_ms", "percentile", "max_fraction"};
 static const char *const price_keys[] = {"input_per_mtok", "output_per_mtok"};
 static const char *const cache_keys[] = {"memory", "redis", "sqlite", "semantic"};
 static const char *const cache_memory_keys[] = {"max_bytes"};
@@ -97,7 +105,8 @@ static const char *const server_keys[] = {"listen",
                                           "max_body_bytes",
                                           "drain_timeout_ms",
                                           "stream_high_water_bytes",
-                                          "sse_keepalive_ms"};
+                                          "sse_keepalive_ms",
+                                          "ready_requires_providers"};
 static const char *const log_keys[] = {"level", "requests"};
 static const char *const provider_keys[] = {"name",
                                             "type",
@@ -111,14 +120,20 @@ static const char *const provider_keys[] = {"name",
                                             "discover_interval_s",
                                             "optional",
                                             "default_max_tokens",
-                                            "demo"};
+                                            "demo",
+                                            "health"};
+static const char *const health_keys[] = {"path",           "interval_s",    "timeout_ms", "unhealthy_after",
+                                          "healthy_after", "loaded",        "slots"};
 static const char *const timeout_keys[] = {"connect_ms", "first_byte_ms", "idle_ms", "total_ms"};
 static const char *const model_keys[] = {"name",          "deployments",     "cache",
                                          "dedup",         "strategy",        "retries",
                                          "circuit_breaker", "when_all_open", "timeout_ms",
-                                         "fallbacks",     "context_fallbacks"};
+                                         "fallbacks",     "context_fallbacks", "router",
+                                         "tiers",         "complexity",      "hedge"};
 #define MODEL_REQUIRED_KEYS 2 /* name, deployments */
 #define ROUTE_KEY0 4          /* model_keys[4..8] are route_keys[0..4] */
+#define MODEL_CX_KEY0 11      /* model_keys[11..13]: router, tiers, complexity */
+#define HEDGE_KEY 14
 static const char *const deployment_keys[] = {"provider", "model", "weight", "max_inflight", "price", "rpm", "tpm"};
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const type_names[] = {"openai", "ollama", "anthropic"};
@@ -792,6 +807,9 @@ static void parse_server(loader_t *ld, struct fy_node *map, pos_t mpos)
             if (get_uint(ld, v, kp, path, 0, UINT32_MAX, &u))
                 sv->sse_keepalive_ms = (uint32_t)u;
             break;
+        case 6:
+            get_bool(ld, v, kp, path, &sv->ready_requires_providers);
+            break;
         }
     }
 }
@@ -1008,6 +1026,94 @@ static void report_duplicate(loader_t *ld, const char *kind, const char *path, c
     }
 }
 
+/* ---------------------------------------------------------------- providers[].health
+ * Active probes (providers/health.h). `health: true` takes every default,
+ * a mapping sets some keys, `health: false` (or no key) turns probing off. */
+
+static void health_defaults(sy_health_conf_t *h)
+{
+    h->interval_ms = 10000;
+    h->timeout_ms = 2000;
+    h->unhealthy_after = 2;
+    h->healthy_after = 1;
+    h->loaded = -1; /* unsaid: on for ollama */
+}
+
+static bool get_double(loader_t *ld, struct fy_node *n, pos_t key, const char *path, double min, double max,
+                       double *out);
+
+static void parse_health(loader_t *ld, struct fy_node *v, pos_t kp, const char *where, sy_provider_conf_t *pv)
+{
+    sy_health_conf_t *h = &pv->health;
+    if (v && fy_node_get_type(v) == FYNT_SCALAR) {
+        get_bool(ld, v, kp, where, &h->enabled);
+        return;
+    }
+    if (!v || fy_node_get_type(v) != FYNT_MAPPING) {
+        report(ld, value_pos(v, kp), "%s: expected true, false or a mapping", where);
+        return;
+    }
+    h->enabled = 1;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(v, &it)) != NULL) {
+        pos_t hp;
+        char path[128];
+        uint64_t u;
+        double d;
+        struct fy_node *hv = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), where, health_keys, NKEYS(health_keys), &hp, kp);
+        if (k < 0)
+            continue;
+        snprintf(path, sizeof(path), "%s.%s", where, health_keys[k]);
+        switch (k) {
+        case 0: /* path */
+            if (get_string(ld, hv, hp, path, false, 512, &h->path) && h->path[0] != '/') {
+                report(ld, value_pos(hv, hp), "%s: must start with \"/\" (it is appended to base_url)", path);
+                free(h->path);
+                h->path = NULL;
+            }
+            break;
+        case 1: /* interval_s */
+            if (get_double(ld, hv, hp, path, 0.05, 86400, &d))
+                h->interval_ms = (uint32_t)(d * 1000.0 + 0.5);
+            break;
+        case 2:
+            if (get_uint(ld, hv, hp, path, 1, 600000, &u))
+                h->timeout_ms = (uint32_t)u;
+            break;
+        case 3:
+            if (get_uint(ld, hv, hp, path, 1, 100, &u))
+                h->unhealthy_after = (uint32_t)u;
+            break;
+        case 4:
+            if (get_uint(ld, hv, hp, path, 1, 100, &u))
+                h->healthy_after = (uint32_t)u;
+            break;
+        case 5:
+            get_bool(ld, hv, hp, path, &h->loaded);
+            break;
+        case 6:
+            get_bool(ld, hv, hp, path, &h->slots);
+            break;
+        }
+    }
+}
+
+/* What only one type can probe: /api/ps is Ollama's, /slots is llama.cpp's
+ * server (an OpenAI-compatible provider). */
+static void check_health(loader_t *ld, sy_provider_conf_t *pv, pos_t p, const char *where)
+{
+    sy_health_conf_t *h = &pv->health;
+    if (h->loaded == 1 && pv->type != SY_PROVIDER_OLLAMA)
+        report(ld, p, "%s.health.loaded: only a provider of type ollama lists its loaded models (GET /api/ps)",
+               where);
+    if (h->slots && pv->type != SY_PROVIDER_OPENAI)
+        report(ld, p, "%s.health.slots: only a provider of type openai (a llama.cpp server) has slots", where);
+    if (h->loaded < 0)
+        h->loaded = pv->type == SY_PROVIDER_OLLAMA;
+}
+
 static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos,
                            pos_t *name_pos)
 {
@@ -1027,6 +1133,8 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
     bool type_ok = false;
     int demo = -1; /* not written: follows the name */
     pos_t discover_pos = ipos;
+    pos_t health_pos = ipos;
+    health_defaults(&pv->health);
     void *it = NULL;
     struct fy_node_pair *pr;
     while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
@@ -1116,6 +1224,10 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
         case 12:
             get_bool(ld, v, kp, path, &demo);
             break;
+        case 13:
+            health_pos = kp;
+            parse_health(ld, v, kp, path, pv);
+            break;
         }
     }
     for (size_t i = 0; i < 3; i++)
@@ -1128,6 +1240,8 @@ static void parse_provider(loader_t *ld, struct fy_node *map, size_t idx, pos_t 
      * sending its requests without one (which the cloud would refuse). */
     pv->disabled = pv->optional && pv->api_key_env && !pv->api_key;
     pv->demo = demo >= 0 ? demo : pv->name && strncmp(pv->name, "demo-", 5) == 0;
+    if (type_ok)
+        check_health(ld, pv, health_pos, where);
 }
 
 typedef void (*parse_item_fn)(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos, pos_t *name_pos);
@@ -1937,11 +2051,40 @@ static void free_rule(sy_rule_conf_t *rc)
 static void router_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
 {
     (void)ud;
-    if (k == 1) {
+    if (k == 1) { /* experiments: read once the models are known (parse_experiments) */
+        ld->exp_node = v;
+        ld->exp_pos = kp;
+        return;
+    }
+    if (k == 2) {
         parse_rules(ld, v, kp, path);
         return;
     }
     parse_members(ld, v, kp, path, route_keys, NKEYS(route_keys), route_member, &ld->cfg->router);
+}
+
+static void hedge_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_hedge_conf_t *h = ud;
+    uint64_t u;
+    if (k == 0 && get_uint(ld, v, kp, path, 1, 600000, &u))
+        h->after_ms = (uint32_t)u;
+    else if (k == 1 && get_uint(ld, v, kp, path, 50, 99, &u))
+        h->percentile = (uint32_t)u;
+    else if (k == 2)
+        get_double(ld, v, kp, path, 0.0, 1.0, &h->max_fraction);
+}
+
+/* models[i].hedge: { after_ms, percentile, max_fraction } - at least one
+ * of the first two says when. */
+static void parse_hedge(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, sy_hedge_conf_t *h)
+{
+    h->on = 1;
+    h->max_fraction = 0.1;
+    parse_members(ld, v, kp, path, hedge_keys, NKEYS(hedge_keys), hedge_member, h);
+    if (fy_node_get_type(v) == FYNT_MAPPING && !h->after_ms && !h->percentile)
+        report(ld, kp, "%s: say when to hedge: after_ms (a fixed wait) and/or percentile (the deployment's own)",
+               path);
 }
 
 /* models[i].fallbacks / context_fallbacks: names kept to resolve once
@@ -2030,17 +2173,383 @@ static void resolve_fallbacks(loader_t *ld)
     }
 }
 
+/* ---- complexity routing and A/B experiments ----
+ *
+ * A model with `router: complexity` has tiers instead of deployments; its
+ * tiers and router.experiments name other models, so both are read once
+ * every model is (parse_root). docs/routing.md explains the keys. */
+
+#define SY_CONF_MAX_TIERS 16
+#define SY_CONF_MAX_EXPERIMENTS 64
+#define SY_CONF_MAX_ARMS 16
+#define SY_CONF_MAX_LABEL 64
+
+static const char *const model_router_names[] = {"deployments", "complexity"};
+static const char *const cx_keys[] = {"weights"};
+static const char *const cx_weight_keys[] = {"tokens", "code", "math", "steps", "depth", "tools", "max_tokens"};
+static const char *const tier_keys[] = {"below", "model"};
+static const char *const exp_keys[] = {"name", "model", "sticky", "arms"};
+static const char *const arm_keys[] = {"name", "weight", "model"};
+static const char *const sticky_names[] = {"user", "key", "none"};
+
+static const sy_cx_weights_t cx_default_weights = {
+    .tokens = 25, .code = 20, .math = 15, .steps = 15, .depth = 10, .tools = 10, .max_tokens = 5};
+
+/* A model's tiers node, read by parse_tiers_deferred. */
+typedef struct cx_defer {
+    size_t model;
+    struct fy_node *node;
+    pos_t pos;
+} cx_defer_t;
+
+/* The model named name, or -1 after reporting it unknown at p (with a
+ * did-you-mean among the config's models). */
+static int model_ref_index(loader_t *ld, pos_t p, const char *path, const char *name)
+{
+    const sy_config_t *cfg = ld->cfg;
+    const sy_model_conf_t *to = sy_config_find_model(cfg, name);
+    if (to)
+        return (int)(to - cfg->models);
+    const char *cands[64];
+    size_t nc = 0;
+    for (size_t j = 0; j < cfg->n_models && nc < 64; j++)
+        if (cfg->models[j].name)
+            cands[nc++] = cfg->models[j].name;
+    const char *hint = suggest(name, strlen(name), cands, nc);
+    char shown[80];
+    show(shown, sizeof(shown), name, strlen(name));
+    report(ld, p, "%s: unknown model \"%s\"%s%s%s", path, shown, hint ? "; did you mean \"" : "", hint ? hint : "",
+           hint ? "\"?" : "");
+    return -1;
+}
+
+/* A name that is also a label in /metrics: letters, digits, - _ . : */
+static bool get_label(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, char **out)
+{
+    if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_LABEL, out))
+        return false;
+    for (const char *c = *out; *c; c++) {
+        if (!isalnum((unsigned char)*c) && !strchr("-_.:", *c)) {
+            report(ld, value_pos(v, kp), "%s: use letters, digits and - _ . : only", path);
+            free(*out);
+            *out = NULL;
+            return false;
+        }
+    }
+    return true;
+}
+
+static void cx_weight_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    sy_cx_weights_t *w = ud;
+    double *slot[] = {&w->tokens, &w->code, &w->math, &w->steps, &w->depth, &w->tools, &w->max_tokens};
+    get_double(ld, v, kp, path, 0.0, 100.0, slot[k]);
+}
+
+static void cx_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud)
+{
+    (void)k;
+    parse_members(ld, v, kp, path, cx_weight_keys, NKEYS(cx_weight_keys), cx_weight_member, ud);
+}
+
+/* models[idx].router, .tiers, .complexity (k = 0, 1, 2). */
+static void model_cx_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, size_t idx)
+{
+    sy_model_conf_t *m = &ld->cfg->models[idx];
+    if (k == 0) {
+        int e;
+        if (get_enum(ld, v, kp, path, model_router_names, NKEYS(model_router_names), &e))
+            m->complexity = e == 1;
+        return;
+    }
+    if (k == 2) {
+        parse_members(ld, v, kp, path, cx_keys, NKEYS(cx_keys), cx_member, &m->cx_weights);
+        return;
+    }
+    if (ld->n_cx == ld->cap_cx) {
+        size_t cap = ld->cap_cx ? ld->cap_cx * 2 : 8;
+        cx_defer_t *c = realloc(ld->cx, cap * sizeof(*c));
+        if (!c) {
+            ld->oom = true;
+            return;
+        }
+        ld->cx = c;
+        ld->cap_cx = cap;
+    }
+    ld->cx[ld->n_cx++] = (cx_defer_t){.model = idx, .node = v, .pos = kp};
+}
+
+/* A complexity model routes to its tiers' models, which bring their own
+ * deployments and settings: it takes only name, router, tiers, complexity. */
+static void model_cx_check(loader_t *ld, const char *where, pos_t ipos, const bool *seen, const pos_t *kpos)
+{
+    for (int k = 1; k < (int)NKEYS(model_keys); k++) {
+        if (!seen[k] || (k >= MODEL_CX_KEY0 && k < HEDGE_KEY))
+            continue;
+        if (k == 1)
+            report(ld, kpos[k], "%s.deployments: a model with \"router: complexity\" has no deployments; its tiers name the models that serve it",
+                   where);
+        else
+            report(ld, kpos[k], "%s.%s: not allowed on a model with \"router: complexity\"; set it on its tiers' models",
+                   where, model_keys[k]);
+    }
+    if (!seen[MODEL_CX_KEY0 + 1])
+        report(ld, ipos, "%s: missing required key \"tiers\" (a model with \"router: complexity\" routes by them)", where);
+}
+
+/* models[idx].tiers: ascending `below`, the last tier a catch-all, every
+ * model known and not itself a complexity model. */
+static void parse_tiers(loader_t *ld, size_t idx, struct fy_node *v, pos_t kp)
+{
+    sy_model_conf_t *m = &ld->cfg->models[idx];
+    char path[64];
+    snprintf(path, sizeof(path), "models[%zu].tiers", idx);
+    if (!expect_sequence(ld, v, kp, path, SY_CONF_MAX_TIERS))
+        return;
+    size_t n = (size_t)fy_node_sequence_item_count(v);
+    if (n == 0) {
+        report(ld, kp, "%s: expected at least one tier", path);
+        return;
+    }
+    m->tiers = calloc(n, sizeof(*m->tiers));
+    if (!m->tiers) {
+        ld->oom = true;
+        return;
+    }
+    m->n_tiers = n;
+    uint32_t prev = 0;
+    void *it = NULL;
+    struct fy_node *item;
+    for (size_t i = 0; (item = fy_node_sequence_iterate(v, &it)) != NULL && i < n; i++) {
+        sy_cx_tier_conf_t *t = &m->tiers[i];
+        char where[96];
+        snprintf(where, sizeof(where), "%s[%zu]", path, i);
+        pos_t ipos = item_pos(item, kp);
+        if (!expect_mapping(ld, item, ipos, where))
+            continue;
+        bool seen[2] = {false, false}, below_ok = false;
+        pos_t below_pos = ipos;
+        void *mit = NULL;
+        struct fy_node_pair *pr;
+        while ((pr = fy_node_mapping_iterate(item, &mit)) != NULL) {
+            pos_t tkp;
+            char tpath[128];
+            struct fy_node *tv = fy_node_pair_value(pr);
+            int k = match_key(ld, fy_node_pair_key(pr), where, tier_keys, NKEYS(tier_keys), &tkp, ipos);
+            if (k < 0)
+                continue;
+            seen[k] = true;
+            snprintf(tpath, sizeof(tpath), "%s.%s", where, tier_keys[k]);
+            if (k == 0) {
+                uint64_t u;
+                below_pos = value_pos(tv, tkp);
+                if ((below_ok = get_uint(ld, tv, tkp, tpath, 1, 100, &u)))
+                    t->below = (uint32_t)u;
+                continue;
+            }
+            if (!get_string(ld, tv, tkp, tpath, false, SY_CONF_MAX_NAME, &t->model))
+                continue;
+            int to = model_ref_index(ld, value_pos(tv, tkp), tpath, t->model);
+            if (to < 0)
+                continue;
+            if ((size_t)to == idx)
+                report(ld, value_pos(tv, tkp), "%s: a complexity model cannot route to itself", tpath);
+            else if (ld->cfg->models[to].complexity)
+                report(ld, value_pos(tv, tkp), "%s: \"%s\" is itself a complexity model; a tier names a model with deployments",
+                       tpath, t->model);
+            t->model_index = (size_t)to;
+        }
+        if (!seen[1])
+            report(ld, ipos, "%s: missing required key \"model\"", where);
+        if (i + 1 == n) {
+            if (seen[0]) {
+                report(ld, below_pos, "%s.below: the last tier is the catch-all and takes every score left; remove its \"below\"",
+                       where);
+                t->below = 0;
+            }
+        } else if (!seen[0]) {
+            report(ld, ipos, "%s: missing required key \"below\" (only the last tier, the catch-all, has none)", where);
+        } else if (below_ok) {
+            if (t->below <= prev)
+                report(ld, below_pos, "%s.below: must be above the previous tier's (%u): tiers are in ascending order",
+                       where, prev);
+            prev = t->below;
+        }
+    }
+}
+
+static void parse_tiers_deferred(loader_t *ld)
+{
+    for (size_t i = 0; i < ld->n_cx; i++)
+        if (ld->cfg->models[ld->cx[i].model].complexity) /* else reported in parse_model */
+            parse_tiers(ld, ld->cx[i].model, ld->cx[i].node, ld->cx[i].pos);
+    /* a fallback is tried with its own deployments: a complexity model has none */
+    for (size_t i = 0; i < ld->n_refs; i++) {
+        const sy_model_conf_t *to = sy_config_find_model(ld->cfg, ld->refs[i].name);
+        if (to && to->complexity)
+            report(ld, ld->refs[i].pos, "models[%zu].%s[%zu]: \"%s\" is a complexity model; a fallback names a model with deployments",
+                   ld->refs[i].model, ld->refs[i].context ? "context_fallbacks" : "fallbacks", ld->refs[i].index,
+                   to->name);
+    }
+}
+
+/* router.experiments[e].arms: at least two, unique names, weights in
+ * hundredths of a percent adding up to 100. */
+static void parse_arms(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, sy_exp_conf_t *e)
+{
+    if (!expect_sequence(ld, v, kp, path, SY_CONF_MAX_ARMS))
+        return;
+    size_t n = (size_t)fy_node_sequence_item_count(v);
+    if (n < 2) {
+        report(ld, kp, "%s: an experiment needs at least two arms", path);
+        return;
+    }
+    e->arms = calloc(n, sizeof(*e->arms));
+    if (!e->arms) {
+        ld->oom = true;
+        return;
+    }
+    e->n_arms = n;
+    uint64_t sum = 0;
+    bool all = true;
+    void *it = NULL;
+    struct fy_node *item;
+    for (size_t i = 0; (item = fy_node_sequence_iterate(v, &it)) != NULL && i < n; i++) {
+        sy_exp_arm_conf_t *a = &e->arms[i];
+        a->model_index = -1;
+        char where[128];
+        snprintf(where, sizeof(where), "%s[%zu]", path, i);
+        pos_t ipos = item_pos(item, kp);
+        if (!expect_mapping(ld, item, ipos, where)) {
+            all = false;
+            continue;
+        }
+        bool seen[NKEYS(arm_keys)] = {false}, weight_ok = false;
+        void *mit = NULL;
+        struct fy_node_pair *pr;
+        while ((pr = fy_node_mapping_iterate(item, &mit)) != NULL) {
+            pos_t akp;
+            char apath[160];
+            struct fy_node *av = fy_node_pair_value(pr);
+            int k = match_key(ld, fy_node_pair_key(pr), where, arm_keys, NKEYS(arm_keys), &akp, ipos);
+            if (k < 0)
+                continue;
+            seen[k] = true;
+            snprintf(apath, sizeof(apath), "%s.%s", where, arm_keys[k]);
+            if (k == 0) {
+                if (!get_label(ld, av, akp, apath, &a->name))
+                    continue;
+                for (size_t j = 0; j < i; j++)
+                    if (e->arms[j].name && !strcmp(e->arms[j].name, a->name)) {
+                        report(ld, value_pos(av, akp), "%s: duplicate arm name \"%s\"", apath, a->name);
+                        break;
+                    }
+            } else if (k == 1) {
+                double w;
+                if (!get_double(ld, av, akp, apath, 0.0, 100.0, &w))
+                    continue;
+                double bp = round(w * 100.0);
+                if (fabs(w * 100.0 - bp) > 1e-6) {
+                    report(ld, value_pos(av, akp), "%s: a percentage with at most two decimals", apath);
+                    continue;
+                }
+                a->weight_bp = (uint32_t)bp;
+                weight_ok = true;
+            } else if (get_string(ld, av, akp, apath, false, SY_CONF_MAX_NAME, &a->model)) {
+                a->model_index = model_ref_index(ld, value_pos(av, akp), apath, a->model);
+            }
+        }
+        for (size_t k = 0; k < 2; k++)
+            if (!seen[k])
+                report(ld, ipos, "%s: missing required key \"%s\"", where, arm_keys[k]);
+        if (weight_ok)
+            sum += e->arms[i].weight_bp;
+        else
+            all = false;
+    }
+    if (all && sum != 10000)
+        report(ld, kp, "%s: the arms' weights add up to %g; they are percentages and must add up to 100", path,
+               (double)sum / 100.0);
+}
+
+static void parse_experiment(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos, pos_t *name_pos)
+{
+    sy_config_t *cfg = ld->cfg;
+    sy_exp_conf_t *e = &cfg->experiments[idx];
+    e->sticky = SY_EXP_STICKY_USER;
+    char where[64];
+    snprintf(where, sizeof(where), "router.experiments[%zu]", idx);
+    if (!expect_mapping(ld, map, ipos, where))
+        return;
+    bool seen[NKEYS(exp_keys)] = {false};
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
+        pos_t kp;
+        char path[96];
+        struct fy_node *v = fy_node_pair_value(pr);
+        int k = match_key(ld, fy_node_pair_key(pr), where, exp_keys, NKEYS(exp_keys), &kp, ipos);
+        if (k < 0)
+            continue;
+        seen[k] = true;
+        snprintf(path, sizeof(path), "%s.%s", where, exp_keys[k]);
+        switch (k) {
+        case 0:
+            if (!get_label(ld, v, kp, path, &e->name))
+                break;
+            name_pos[idx] = value_pos(v, kp);
+            report_duplicate(ld, "experiment", path, cfg->experiments, sizeof(*e), offsetof(sy_exp_conf_t, name), idx,
+                             name_pos);
+            break;
+        case 1: {
+            if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &e->model))
+                break;
+            int mi = model_ref_index(ld, value_pos(v, kp), path, e->model);
+            if (mi < 0)
+                break;
+            e->model_index = (size_t)mi;
+            for (size_t j = 0; j < idx; j++)
+                if (cfg->experiments[j].model && !strcmp(cfg->experiments[j].model, e->model)) {
+                    report(ld, value_pos(v, kp),
+                           "%s: model \"%s\" is already split by experiment \"%s\"; a model has one experiment at a time",
+                           path, e->model, cfg->experiments[j].name ? cfg->experiments[j].name : "?");
+                    break;
+                }
+            break;
+        }
+        case 2:
+            get_enum(ld, v, kp, path, sticky_names, NKEYS(sticky_names), &e->sticky);
+            break;
+        default:
+            parse_arms(ld, v, kp, path, e);
+            break;
+        }
+    }
+    static const int required[] = {0, 1, 3};
+    for (size_t i = 0; i < NKEYS(required); i++)
+        if (!seen[required[i]])
+            report(ld, ipos, "%s: missing required key \"%s\"", where, exp_keys[required[i]]);
+}
+
+static void parse_experiments(loader_t *ld, struct fy_node *v, pos_t kp)
+{
+    parse_list(ld, v, kp, "router.experiments", SY_CONF_MAX_EXPERIMENTS, sizeof(*ld->cfg->experiments),
+               &ld->cfg->experiments, &ld->cfg->n_experiments, parse_experiment);
+}
+
 static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos,
                         pos_t *name_pos)
 {
     sy_model_conf_t *m = &ld->cfg->models[idx];
     m->cache_ttl_s = 600;
     m->route = ld->cfg->router;
+    m->cx_weights = cx_default_weights;
     char where[48];
     snprintf(where, sizeof(where), "models[%zu]", idx);
     if (!expect_mapping(ld, map, ipos, where))
         return;
     bool seen[NKEYS(model_keys)] = {false};
+    pos_t kpos[NKEYS(model_keys)];
     void *it = NULL;
     struct fy_node_pair *pr;
     while ((pr = fy_node_mapping_iterate(map, &it)) != NULL) {
@@ -2052,7 +2561,12 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
         if (k < 0)
             continue;
         seen[k] = true;
+        kpos[k] = kp;
         snprintf(path, sizeof(path), "%s.%s", where, model_keys[k]);
+        if (k >= MODEL_CX_KEY0 && k < HEDGE_KEY) {
+            model_cx_member(ld, k - MODEL_CX_KEY0, v, kp, path, idx);
+            continue;
+        }
         if (k == 0) {
             if (!get_string(ld, v, kp, path, false, SY_CONF_MAX_NAME, &m->name))
                 continue;
@@ -2073,6 +2587,10 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
         }
         if (k >= ROUTE_KEY0 && k < ROUTE_KEY0 + (int)NKEYS(route_keys)) {
             route_member(ld, k - ROUTE_KEY0, v, kp, path, &m->route);
+            continue;
+        }
+        if (k == HEDGE_KEY) {
+            parse_hedge(ld, v, kp, path, &m->hedge);
             continue;
         }
         if (k >= ROUTE_KEY0 + (int)NKEYS(route_keys)) {
@@ -2101,6 +2619,14 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
             parse_deployment(ld, item, dwhere, item_pos(item, kp), &m->deployments[i]);
             i++;
         }
+    }
+    if (m->complexity) {
+        model_cx_check(ld, where, ipos, seen, kpos);
+        seen[1] = true; /* deployments: refused above */
+    } else if (seen[MODEL_CX_KEY0 + 1] || seen[MODEL_CX_KEY0 + 2]) {
+        int k = seen[MODEL_CX_KEY0 + 1] ? MODEL_CX_KEY0 + 1 : MODEL_CX_KEY0 + 2;
+        report(ld, kpos[k], "%s.%s: only a model with \"router: complexity\" has %s", where, model_keys[k],
+               model_keys[k]);
     }
     for (size_t i = 0; i < MODEL_REQUIRED_KEYS; i++)
         if (!seen[i])
@@ -2153,6 +2679,9 @@ static void parse_root(loader_t *ld, struct fy_node *root)
         }
     }
     resolve_fallbacks(ld);
+    parse_tiers_deferred(ld);
+    if (ld->exp_node)
+        parse_experiments(ld, ld->exp_node, ld->exp_pos);
     resolve_rules(ld);
     /* an embedder other than the built-in one is a model of this config */
     const char *e = ld->cfg->cache.embedder;
@@ -2264,6 +2793,7 @@ static void free_provider(sy_provider_conf_t *p)
     for (size_t i = 0; i < p->n_forward_headers; i++)
         free(p->forward_headers[i]);
     free(p->forward_headers);
+    free(p->health.path);
 }
 
 static void free_model(sy_model_conf_t *m)
@@ -2276,6 +2806,20 @@ static void free_model(sy_model_conf_t *m)
     free(m->deployments);
     free(m->fallbacks);
     free(m->context_fallbacks);
+    for (size_t i = 0; i < m->n_tiers; i++)
+        free(m->tiers[i].model);
+    free(m->tiers);
+}
+
+static void free_experiment(sy_exp_conf_t *e)
+{
+    free(e->name);
+    free(e->model);
+    for (size_t i = 0; i < e->n_arms; i++) {
+        free(e->arms[i].name);
+        free(e->arms[i].model);
+    }
+    free(e->arms);
 }
 
 void sy_config_free(sy_config_t *cfg)
@@ -2297,6 +2841,9 @@ void sy_config_free(sy_config_t *cfg)
     free(cfg->cache.redis_url);
     free(cfg->cache.sqlite_path);
     free(cfg->cache.embedder);
+    for (size_t i = 0; i < cfg->n_experiments; i++)
+        free_experiment(&cfg->experiments[i]);
+    free(cfg->experiments);
     free(cfg);
 }
 
@@ -2457,6 +3004,7 @@ out:
     for (size_t i = 0; i < ld.n_refs; i++)
         free(ld.refs[i].name);
     free(ld.refs);
+    free(ld.cx);
     free(ld.rule_route_pos);
     return ret;
 }

@@ -36,6 +36,20 @@ typedef struct sy_timeouts {
     uint32_t total_ms;      /* whole transfer.                   default 600000 */
 } sy_timeouts_t;
 
+/* providers[].health: active probes of the provider (providers/health.h).
+ * Off unless the provider has a health key (true, or a mapping). */
+typedef struct sy_health_conf {
+    int enabled;              /* health: true | false | {...}; default 0 */
+    char *path;               /* appended to base_url; NULL = the type's default (ollama /api/tags,
+                               * openai /models, anthropic /v1/models) */
+    uint32_t interval_ms;     /* interval_s (fractions allowed, 0.05..86400); default 10 s */
+    uint32_t timeout_ms;      /* one probe's bound, 1..600000; default 2000 */
+    uint32_t unhealthy_after; /* consecutive failed probes that mark it down, 1..100; default 2 */
+    uint32_t healthy_after;   /* consecutive good probes that mark it up, 1..100; default 1 */
+    int loaded;               /* ollama: GET /api/ps, prefer deployments whose model is loaded; default 1 */
+    int slots;                /* openai (llama.cpp server): GET /slots (or /metrics), prefer idle slots; default 0 */
+} sy_health_conf_t;
+
 typedef struct sy_provider_conf {
     char *name;
     sy_provider_type_t type;
@@ -56,6 +70,7 @@ typedef struct sy_provider_conf {
                                    * empty. A disabled provider stays in the config (its deployments
                                    * keep their indexes) but is never chosen nor probed. */
     int demo;                     /* demo: true, or a name starting with "demo-": answers are simulated */
+    sy_health_conf_t health;      /* health: active probes; see sy_health_conf_t */
 } sy_provider_conf_t;
 
 /* auto: the lean HTTP/1.1 client for plain http:// to an IP or localhost,
@@ -105,6 +120,14 @@ typedef struct sy_route_conf {
     uint32_t timeout_ms;     /* the request's deadline over every attempt; default 600000 */
 } sy_route_conf_t;
 
+/* models[].hedge: a second attempt when the first is slow to answer */
+typedef struct sy_hedge_conf {
+    int on;              /* the model hedges (hedge: given) */
+    uint32_t after_ms;   /* hedge: { after_ms }: fixed wait for a first byte; 0 = unset */
+    uint32_t percentile; /* hedge: { percentile }: the deployment's own pN time to first byte; 0 = unset */
+    double max_fraction; /* hedge: { max_fraction }: at most this share of requests hedge; default 0.1 */
+} sy_hedge_conf_t;
+
 /* models[].cache.mode */
 typedef enum sy_cache_mode {
     SY_CACHE_OFF = 0, /* default */
@@ -119,6 +142,42 @@ typedef enum sy_dedup_mode {
     SY_DEDUP_OFF,
 } sy_dedup_mode_t;
 
+/* ---- complexity routing and A/B experiments (docs/routing.md) ---- */
+
+/* models[].complexity.weights: the points each feature adds to the score
+ * (0..100) once it saturates. Defaults: tokens 25, code 20, math 15,
+ * steps 15, depth 10, tools 10, max_tokens 5 (they add up to 100). */
+typedef struct sy_cx_weights {
+    double tokens, code, math, steps, depth, tools, max_tokens;
+} sy_cx_weights_t;
+
+/* One of a `router: complexity` model's tiers, in ascending order. */
+typedef struct sy_cx_tier_conf {
+    uint32_t below;     /* takes the scores under this (1..100); 0 = the last tier, the catch-all */
+    char *model;        /* the model it routes to, as written */
+    size_t model_index; /* that model's index into sy_config_t.models (resolved at load) */
+} sy_cx_tier_conf_t;
+
+/* router.experiments[].sticky: what keeps a client on its arm. */
+enum { SY_EXP_STICKY_USER = 0, SY_EXP_STICKY_KEY = 1, SY_EXP_STICKY_NONE = 2 };
+
+typedef struct sy_exp_arm_conf {
+    char *name;
+    uint32_t weight_bp; /* weight in hundredths of a percent; an experiment's add up to 10000 */
+    char *model;        /* the model this arm sends to; NULL: the asked model, unchanged */
+    int model_index;    /* its index into sy_config_t.models, -1 when model is NULL */
+} sy_exp_arm_conf_t;
+
+/* router.experiments[]: one model's traffic split between arms. */
+typedef struct sy_exp_conf {
+    char *name;
+    char *model;        /* the public model name whose traffic is split */
+    size_t model_index; /* into sy_config_t.models */
+    int sticky;         /* SY_EXP_STICKY_*; default user */
+    sy_exp_arm_conf_t *arms;
+    size_t n_arms;
+} sy_exp_conf_t;
+
 typedef struct sy_model_conf {
     char *name; /* public name clients ask for */
     sy_deployment_conf_t *deployments;
@@ -131,6 +190,12 @@ typedef struct sy_model_conf {
     size_t n_fallbacks;
     size_t *context_fallbacks;  /* the same, for a prompt too long for the model */
     size_t n_context_fallbacks;
+    sy_hedge_conf_t hedge;
+    /* router: complexity - tiers instead of deployments (n_deployments is 0) */
+    int complexity;
+    sy_cx_tier_conf_t *tiers;
+    size_t n_tiers;
+    sy_cx_weights_t cx_weights; /* complexity: { weights }: the defaults with the model's overrides */
 } sy_model_conf_t;
 
 /* The top-level cache section: its tiers and the semantic cache. Every
@@ -155,6 +220,7 @@ typedef struct sy_server_conf {
     uint32_t drain_timeout_ms;        /* graceful shutdown bound; default 10000 */
     size_t stream_high_water_bytes;   /* per-stream client buffer before pausing upstream; default 262144 */
     uint32_t sse_keepalive_ms;        /* SSE ": keep-alive" comment after this much silence; default 15000 */
+    int ready_requires_providers;     /* /health/ready answers 503 while no probed provider is up; default 0 */
 } sy_server_conf_t;
 
 typedef struct sy_log_conf {
@@ -245,9 +311,11 @@ typedef struct sy_config {
     size_t n_models;
     sy_cache_conf_t cache;
     sy_route_conf_t router; /* router.defaults */
-    sy_rule_conf_t *rules;  /* router.rules, in order */
+    sy_exp_conf_t *experiments; /* router.experiments, in config order */
+    size_t n_experiments;
+    sy_rule_conf_t *rules;      /* router.rules, in order */
     size_t n_rules;
-    unsigned rules_need;    /* SY_RULE_NEEDS_* of every rule together */
+    unsigned rules_need;        /* SY_RULE_NEEDS_* of every rule together */
 } sy_config_t;
 
 /* One problem found while loading: file:line:col: message (line and col 1-based). */

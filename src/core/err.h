@@ -42,7 +42,8 @@
        "upstream closed the connection mid-response")                                         \
     XX(ECLIENTGONE, 499, "client_error", "client_closed", "client closed the connection")     \
     XX(ECONFIG, 500, "server_error", "config_error", "invalid configuration")                 \
-    XX(EIO, 500, "server_error", "io_error", "I/O error")
+    XX(EIO, 500, "server_error", "io_error", "I/O error")                                     \
+    XX(ENOTFOUND, 404, "invalid_request_error", "not_found", "not found")
 
 typedef enum sy_err {
     SY_OK = 0,

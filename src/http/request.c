@@ -57,6 +57,7 @@ sy_req_t *sy__req_new(sy_worker_t *w, struct evhttp_request *ev)
     r->start_ns = sy_now_ns();
     r->method = evhttp_request_get_command(ev);
     r->route = "-";
+    r->exp = r->arm = -1;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     r->path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!r->path)
@@ -183,6 +184,10 @@ static void finish(sy_req_t *r)
         sy_logline_int(&l, "completion_tokens", r->completion_tokens);
         sy_logline_end(&l);
     }
+
+    /* an A/B experiment's request: its outcome counts on its arm */
+    if (r->exp >= 0 && w->srv->exp_done)
+        w->srv->exp_done(r);
 
     sy_arena_release(&r->arena);
     free(r);

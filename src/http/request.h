@@ -48,6 +48,8 @@ struct sy_req {
     int64_t prompt_tokens, completion_tokens;
     int attempts;         /* upstream attempts made (0: none, a cache hit) */
     const char *fallback; /* the fallback model that answered (config-owned), NULL: none */
+    int exp, arm;         /* the A/B experiment and arm it went to (router/experiment.h); -1: none.
+                           * Set by routing; finishing then calls srv->exp_done */
 
     unsigned streaming : 1, client_gone : 1, orphan : 1, waiting_drain : 1, finished : 1;
 

@@ -387,6 +387,8 @@ int sy_server_run(sy_server_t *srv)
         sy_log(SY_LOG_ERROR, "cannot start model discovery", "out of memory");
     if (srv->cache && srv->cache_start(srv->cache, srv->workers[0].base) != 0)
         sy_log(SY_LOG_ERROR, "cannot start the cache's expiry sweep", "out of memory");
+    if (srv->health && srv->health_start(srv->health, &srv->workers[0]) != 0)
+        sy_log(SY_LOG_ERROR, "cannot start health probes", "out of memory");
 
     sy_logline_t l;
     char url[128];
@@ -437,6 +439,8 @@ join:
      * worker 0's upstream client and event base still exist */
     if (srv->discovery)
         srv->discovery_stop(srv->discovery);
+    if (srv->health)
+        srv->health_stop(srv->health);
     if (srv->cache)
         srv->cache_stop(srv->cache);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -450,6 +454,8 @@ void sy_server_free(sy_server_t *srv)
         return;
     if (srv->discovery) /* before the loops and clients it runs on go */
         srv->discovery_stop(srv->discovery);
+    if (srv->health)
+        srv->health_stop(srv->health);
     if (srv->cache)
         srv->cache_stop(srv->cache);
     for (unsigned i = 0; srv->workers && i < srv->nworkers; i++) {

@@ -31,6 +31,8 @@ typedef struct sy_discovery sy_discovery_t;
 struct sy_cache;
 struct sy_dedup;
 struct sy_rstate;
+struct sy_exp_state;
+struct sy_health;
 
 /* Receives every request. Must eventually answer it (see request.h). */
 typedef void (*sy_handler_fn)(sy_req_t *r);
@@ -94,6 +96,19 @@ struct sy_server {
     struct sy_rstate *rstate;
     int (*cache_start)(struct sy_cache *c, struct event_base *base);
     void (*cache_stop)(struct sy_cache *c);
+    /* A/B experiments (router/experiment.h): the per-arm counters and the
+     * table /v1/feedback reads, owned by the caller; exp_done is called as
+     * a request with r->exp >= 0 finishes (before it is freed), to count
+     * its outcome on its arm. */
+    struct sy_exp_state *exp;
+    void (*exp_done)(sy_req_t *r);
+    /* Active health probes (providers/health.h), NULL when no provider is
+     * probed. Owned by the caller like discovery, and run the same way: on
+     * worker 0 (the loop discovery uses: they share /api/tags answers),
+     * started once the workers run, stopped once they have stopped. */
+    struct sy_health *health;
+    int (*health_start)(struct sy_health *h, sy_worker_t *w);
+    void (*health_stop)(struct sy_health *h);
 };
 
 /*

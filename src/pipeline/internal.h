@@ -63,6 +63,70 @@ void sy__att_next(sy_attempts_t *a);
  * to any client yet (may_retry) is another attempt made. */
 int sy__att_end(sy_attempts_t *a, const sy_error_t *e, int retry_after, int64_t tokens, int may_retry);
 
+/*
+ * Hedging (race.c): when the plan says the model hedges, the attempt's
+ * transfer becomes the lead leg of a race, and after the model's wait
+ * without a first byte a second leg goes to another deployment. The owner
+ * (a relay or a shared flight) sees one transfer: its callbacks get the
+ * lead's head, body and end as if it ran alone. When the lead changes
+ * (the hedge answered first, or the lead failed while the hedge ran) the
+ * owner is told to forget the old lead's head, then gets the new lead's.
+ * The owner's on_head must not end it (on_body and on_done may). Worker
+ * thread only.
+ */
+enum { SY_RACE_HEDGED = 1, SY_RACE_WON, SY_RACE_LOST };
+
+typedef struct sy_race_ops {
+    sy_upreq_cbs_t cbs; /* the owner's callbacks for the lead */
+    /* the lead is now transfer up, on provider p (the plan's current
+     * attempt): forget what the old lead's head set up */
+    void (*take_over)(void *ud, sy_upreq_t *up, const sy_provider_conf_t *p);
+    /* start a transfer of route with cbs and cb_ud (the hedge); NULL with
+     * *err set, *upstream saying the upstream itself failed */
+    sy_upreq_t *(*start)(void *ud, const sy_route_t *route, const sy_upreq_cbs_t *cbs, void *cb_ud,
+                         sy_error_t *err, int *upstream);
+    /* SY_RACE_HEDGED: a hedge was sent; WON / LOST: it answered first, or
+     * the first attempt did */
+    void (*event)(void *ud, int what);
+} sy_race_ops_t;
+
+typedef struct sy_race sy_race_t;
+
+typedef struct sy_race_leg {
+    sy_race_t *race;
+    sy_upreq_t *up; /* NULL once it ended or was cancelled */
+    const sy_provider_conf_t *provider;
+    int status, retry_after;
+    int headed, head_fwd, got_byte;
+    char ctype[128];
+    struct evbuffer *body; /* an error answer held during the race */
+} sy_race_leg_t;
+
+struct sy_race {
+    sy_attempts_t *att;
+    const sy_race_ops_t *ops;
+    void *ud;
+    int translated; /* errors are named as a translated call's */
+    sy_race_leg_t legs[2];
+    int lead;
+    int racing; /* both legs run, neither has answered */
+    int outcome; /* SY_RACE_WON / LOST once a race ended with an answer, else 0 */
+    struct event *timer;
+};
+
+void sy__race_init(sy_race_t *rc, sy_attempts_t *att, const sy_race_ops_t *ops, void *ud, int translated);
+/* Before sending the plan's current attempt: the callbacks and user data
+ * to start it with, and the wait before a hedge (0: the model does not
+ * hedge now, and cbs/ud are the owner's own). */
+uint64_t sy__race_prepare(sy_race_t *rc, const sy_upreq_cbs_t **cbs, void **ud);
+/* The attempt's transfer started: arm the hedge after `after` ns. */
+void sy__race_started(sy_race_t *rc, sy_upreq_t *up, uint64_t after);
+/* Cancel the leg that is not the lead, and the timer (the attempt ended, or
+ * the owner is going). */
+void sy__race_stop(sy_race_t *rc);
+/* sy__race_stop, and free what the race holds. */
+void sy__race_release(sy_race_t *rc);
+
 /* q encoded for route's provider: a malloc'd body (*n bytes) and the
  * operation's path there. NULL with *err set. */
 char *sy__pl_encode(const sy_route_t *route, const sy_creq_t *q, const char **path, size_t *n, sy_error_t *err);

@@ -33,7 +33,9 @@
 #define MAX_RESPONSE_BYTES (64u << 20) /* a whole (non-stream) upstream answer */
 #define MAX_SSE_EVENT (8u << 20)
 
-typedef struct relay {
+typedef struct relay relay_t;
+
+struct relay {
     sy_req_t *r;
     sy_upreq_t *up;
     const sy_provider_conf_t *provider; /* the current attempt's */
@@ -66,7 +68,9 @@ typedef struct relay {
     /* the attempts, and the client's call for a passthrough */
     sy_attempts_t att;
     sy_call_t call;
-} relay_t;
+
+    sy_race_t race; /* hedging: up is its lead's transfer */
+};
 
 static void relay_failed(relay_t *rl, const sy_error_t *e, int retry_after);
 
@@ -188,6 +192,7 @@ static void attempt_end(relay_t *rl, const sy_error_t *e)
 
 static void relay_free(relay_t *rl)
 {
+    sy__race_release(&rl->race);
     sy__att_release(&rl->att);
     if (rl->ep_live)
         sy_eparse_release(&rl->ep);
@@ -456,7 +461,8 @@ static void up_head(void *ud, int status, const char *content_type)
          * error the upstream reports before any still gets its own status */
         if (rl->want_stream && status >= 200 && status < 300) {
             rl->parse_stream = 1;
-            rl->out = evbuffer_new();
+            if (!rl->out)
+                rl->out = evbuffer_new();
         } else {
             rl->body = evbuffer_new();
         }
@@ -666,7 +672,6 @@ static void up_done(void *ud, const sy_error_t *err)
     relay_end_stream(rl);
 }
 
-static const sy_upreq_cbs_t upstream_cbs = {up_head, up_body, up_done};
 
 /* ---- attempts ------------------------------------------------------------ */
 
@@ -747,9 +752,10 @@ void sy__att_init(sy_attempts_t *a, const sy_plan_t *plan, sy_worker_t *w, void 
 
 void sy__att_release(sy_attempts_t *a)
 {
+    sy_error_t gone;
+    sy_error_set(&gone, SY_ECLIENTGONE, NULL, NULL);
+    sy_plan_hedge_drop(&a->plan, &gone, -1, sy_now_ns());
     if (a->plan.held) {
-        sy_error_t gone;
-        sy_error_set(&gone, SY_ECLIENTGONE, NULL, NULL);
         sy_plan_end(&a->plan, &gone, -1, -1, sy_now_ns());
     }
     if (a->timer) {
@@ -817,6 +823,7 @@ static void relay_fail_cb(void *ud, const sy_error_t *e, int retry_after)
 /* Forget what the failed attempt left, for the next one. */
 static void relay_reset(relay_t *rl)
 {
+    sy__race_stop(&rl->race);
     rl->status = 0;
     rl->retry_after = -1;
     rl->saw_done = rl->parse_stream = rl->stream_ok = rl->got_byte = rl->client_behind = 0;
@@ -849,9 +856,9 @@ static void relay_failed(relay_t *rl, const sy_error_t *e, int retry_after)
 /* The body of the current attempt: the client's bytes with the
  * deployment's model name, or the canonical request encoded for its
  * provider. NULL with *err set. */
-static char *attempt_body(relay_t *rl, const char **path, int *stream, size_t *n, sy_error_t *err)
+static char *attempt_body(relay_t *rl, const sy_route_t *route, const char **path, int *stream, size_t *n,
+                          sy_error_t *err)
 {
-    const sy_route_t *route = &rl->att.plan.route;
     if (!rl->in) {
         *path = rl->call.upstream_path;
         *stream = rl->call.stream;
@@ -887,42 +894,109 @@ char *sy__pl_encode(const sy_route_t *route, const sy_creq_t *q, const char **pa
     return body;
 }
 
+/* A translated stream's parser, for the provider now answering. */
+static void parse_init(relay_t *rl)
+{
+    if (rl->in && rl->want_stream) {
+        if (rl->ep_live)
+            sy_eparse_release(&rl->ep);
+        sy_eparse_init(&rl->ep, rl->provider->type, rl->q->op, 1, stream_event, rl);
+        rl->ep_live = 1;
+    }
+}
+
+/* Start a transfer of route for rl (cbs/ud: the relay's own, or a race
+ * leg's; lead: the relay follows it, so a translated stream's parser is
+ * set up for it). NULL with *err set; *upstream says the upstream itself
+ * failed (the provider named), not the request's encoding. */
+static sy_upreq_t *start_transfer(relay_t *rl, const sy_route_t *route, const sy_upreq_cbs_t *cbs, void *ud,
+                                  int lead, sy_error_t *err, int *upstream)
+{
+    sy_req_t *r = rl->r;
+    sy_egress_t eg; /* ~18 KiB: lives only until the transfer has copied it */
+    const char *path = NULL;
+    int stream = 0;
+    size_t n = 0;
+
+    *upstream = 0;
+    char *body = attempt_body(rl, route, &path, &stream, &n, err);
+    if (!body)
+        return NULL;
+    rl->want_stream = stream; /* the same for every attempt of the call */
+    if (sy_provider_prepare(route->provider, path, r, stream, &eg, err) != SY_OK) {
+        free(body);
+        return NULL;
+    }
+    if (lead)
+        parse_init(rl);
+    sy_upreq_t *up = sy__pl_send(r->w, route->provider, &eg, body, n, cbs, ud, rl->att.plan.deadline, err);
+    if (!up) {
+        *upstream = 1;
+        sy__pl_name_provider(route->provider->name, rl->in != NULL, err);
+    }
+    return up;
+}
+
 /* Send the plan's current attempt. */
 static void relay_send(void *ud)
 {
     relay_t *rl = ud;
     sy_req_t *r = rl->r;
     const sy_route_t *route = &rl->att.plan.route;
+    const sy_upreq_cbs_t *cbs;
+    void *cb_ud;
     sy_error_t err;
-    sy_egress_t eg; /* ~18 KiB: lives only until the transfer has copied it */
-    const char *path = NULL;
-    int stream = 0;
-    size_t n = 0;
+    int upstream;
 
     rl->provider = route->provider;
     sy__pl_note_attempt(r, &rl->att.plan);
-    char *body = attempt_body(rl, &path, &stream, &n, &err);
-    if (!body) {
-        relay_failed(rl, &err, -1);
-        return;
-    }
-    rl->want_stream = stream;
-    if (rl->in && stream) {
-        sy_eparse_init(&rl->ep, route->provider->type, rl->q->op, 1, stream_event, rl);
-        rl->ep_live = 1;
-    }
-    if (sy_provider_prepare(route->provider, path, r, stream, &eg, &err) != SY_OK) {
-        free(body);
-        relay_failed(rl, &err, -1);
-        return;
-    }
-    rl->up = sy__pl_send(r->w, route->provider, &eg, body, n, &upstream_cbs, rl, rl->att.plan.deadline, &err);
+    uint64_t hedge = sy__race_prepare(&rl->race, &cbs, &cb_ud);
+    rl->up = start_transfer(rl, route, cbs, cb_ud, 1, &err, &upstream);
     if (!rl->up) {
-        name_provider(rl, &err);
-        count_upstream_error(rl, &err);
+        if (upstream)
+            count_upstream_error(rl, &err);
         relay_failed(rl, &err, -1);
+        return;
+    }
+    if (hedge)
+        sy__race_started(&rl->race, rl->up, hedge);
+}
+
+/* ---- hedging (race.c) ---------------------------------------------------- */
+
+static void race_take_over(void *ud, sy_upreq_t *up, const sy_provider_conf_t *p)
+{
+    relay_t *rl = ud;
+    relay_reset(rl); /* forget the old lead's head */
+    rl->up = up;
+    rl->provider = p;
+    sy__pl_note_attempt(rl->r, &rl->att.plan);
+    parse_init(rl);
+}
+
+static sy_upreq_t *race_start(void *ud, const sy_route_t *route, const sy_upreq_cbs_t *cbs, void *cb_ud,
+                              sy_error_t *err, int *upstream)
+{
+    return start_transfer(ud, route, cbs, cb_ud, 0, err, upstream);
+}
+
+static void race_event(void *ud, int what)
+{
+    relay_t *rl = ud;
+    sy_req_t *r = rl->r;
+    if (what == SY_RACE_HEDGED) {
+        char n[16];
+        snprintf(n, sizeof(n), "%u", rl->att.plan.attempts);
+        r->attempts = (int)rl->att.plan.attempts;
+        sy_req_replace_header(r, "x-switchyard-attempts", n);
+    } else {
+        sy_req_replace_header(r, "x-switchyard-hedge", what == SY_RACE_WON ? "won" : "lost");
     }
 }
+
+static const sy_race_ops_t relay_race = {
+    {up_head, up_body, up_done}, race_take_over, race_start, race_event,
+};
 
 /* A relay for r following plan (copied). NULL when out of memory. */
 static relay_t *relay_new(sy_req_t *r, const sy_plan_t *plan)
@@ -933,6 +1007,7 @@ static relay_t *relay_new(sy_req_t *r, const sy_plan_t *plan)
     rl->r = r;
     rl->retry_after = -1;
     sy__att_init(&rl->att, plan, r->w, relay_send, relay_fail_cb, rl);
+    sy__race_init(&rl->race, &rl->att, &relay_race, rl, 0);
     sy_sse_init(&rl->sse, MAX_SSE_EVENT);
     return rl;
 }
@@ -962,6 +1037,7 @@ static void relay_translated(sy_req_t *r, const sy_plan_t *plan, sy_creq_t *q, c
     rl->in = in;
     rl->q = q;
     rl->enc_flags = flags;
+    rl->race.translated = 1;
     relay_start(rl);
 }
 

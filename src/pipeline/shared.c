@@ -203,6 +203,7 @@ typedef struct flight {
     struct evkeyvalq *hdrs; /* the leader's headers, when some provider forwards any */
     int appended; /* an event reached the buffer: no other attempt */
     int got_byte;
+    sy_race_t race; /* hedging: up is its lead's transfer */
 
     /* the current attempt; read by waiters after the first event or the
      * end (the fan-out's lock orders them) */
@@ -276,6 +277,7 @@ static void flight_close(flight_t *fl)
         event_free(fl->lock_timer);
         fl->lock_timer = NULL;
     }
+    sy__race_release(&fl->race);
     sy__att_release(&fl->att);
     if (fl->hdrs) {
         evhttp_clear_headers(fl->hdrs);
@@ -395,6 +397,7 @@ static void flight_cancel(evutil_socket_t fd, short what, void *arg)
         sy_upreq_cancel(fl->up);
         fl->up = NULL;
     }
+    sy__race_stop(&fl->race);
     sy_fanout_end(fl->fo, SY_ECLIENTGONE);
     flight_close(fl);
 }
@@ -445,22 +448,29 @@ static void fl_head(void *ud, int status, const char *content_type)
 /* The attempt failed. Before any event reached the buffer the plan may
  * send another (on the next turn of the loop, never inside the failed
  * transfer's callback); otherwise the waiters get e. */
+/* Forget what an attempt's answer set up, for the next one. */
+static void flight_forget(flight_t *fl)
+{
+    sy__race_stop(&fl->race);
+    if (fl->ep_live) {
+        sy_eparse_release(&fl->ep);
+        fl->ep_live = 0;
+    }
+    if (fl->resp) {
+        evbuffer_free(fl->resp);
+        fl->resp = NULL;
+    }
+    sy_cresp_release(&fl->agg);
+    sy_cresp_init(&fl->agg, MAX_ANSWER_BYTES);
+    fl->parse_stream = fl->got_byte = fl->status = 0;
+    fl->retry_after = -1;
+}
+
 static void flight_attempt_failed(flight_t *fl, const sy_error_t *e, int retry_after)
 {
     if (sy__att_end(&fl->att, e, retry_after, -1, !fl->appended && !fl->done)) {
         sy__pl_count_error(fl->w, fl->provider_name, e);
-        if (fl->ep_live) {
-            sy_eparse_release(&fl->ep);
-            fl->ep_live = 0;
-        }
-        if (fl->resp) {
-            evbuffer_free(fl->resp);
-            fl->resp = NULL;
-        }
-        sy_cresp_release(&fl->agg);
-        sy_cresp_init(&fl->agg, MAX_ANSWER_BYTES);
-        fl->parse_stream = fl->got_byte = fl->status = 0;
-        fl->retry_after = -1;
+        flight_forget(fl);
         return;
     }
     fl->retry_after = retry_after;
@@ -520,7 +530,68 @@ static void fl_done(void *ud, const sy_error_t *err)
     flight_finish(fl);
 }
 
-static const sy_upreq_cbs_t flight_cbs = {fl_head, fl_body, fl_done};
+/* The plan's current attempt onto the flight, for its waiters. */
+static void flight_note(flight_t *fl)
+{
+    const sy_route_t *route = &fl->att.plan.route;
+    fl->provider = route->provider;
+    snprintf(fl->provider_name, sizeof(fl->provider_name), "%s", route->provider->name);
+    snprintf(fl->deployment, sizeof(fl->deployment), "%s", route->upstream_model);
+    fl->attempts = fl->att.plan.attempts;
+    fl->fallback = sy_plan_fallback(&fl->att.plan);
+}
+
+/* Start a transfer of route for the flight with cbs/ud. NULL with *err set;
+ * *upstream says the upstream itself failed (the provider named). */
+static sy_upreq_t *flight_transfer(flight_t *fl, const sy_route_t *route, const sy_upreq_cbs_t *cbs, void *ud,
+                                   sy_error_t *err, int *upstream)
+{
+    sy_egress_t eg;
+    const char *path = NULL;
+    size_t n = 0;
+    *upstream = 0;
+    char *body = sy__pl_encode(route, fl->q, &path, &n, err);
+    if (!body)
+        return NULL;
+    if (sy_provider_prepare_for(route->provider, path, fl->req_id, fl->hdrs, 1, &eg, err) != SY_OK) {
+        free(body);
+        return NULL;
+    }
+    sy_upreq_t *up = sy__pl_send(fl->w, route->provider, &eg, body, n, cbs, ud, fl->att.plan.deadline, err);
+    if (!up) {
+        *upstream = 1;
+        sy__pl_name_provider(route->provider->name, 1, err);
+    }
+    return up;
+}
+
+/* ---- hedging (race.c) ---- */
+
+static void race_take_over(void *ud, sy_upreq_t *up, const sy_provider_conf_t *p)
+{
+    flight_t *fl = ud;
+    (void)p;
+    flight_forget(fl);
+    fl->up = up;
+    flight_note(fl);
+}
+
+static sy_upreq_t *race_start(void *ud, const sy_route_t *route, const sy_upreq_cbs_t *cbs, void *cb_ud,
+                              sy_error_t *err, int *upstream)
+{
+    return flight_transfer(ud, route, cbs, cb_ud, err, upstream);
+}
+
+static void race_event(void *ud, int what)
+{
+    flight_t *fl = ud;
+    if (what == SY_RACE_HEDGED)
+        fl->attempts = fl->att.plan.attempts;
+}
+
+static const sy_race_ops_t flight_race = {
+    {fl_head, fl_body, fl_done}, race_take_over, race_start, race_event,
+};
 
 /* Whether any provider forwards client headers (a flight then keeps the
  * leader's for its attempts). */
@@ -567,6 +638,7 @@ static flight_t *flight_new(sy_req_t *r, sy_creq_t *q, const sy_share_t *sh, con
     fl->store = sh->store;
     fl->ttl_ns = sh->ttl_ns;
     sy__att_init(&fl->att, plan, r->w, flight_send, flight_fail_cb, fl);
+    sy__race_init(&fl->race, &fl->att, &flight_race, fl, 1);
     fl->op = q->op;
     fl->retry_after = -1;
     snprintf(fl->req_id, sizeof(fl->req_id), "%s", r->id);
@@ -608,29 +680,19 @@ static void flight_discard(flight_t *fl)
 static void flight_send(void *ud)
 {
     flight_t *fl = ud;
-    const sy_route_t *route = &fl->att.plan.route;
+    const sy_upreq_cbs_t *cbs;
+    void *cb_ud;
     sy_error_t err;
-    sy_egress_t eg;
-    const char *path = NULL;
-    size_t n = 0;
-    fl->provider = route->provider;
-    snprintf(fl->provider_name, sizeof(fl->provider_name), "%s", route->provider->name);
-    snprintf(fl->deployment, sizeof(fl->deployment), "%s", route->upstream_model);
-    fl->attempts = fl->att.plan.attempts;
-    fl->fallback = sy_plan_fallback(&fl->att.plan);
-    char *body = sy__pl_encode(route, fl->q, &path, &n, &err);
-    if (!body)
-        goto fail;
-    if (sy_provider_prepare_for(route->provider, path, fl->req_id, fl->hdrs, 1, &eg, &err) != SY_OK) {
-        free(body);
-        goto fail;
-    }
-    fl->up = sy__pl_send(fl->w, route->provider, &eg, body, n, &flight_cbs, fl, fl->att.plan.deadline, &err);
-    if (fl->up)
+    int upstream;
+    flight_note(fl);
+    uint64_t hedge = sy__race_prepare(&fl->race, &cbs, &cb_ud);
+    fl->up = flight_transfer(fl, &fl->att.plan.route, cbs, cb_ud, &err, &upstream);
+    if (!fl->up) {
+        flight_attempt_failed(fl, &err, -1);
         return;
-    sy__pl_name_provider(fl->provider_name, 1, &err);
-fail:
-    flight_attempt_failed(fl, &err, -1);
+    }
+    if (hedge)
+        sy__race_started(&fl->race, fl->up, hedge);
 }
 
 /* ---- across nodes --------------------------------------------------------- */
@@ -897,6 +959,8 @@ static void waiter_headers(waiter_t *wt)
         sy_req_set_header(r, "x-switchyard-attempts", n);
         if (fl->fallback)
             sy_req_set_header(r, "x-switchyard-fallback", fl->fallback);
+        if (fl->race.outcome)
+            sy_req_set_header(r, "x-switchyard-hedge", fl->race.outcome == SY_RACE_WON ? "won" : "lost");
         snprintf(r->provider, sizeof(r->provider), "%s", fl->provider_name);
         snprintf(r->deployment, sizeof(r->deployment), "%s", fl->deployment);
         r->attempts = (int)fl->attempts;

@@ -348,6 +348,7 @@ typedef struct probe {
     uint64_t names_hash; /* of the last good listing, to log changes */
     int warned_truncated;
     int warned_skipped;
+    int shared; /* listed by another prober's request (sy_discovery_share): no timer of its own */
 } probe_t;
 
 struct sy_discovery {
@@ -609,28 +610,62 @@ static int on_body(void *ud, const char *data, size_t len)
     return 0;
 }
 
-static void on_done(void *ud, const sy_error_t *err)
+/* What a GET /api/tags came to: a transport error (why), or an answer
+ * with its status and body. */
+static void probe_result(probe_t *pr, const char *why, int status, const char *body, size_t len)
 {
-    probe_t *pr = ud;
-    pr->rq = NULL;
-    pr->running = 0;
-    if (err) {
-        probe_failed(pr, err->message[0] ? err->message : sy_strerror(err->code));
-    } else if (pr->status != 200) {
-        char why[64];
-        snprintf(why, sizeof(why), "GET /api/tags answered HTTP %d", pr->status);
+    if (why) {
         probe_failed(pr, why);
+    } else if (status != 200) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "GET /api/tags answered HTTP %d", status);
+        probe_failed(pr, msg);
     } else {
         sy__disc_list_t list;
         sy_error_t e;
-        if (sy__disc_parse_tags(pr->body, pr->len, pr->p->name, pr->index, &list, &e) == SY_OK)
+        if (sy__disc_parse_tags(body, len, pr->p->name, pr->index, &list, &e) == SY_OK)
             probe_listed(pr, &list);
         else
             probe_failed(pr, e.message);
         sy__disc_list_release(&list);
     }
+}
+
+static void on_done(void *ud, const sy_error_t *err)
+{
+    probe_t *pr = ud;
+    pr->rq = NULL;
+    pr->running = 0;
+    probe_result(pr, err ? (err->message[0] ? err->message : sy_strerror(err->code)) : NULL, pr->status, pr->body,
+                 pr->len);
     probe_reset_body(pr);
     schedule(pr, interval_ms(pr));
+}
+
+static probe_t *probe_of(sy_discovery_t *d, size_t provider_index)
+{
+    for (size_t i = 0; d && i < d->n; i++)
+        if (d->probes[i].index == provider_index)
+            return &d->probes[i];
+    return NULL;
+}
+
+int sy_discovery_share(sy_discovery_t *d, size_t provider_index)
+{
+    probe_t *pr = probe_of(d, provider_index);
+    if (!pr || d->base)
+        return -1;
+    pr->shared = 1;
+    return 0;
+}
+
+void sy_discovery_feed(sy_discovery_t *d, size_t provider_index, const char *why, int status, const char *body,
+                       size_t len)
+{
+    probe_t *pr = probe_of(d, provider_index);
+    if (!pr || !pr->shared || atomic_load(&d->stopped))
+        return;
+    probe_result(pr, why, status, body ? body : "", body ? len : 0);
 }
 
 static void probe_fire(evutil_socket_t fd, short what, void *arg)
@@ -682,7 +717,8 @@ int sy_discovery_start(sy_discovery_t *d, sy_worker_t *w)
             return -1;
     }
     for (size_t i = 0; i < d->n; i++)
-        schedule(&d->probes[i], 0);
+        if (!d->probes[i].shared)
+            schedule(&d->probes[i], 0);
     return 0;
 }
 

@@ -113,6 +113,25 @@ int sy_discovery_start(sy_discovery_t *d, sy_worker_t *w);
  */
 void sy_discovery_stop(sy_discovery_t *d);
 
+/*
+ * Let another prober's GET /api/tags serve provider_index's listing
+ * (health.h: a provider with active health probes on /api/tags): discovery
+ * then sends no request of its own for it and takes what
+ * sy_discovery_feed hands over. Call before sy_discovery_start. Returns 0,
+ * or -1 when the provider does not discover (or discovery has started).
+ */
+int sy_discovery_share(sy_discovery_t *d, size_t provider_index);
+
+/*
+ * The outcome of a shared GET /api/tags for provider_index: why it failed
+ * (a transport error; NULL when an answer came), else its status and body.
+ * Handled as discovery's own probe would (a new snapshot, or the last
+ * listing kept). Call on the thread of the loop discovery runs on. No-op
+ * for a provider not shared, or after sy_discovery_stop. d may be NULL.
+ */
+void sy_discovery_feed(sy_discovery_t *d, size_t provider_index, const char *why, int status, const char *body,
+                       size_t len);
+
 /* Stop, then free everything; the snapshot lives on while readers hold it.
  * NULL ok. */
 void sy_discovery_free(sy_discovery_t *d);

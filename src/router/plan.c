@@ -191,6 +191,11 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
 {
     *delay_ns = 0;
     *retry_after_s = -1;
+    if (p->hedge.held) { /* the same for a hedge */
+        sy_error_t gone;
+        sy_error_set(&gone, SY_ECLIENTGONE, NULL, NULL);
+        sy_plan_hedge_drop(p, &gone, -1, now);
+    }
     if (p->held) { /* the caller did not end the attempt: it says nothing */
         p->held = 0;
         if (p->dep >= 0)
@@ -245,6 +250,8 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
             p->avoid[d / 8] |= (uint8_t)(1u << (d % 8));
             if (p->attempts)
                 atomic_fetch_add_explicit(&p->rs->models[p->asked].retries, 1, memory_order_relaxed);
+            if (!p->model_attempts && m->hedge.on)
+                sy_rstate_hedge_earn(p->rs, p->cur);
             p->attempts++;
             p->model_attempts++;
             *delay_ns = wait;
@@ -331,4 +338,102 @@ int sy_plan_end(sy_plan_t *p, const sy_error_t *e, int retry_after_s, int64_t to
     if (p->model_attempts < 1 + rc->retries)
         return 1;
     return move_to(p, p->stage + 1);
+}
+
+/* ---- hedging ---- */
+
+#define HEDGE_MIN_SAMPLES 20
+
+uint64_t sy_plan_hedge_after(sy_plan_t *p, uint64_t now)
+{
+    if (p->asked == SY_PLAN_DIRECT || !p->held || p->dep < 0 || p->first_byte)
+        return 0;
+    const sy_hedge_conf_t *h = &p->cfg->models[p->cur].hedge;
+    if (!h->on || h->max_fraction <= 0.0 || p->cfg->models[p->cur].n_deployments < 2)
+        return 0;
+    uint64_t t = 0;
+    if (h->percentile)
+        t = sy_rstate_ttfb_pct(p->rs, p->cur, (size_t)p->dep, h->percentile, HEDGE_MIN_SAMPLES, now);
+    if (!t)
+        t = (uint64_t)h->after_ms * 1000000ull;
+    return t;
+}
+
+int sy_plan_hedge(sy_plan_t *p, uint64_t now, uint64_t rnd)
+{
+    if (p->hedge.held || !sy_plan_hedge_after(p, now) || now >= p->deadline)
+        return 0;
+    const sy_model_conf_t *m = &p->cfg->models[p->cur];
+    sy_pick_in_t in = {.now = now, .rnd = rnd, .avoid = p->avoid, .prompt_tokens = p->prompt_tokens,
+                       .max_tokens = p->max_tokens};
+    sy_pick_out_t out;
+    int d = sy_rstate_pick(p->rs, p->cur, &in, &out);
+    if (d < 0)
+        return 0;
+    if (out.tried || out.cooling || !sy_rstate_hedge_take(p->rs, p->cur)) {
+        /* only somewhere this request has not been, and that is not
+         * asking to be left alone */
+        sy_rstate_end(p->rs, p->cur, (size_t)d, out.probe, SY_OUT_NEUTRAL, -1, -1, now);
+        return 0;
+    }
+    const sy_deployment_conf_t *dc = &m->deployments[d];
+    memset(&p->hedge.route, 0, sizeof(p->hedge.route));
+    p->hedge.route.model = m;
+    p->hedge.route.provider = &p->cfg->providers[dc->provider_index];
+    p->hedge.route.upstream_model = dc->model;
+    p->hedge.dep = d;
+    p->hedge.probe = out.probe;
+    p->hedge.held = 1;
+    p->hedge.sent_at = now;
+    p->avoid[d / 8] |= (uint8_t)(1u << (d % 8));
+    p->attempts++; /* an attempt, not a re-try: the retries budget is untouched */
+    return 1;
+}
+
+/* End a call on deployment d of the current model (-1: none, already
+ * ended) that was sent at sent_at, as e says: NULL when it lost a race -
+ * its wait so far is a latency sample (it was at least this slow) but no
+ * failure - else its failure, which becomes the plan's last. */
+static void end_call(sy_plan_t *p, int d, int probe, uint64_t sent_at, const sy_error_t *e, int retry_after_s,
+                     uint64_t now)
+{
+    sy_fail_kind_t kind = e ? sy_plan_classify(e) : SY_FAIL_CLIENT;
+    sy_outcome_t out = kind == SY_FAIL_RETRY ? SY_OUT_FAILED : SY_OUT_NEUTRAL;
+    if (d >= 0) {
+        if (!e)
+            sy_rstate_first_byte(p->rs, p->cur, (size_t)d, now > sent_at ? now - sent_at : 0, now);
+        sy_rstate_end(p->rs, p->cur, (size_t)d, probe, out, -1, kind == SY_FAIL_RETRY ? retry_after_s : -1, now);
+    }
+    if (!e || kind == SY_FAIL_CLIENT)
+        return;
+    p->failed = 1;
+    p->last = *e;
+    p->last_retry_after = retry_after_s;
+    p->last_at = now;
+    p->last_dep = d;
+    p->last_model = p->cur;
+}
+
+void sy_plan_hedge_drop(sy_plan_t *p, const sy_error_t *e, int retry_after_s, uint64_t now)
+{
+    if (!p->hedge.held)
+        return;
+    p->hedge.held = 0;
+    end_call(p, p->hedge.dep, p->hedge.probe, p->hedge.sent_at, e, retry_after_s, now);
+}
+
+void sy_plan_hedge_promote(sy_plan_t *p, const sy_error_t *e, int retry_after_s, uint64_t now)
+{
+    if (!p->hedge.held)
+        return;
+    end_call(p, p->held ? p->dep : -1, p->probe, p->sent_at, e, retry_after_s, now);
+    if (!e)
+        atomic_fetch_add_explicit(&p->rs->models[p->cur].hedge_wins, 1, memory_order_relaxed);
+    p->route = p->hedge.route;
+    p->dep = p->hedge.dep;
+    p->probe = p->hedge.probe;
+    p->sent_at = p->hedge.sent_at;
+    p->held = 1;
+    p->first_byte = 0;
+    p->hedge.held = 0;
 }

@@ -62,6 +62,14 @@ typedef struct sy_plan {
     uint64_t sent_at;
     int first_byte;
 
+    /* a hedge: a second attempt racing the current one, on another
+     * deployment of the same model */
+    struct {
+        sy_route_t route;
+        int dep, probe, held;
+        uint64_t sent_at;
+    } hedge;
+
     /* the last failure: the answer when nothing is left to try */
     int failed;
     sy_error_t last;
@@ -100,6 +108,39 @@ void sy_plan_first_byte(sy_plan_t *p, uint64_t now);
  * nothing yet - else 0. Ending an attempt twice does nothing.
  */
 int sy_plan_end(sy_plan_t *p, const sy_error_t *e, int retry_after_s, int64_t tokens, uint64_t now);
+
+/* ---- hedging ----
+ * A model with `hedge` races a second attempt against a first one that is
+ * slow to answer: the caller waits sy_plan_hedge_after for the first
+ * byte, then asks sy_plan_hedge for the second attempt (p->hedge). The
+ * first of the two to answer is kept; the other is dropped
+ * (sy_plan_hedge_drop, or sy_plan_hedge_promote when the hedge is the one
+ * kept). Either way the plan has one attempt again, the current one, and
+ * goes on as before (sy_plan_first_byte, sy_plan_end). */
+
+/* How long the current attempt may go without a first byte before a hedge
+ * is sent, in nanoseconds: the model's percentile of the deployment's
+ * times to first byte (once it has 20 samples), else its after_ms; 0 when
+ * the model does not hedge (or an address, or no figure yet). */
+uint64_t sy_plan_hedge_after(sy_plan_t *p, uint64_t now);
+
+/* Start a hedge: a deployment of the current model this request has not
+ * tried, that may be called now, within the model's hedging budget
+ * (max_fraction). Returns 1 with p->hedge entered and counted as an
+ * attempt (not as a re-try: retries.max is not spent), else 0 (nothing
+ * changes). */
+int sy_plan_hedge(sy_plan_t *p, uint64_t now, uint64_t rnd);
+
+/* The hedge is dropped: e NULL when it lost the race (its wait so far is
+ * a latency sample: it was at least that slow), SY_ECLIENTGONE when the
+ * call was abandoned (nothing said of it), else its failure (counted like
+ * any, and remembered as the plan's last). */
+void sy_plan_hedge_drop(sy_plan_t *p, const sy_error_t *e, int retry_after_s, uint64_t now);
+
+/* The hedge becomes the current attempt; the current one is dropped: e
+ * NULL when the hedge answered first (a win; the loser's wait is a latency
+ * sample), else the current attempt's failure. */
+void sy_plan_hedge_promote(sy_plan_t *p, const sy_error_t *e, int retry_after_s, uint64_t now);
 
 /* How a failure bears on the plan. */
 typedef enum sy_fail_kind {

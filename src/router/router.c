@@ -228,6 +228,14 @@ size_t sy_router_list(const sy_config_t *cfg, const sy_disc_snap_t *disc, sy_rou
         for (size_t j = 0; j < m->n_deployments && !p; j++)
             if (usable(cfg, &m->deployments[j]))
                 p = dep_provider(cfg, &m->deployments[j]);
+        /* a complexity model has tiers, not deployments: listed when one of
+         * its tiers' models could serve it, with that model's provider */
+        for (size_t t = 0; t < m->n_tiers && !p; t++) {
+            const sy_model_conf_t *tm = &cfg->models[m->tiers[t].model_index];
+            for (size_t j = 0; j < tm->n_deployments && !p; j++)
+                if (usable(cfg, &tm->deployments[j]))
+                    p = dep_provider(cfg, &tm->deployments[j]);
+        }
         if (!p)
             continue;
         sy_model_entry_t e = {.name = m->name, .model = m, .provider = p};

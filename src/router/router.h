@@ -66,7 +66,8 @@ typedef void (*sy_router_list_fn)(void *ud, const sy_model_entry_t *e);
 
 /*
  * Call fn for every name the router resolves, in this order: the configured
- * models that have a deployment on an enabled provider (config order), then
+ * models that have a deployment on an enabled provider - or, for a
+ * complexity model, a tier whose model has one - (config order), then
  * for each discovered model of an enabled provider (snapshot order) its bare
  * name - unless a configured model or an earlier provider has that name -
  * followed by its "provider/name". A name a configured model shadows is

@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "providers/health.h"
 
 #define MINUTE_NS 60000000000ull
 #define DEFAULT_ANSWER_TOKENS 512 /* the cost strategy's guess when max_tokens is unsaid */
+#define HEDGE_UNIT 1000000ll      /* one hedge in hedge_credit */
 
 static void dstate_release(sy_dstate_t *d)
 {
@@ -76,6 +78,7 @@ sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
         const sy_route_conf_t *rc = &m->route;
         sy_mstate_t *ms = &s->models[i];
         ms->openai_only = openai_only(cfg, m);
+        atomic_init(&ms->hedge_credit, HEDGE_UNIT);
         if (!m->n_deployments)
             continue;
         ms->deps = aligned_alloc(64, m->n_deployments * sizeof(*ms->deps));
@@ -276,6 +279,50 @@ static int choose(sy_rstate_t *s, size_t mi, int *cand, int n, const sy_pick_in_
     }
 }
 
+/* ---- health (providers/health.h), layered on the strategy ----
+ *
+ * Called between sorting the deployments and choosing. First, a deployment
+ * whose provider's probes say down leaves every list while some candidate
+ * in any list is not down (when all are, all stay: a probe can be wrong,
+ * and refusing on its word alone would turn its mistake into an outage).
+ * Then, in each list, when some deployment is preferred (model loaded,
+ * idle slot) those known not to be are dropped; deployments without data
+ * (cloud, no probe yet) stay, so a loaded local server is preferred to an
+ * unloaded one, not to the cloud. Atomic loads only. */
+static void health_filter(sy_rstate_t *s, size_t mi, int *lists[3], int *counts[3])
+{
+    const sy_health_t *h = s->health;
+    const sy_model_conf_t *m = &s->cfg->models[mi];
+    int up = 0, down = 0;
+    for (int l = 0; l < 3; l++)
+        for (int i = 0; i < *counts[l]; i++) {
+            if (sy_health_state(h, m->deployments[lists[l][i]].provider_index) == SY_HEALTH_DOWN)
+                down++;
+            else
+                up++;
+        }
+    for (int l = 0; l < 3; l++) {
+        int *c = lists[l], n = *counts[l], k = 0, best = -1;
+        for (int i = 0; i < n; i++) {
+            if (down && up && sy_health_state(h, m->deployments[c[i]].provider_index) == SY_HEALTH_DOWN)
+                continue;
+            c[k++] = c[i];
+            int p = sy_health_pref(h, mi, (size_t)c[i]);
+            if (p > best)
+                best = p;
+        }
+        n = k;
+        if (best > 0) {
+            k = 0;
+            for (int i = 0; i < n; i++)
+                if (sy_health_pref(h, mi, (size_t)c[i]) >= 0)
+                    c[k++] = c[i];
+            n = k;
+        }
+        *counts[l] = n;
+    }
+}
+
 /* Take d: in flight, this minute's request and, half-open, the probe.
  * Returns the probe flag or -1 (the breaker refused). */
 static int enter(sy_dstate_t *d, uint64_t now)
@@ -326,6 +373,8 @@ int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_ou
         }
         if (!nf && !nu && !nc)
             return -1;
+        if (s->health)
+            health_filter(s, mi, (int *[3]){fresh, used, cool}, (int *[3]){&nf, &nu, &nc});
         /* a cooling deployment is only avoided, never refused: it is
          * chosen when nothing else may be called */
         int d = nf ? choose(s, mi, fresh, nf, in) : nu ? choose(s, mi, used, nu, in) : choose(s, mi, cool, nc, in);
@@ -342,6 +391,37 @@ int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_ou
 }
 
 /* ---- outcomes ---- */
+
+/* The histogram bucket of a time to first byte: the first i with
+ * ttfb < 1 ms * 1.2^i. */
+static int ttfb_bucket(uint64_t ttfb)
+{
+    if (ttfb < 1000000u)
+        return 0;
+    int i = 1 + (int)(log((double)ttfb / 1e6) / log(1.2));
+    return i >= SY_TTFB_BUCKETS ? SY_TTFB_BUCKETS - 1 : i;
+}
+
+/* Bucket i's upper bound, in nanoseconds. */
+static uint64_t ttfb_bound(int i)
+{
+    return (uint64_t)(1e6 * pow(1.2, i));
+}
+
+/* Start a new minute of the histogram when the current one is over (under
+ * d->mu). */
+static void ttfb_roll(sy_dstate_t *d, uint64_t now)
+{
+    uint64_t start = atomic_load_explicit(&d->ttfb_start, memory_order_relaxed);
+    if (now < start + MINUTE_NS)
+        return;
+    int one = now < start + 2 * MINUTE_NS;
+    for (int i = 0; i < SY_TTFB_BUCKETS; i++) {
+        atomic_store_explicit(&d->ttfb_prev[i], one ? atomic_load(&d->ttfb_cur[i]) : 0, memory_order_relaxed);
+        atomic_store_explicit(&d->ttfb_cur[i], 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&d->ttfb_start, one ? start + MINUTE_NS : now, memory_order_relaxed);
+}
 
 void sy_rstate_first_byte(sy_rstate_t *s, size_t m, size_t di, uint64_t ttfb, uint64_t now)
 {
@@ -360,7 +440,56 @@ void sy_rstate_first_byte(sy_rstate_t *s, size_t m, size_t di, uint64_t ttfb, ui
     }
     d->ewma_at = now;
     atomic_store_explicit(&d->ewma_ns, next, memory_order_relaxed);
+    ttfb_roll(d, now);
+    atomic_fetch_add_explicit(&d->ttfb_cur[ttfb_bucket(ttfb)], 1, memory_order_relaxed);
     pthread_mutex_unlock(&d->mu);
+}
+
+uint64_t sy_rstate_ttfb_pct(sy_rstate_t *s, size_t m, size_t di, unsigned pct, unsigned min_samples, uint64_t now)
+{
+    sy_dstate_t *d = &s->models[m].deps[di];
+    uint32_t n[SY_TTFB_BUCKETS];
+    uint64_t total = 0;
+    /* unlocked: a sample landing meanwhile moves the answer by one bucket at most */
+    uint64_t start = atomic_load_explicit(&d->ttfb_start, memory_order_relaxed);
+    int stale = now >= start + 2 * MINUTE_NS, one = !stale && now >= start + MINUTE_NS;
+    for (int i = 0; i < SY_TTFB_BUCKETS; i++) {
+        n[i] = stale ? 0 : atomic_load_explicit(&d->ttfb_cur[i], memory_order_relaxed);
+        if (!stale && !one)
+            n[i] += atomic_load_explicit(&d->ttfb_prev[i], memory_order_relaxed);
+        total += n[i];
+    }
+    if (!total || total < min_samples)
+        return 0;
+    uint64_t want = (total * pct + 99) / 100, seen = 0;
+    for (int i = 0; i < SY_TTFB_BUCKETS; i++)
+        if ((seen += n[i]) >= want)
+            return ttfb_bound(i);
+    return ttfb_bound(SY_TTFB_BUCKETS - 1);
+}
+
+void sy_rstate_hedge_earn(sy_rstate_t *s, size_t m)
+{
+    sy_mstate_t *ms = &s->models[m];
+    long long add = (long long)(s->cfg->models[m].hedge.max_fraction * (double)HEDGE_UNIT);
+    long long c = atomic_load_explicit(&ms->hedge_credit, memory_order_relaxed);
+    while (c < HEDGE_UNIT &&
+           !atomic_compare_exchange_weak_explicit(&ms->hedge_credit, &c, c + add > HEDGE_UNIT ? HEDGE_UNIT : c + add,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+int sy_rstate_hedge_take(sy_rstate_t *s, size_t m)
+{
+    sy_mstate_t *ms = &s->models[m];
+    long long c = atomic_load_explicit(&ms->hedge_credit, memory_order_relaxed);
+    do {
+        if (c < HEDGE_UNIT)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&ms->hedge_credit, &c, c - HEDGE_UNIT, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    atomic_fetch_add_explicit(&ms->hedges, 1, memory_order_relaxed);
+    return 1;
 }
 
 static void log_change(sy_rstate_t *s, size_t m, size_t di, int st, uint64_t now)
@@ -428,10 +557,12 @@ void sy_rstate_json(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
         evbuffer_add(b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
         json_str(b, m->name);
         evbuffer_add_printf(b, ",\"strategy\":\"%s\",\"retries\":%llu,\"fallbacks\":%llu,\"unavailable\":%llu,"
-                               "\"deployments\":[",
+                               "\"hedges\":%llu,\"hedge_wins\":%llu,\"deployments\":[",
                             sy_strategy_name(m->route.strategy), (unsigned long long)atomic_load(&ms->retries),
                             (unsigned long long)atomic_load(&ms->fallbacks),
-                            (unsigned long long)atomic_load(&ms->unavailable));
+                            (unsigned long long)atomic_load(&ms->unavailable),
+                            (unsigned long long)atomic_load(&ms->hedges),
+                            (unsigned long long)atomic_load(&ms->hedge_wins));
         for (size_t j = 0; j < m->n_deployments; j++) {
             const sy_deployment_conf_t *dc = &m->deployments[j];
             sy_dstate_t *d = &ms->deps[j];
@@ -445,14 +576,16 @@ void sy_rstate_json(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
                 b,
                 ",\"weight\":%u,\"circuit\":\"%s\",\"circuit_opens\":%llu,\"reopens_in_ms\":%llu,\"cooldown_ms\":%llu,"
                 "\"inflight\":%d,\"calls\":%llu,\"failures\":%llu,\"ttfb_ewma_ms\":%.3f,\"rpm_used\":%llu,"
-                "\"tpm_used\":%llu}",
+                "\"tpm_used\":%llu,\"ttfb_p50_ms\":%.3f,\"ttfb_p95_ms\":%.3f}",
                 dc->weight, sy_cb_state_name(sy_breaker_state(&d->cb, now)), (unsigned long long)atomic_load(&d->cb.opens),
                 (unsigned long long)(reopen > now ? (reopen - now) / 1000000u : 0),
                 (unsigned long long)(cool > now ? (cool - now) / 1000000u : 0), atomic_load(&d->inflight),
                 (unsigned long long)atomic_load(&d->calls), (unsigned long long)atomic_load(&d->failures),
                 (double)atomic_load(&d->ewma_ns) / 1e6,
                 (unsigned long long)window_used(d, &d->req_cur, &d->req_prev, now),
-                (unsigned long long)window_used(d, &d->tok_cur, &d->tok_prev, now));
+                (unsigned long long)window_used(d, &d->tok_cur, &d->tok_prev, now),
+                (double)sy_rstate_ttfb_pct(s, i, j, 50, 1, now) / 1e6,
+                (double)sy_rstate_ttfb_pct(s, i, j, 95, 1, now) / 1e6);
         }
         evbuffer_add(b, "]}", 2);
     }
@@ -519,12 +652,18 @@ void sy_rstate_metrics(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
         {"switchyard_router_retries_total", "Attempts after a model's first, per model."},
         {"switchyard_router_fallbacks_total", "Requests that moved to a fallback model, per model asked for."},
         {"switchyard_router_unavailable_total", "Requests refused because no deployment could be called."},
+        {"switchyard_router_hedges_total", "Second attempts sent because the first was slow, per model."},
+        {"switchyard_router_hedge_wins_total", "Hedges that answered first, per model."},
     };
     for (size_t f = 0; f < sizeof(mfam) / sizeof(mfam[0]); f++) {
         evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n", mfam[f].name, mfam[f].help, mfam[f].name);
         for (size_t i = 0; i < cfg->n_models; i++) {
             sy_mstate_t *ms = &s->models[i];
-            atomic_ullong *c = f == 0 ? &ms->retries : f == 1 ? &ms->fallbacks : &ms->unavailable;
+            atomic_ullong *c = f == 0   ? &ms->retries
+                               : f == 1 ? &ms->fallbacks
+                               : f == 2 ? &ms->unavailable
+                               : f == 3 ? &ms->hedges
+                                        : &ms->hedge_wins;
             evbuffer_add_printf(b, "%s{model=\"", mfam[f].name);
             label(b, cfg->models[i].name);
             evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(c));

@@ -27,9 +27,14 @@
 #include "router/breaker.h"
 
 struct evbuffer;
+struct sy_health;
 
 /* The most deployments a model may have (the config's bound). */
 #define SY_ROUTER_MAX_CAND 256
+
+/* Buckets of the time-to-first-byte histogram: bucket i holds samples
+ * below 1 ms * 1.2^i (the last one everything slower, from ~97 s). */
+#define SY_TTFB_BUCKETS 64
 
 typedef struct sy_dstate {
     atomic_int inflight;
@@ -40,20 +45,29 @@ typedef struct sy_dstate {
     atomic_ullong win_start;
     atomic_ullong req_cur, req_prev, tok_cur, tok_prev;
     sy_breaker_t cb;
-    pthread_mutex_t mu; /* ewma_at and the window's rotation */
+    pthread_mutex_t mu; /* ewma_at and the windows' rotation */
     uint64_t ewma_at;
+    /* times to first byte of the current and the last minute (hedging's
+     * percentile); written under mu */
+    atomic_ullong ttfb_start;
+    atomic_uint ttfb_cur[SY_TTFB_BUCKETS], ttfb_prev[SY_TTFB_BUCKETS];
 } __attribute__((aligned(64))) sy_dstate_t;
 
 typedef struct sy_mstate {
     int openai_only; /* every deployment of it and of its fallbacks is OpenAI-compatible */
     atomic_ullong rr;
     atomic_ullong retries, fallbacks, unavailable;
-    sy_dstate_t *deps; /* model->n_deployments */
+    atomic_ullong hedges, hedge_wins;
+    atomic_llong hedge_credit; /* millionths of a hedge the model may still send */
+    sy_dstate_t *deps;         /* model->n_deployments */
 } sy_mstate_t;
 
 typedef struct sy_rstate {
     const sy_config_t *cfg;
     sy_mstate_t *models; /* cfg->n_models */
+    /* Active health probes (providers/health.h), NULL when none: set by the
+     * caller before the first pick; read by it with atomics only. */
+    const struct sy_health *health;
 } sy_rstate_t;
 
 /* The live state for cfg's models (cfg must outlive it). NULL when out of
@@ -120,6 +134,21 @@ typedef enum sy_outcome {
  * retry_after_s > 0 sets its cooldown. */
 void sy_rstate_end(sy_rstate_t *s, size_t m, size_t d, int probe, sy_outcome_t out, int64_t tokens,
                    int retry_after_s, uint64_t now);
+
+/* The pct-th percentile (1..99) of d's times to first byte over the last
+ * one to two minutes, in nanoseconds (a bucket's upper bound: within 20%
+ * above the true value); 0 while it has fewer than min_samples. */
+uint64_t sy_rstate_ttfb_pct(sy_rstate_t *s, size_t m, size_t d, unsigned pct, unsigned min_samples, uint64_t now);
+
+/* ---- hedging's budget ----
+ * Each request of a hedging model earns it max_fraction of a hedge, and
+ * the model holds at most one unspent hedge (it starts with one): over any
+ * stretch of traffic at most max_fraction of its requests hedge, plus one. */
+
+/* A request of model m started. */
+void sy_rstate_hedge_earn(sy_rstate_t *s, size_t m);
+/* Spend a hedge: 1 when the model had one, else 0. Counts it. */
+int sy_rstate_hedge_take(sy_rstate_t *s, size_t m);
 
 /* The peak-EWMA's decay time: a sample's weight halves in ~7 s. */
 #define SY_EWMA_TAU_NS 10000000000ull

@@ -83,6 +83,7 @@ struct sy_upstream {
     CURL *pool[EASY_POOL_MAX];
     unsigned npool;
     unsigned active;
+    unsigned cb_depth; /* inside a request's callback: another request's cancel waits too */
 };
 
 typedef struct sock_ctx {
@@ -321,8 +322,10 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
             }
             if (!rq->cancelled && rq->cbs.on_head) {
                 rq->in_cb = 1;
+        rq->up->cb_depth++;
                 rq->cbs.on_head(rq->ud, rq->status, rq->content_type);
                 rq->in_cb = 0;
+        rq->up->cb_depth--;
             }
         }
         return len;
@@ -371,8 +374,10 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
     if (!rq->cbs.on_body || len == 0)
         return len;
     rq->in_cb = 1;
+        rq->up->cb_depth++;
     int r = rq->cbs.on_body(rq->ud, data, len);
     rq->in_cb = 0;
+        rq->up->cb_depth--;
     if (rq->cancelled)
         return 0;
     if (r == SY_UPSTREAM_PAUSE) {
@@ -397,8 +402,10 @@ static void h1_head(void *ud, int status, const char *content_type, int retry_af
     }
     if (!rq->cancelled && rq->cbs.on_head) {
         rq->in_cb = 1;
+        rq->up->cb_depth++;
         rq->cbs.on_head(rq->ud, status, rq->content_type);
         rq->in_cb = 0;
+        rq->up->cb_depth--;
     }
 }
 
@@ -411,8 +418,10 @@ static int h1_body(void *ud, const char *data, size_t len)
     if (!rq->cbs.on_body)
         return 0;
     rq->in_cb = 1;
+        rq->up->cb_depth++;
     int r = rq->cbs.on_body(rq->ud, data, len);
     rq->in_cb = 0;
+        rq->up->cb_depth--;
     if (rq->cancelled)
         return 1;
     if (r == SY_UPSTREAM_PAUSE) {
@@ -674,8 +683,10 @@ void sy_upreq_cancel(sy_upreq_t *rq)
         return;
     rq->cancelled = 1;
     evtimer_del(&rq->deadline);
-    if (rq->in_cb) {
-        /* inside one of curl's callbacks: remove on the next loop turn */
+    if (rq->in_cb || rq->up->cb_depth) {
+        /* inside one of curl's callbacks (this request's or another's, as
+         * a hedge's loser is cancelled from the winner's): remove on the
+         * next loop turn */
         rq->finished = 1;
         rq->next_reap = rq->up->reap_list;
         rq->up->reap_list = rq;

@@ -35,7 +35,8 @@ static void usage(FILE *f)
             "x-mock-timestamps override the flags. Endpoints: GET /__stats (counters),\n"
             "POST /__reset (zeroes them, clears the fault plan), POST /__faults (sets an\n"
             "instance-wide fault plan for later requests; {} clears it) and GET /__faults\n"
-            "(shows it). See docs/sy-mock.md.\n");
+            "(shows it), POST /__health (what /api/ps, /slots and /metrics claim; {}\n"
+            "restores the defaults) and GET /__health. See docs/sy-mock.md.\n");
 }
 
 static int parse_num(const char *flag, const char *v, long lo, long hi, long *out)
@@ -151,6 +152,7 @@ int main(int argc, char **argv)
     sy_mock_config_t cfg;
     sy_mock_stats_t *stats = NULL;
     sy_mock_faults_t *faults = NULL;
+    sy_mock_health_t *health = NULL;
     sy_mock_worker_t **workers = NULL;
     sigset_t set;
     int rc = 1, sig = 0, port;
@@ -177,15 +179,16 @@ int main(int argc, char **argv)
 
     stats = sy_mock_stats_new();
     faults = sy_mock_faults_new();
+    health = sy_mock_health_new();
     workers = calloc((size_t)cfg.workers, sizeof *workers);
-    if (stats == NULL || faults == NULL || workers == NULL) {
+    if (stats == NULL || faults == NULL || health == NULL || workers == NULL) {
         fprintf(stderr, "sy-mock: out of memory\n");
         goto out;
     }
     port = cfg.port;
     for (int i = 0; i < cfg.workers; i++) {
         /* The first worker resolves port 0; the rest join the port it got. */
-        workers[i] = sy_mock_worker_new(i, &cfg, &port, stats, faults);
+        workers[i] = sy_mock_worker_new(i, &cfg, &port, stats, faults, health);
         if (workers[i] == NULL)
             goto out;
     }
@@ -216,6 +219,7 @@ out:
     }
     sy_mock_stats_free(stats);
     sy_mock_faults_free(faults);
+    sy_mock_health_free(health);
     libevent_global_shutdown();
     return rc;
 }

@@ -13,7 +13,8 @@
  *   mock_proto.c  request decoding and the three protocols' reply shapes;
  *   mock_gen.c    the deterministic content (hash, PRNG, words, embeddings);
  *   mock_stats.c  the counters behind GET /__stats, shared by all workers;
- *   mock_faults.c the instance-wide fault plan of /__faults, shared likewise.
+ *   mock_faults.c the instance-wide fault plan of /__faults, shared likewise;
+ *   mock_health.c what /api/ps, /slots and /metrics claim (/__health), likewise.
  * The user documentation is docs/sy-mock.md.
  */
 #ifndef SY_MOCK_MOCK_H
@@ -93,6 +94,10 @@ typedef enum sy_mock_kind {
     SY_MOCK_K_OLL_VERSION,
     SY_MOCK_K_OLL_ROOT,
     SY_MOCK_K_ANT_MESSAGES,
+    SY_MOCK_K_LCPP_SLOTS,   /* GET /slots (llama.cpp server) */
+    SY_MOCK_K_LCPP_METRICS, /* GET /metrics (llama.cpp server) */
+    SY_MOCK_K_HEALTH_GET,   /* GET /__health */
+    SY_MOCK_K_HEALTH_SET,   /* POST /__health */
 } sy_mock_kind_t;
 
 /* ---- deterministic content (mock_gen.c) -------------------------------- */
@@ -296,16 +301,52 @@ int sy_mock_faults_take(sy_mock_faults_t *f, const char *path, sy_mock_plan_t *o
 /* Appends the GET /__faults document ({"plan", "remaining", "applied"}) to b. */
 void sy_mock_faults_json(sy_mock_faults_t *f, struct evbuffer *b);
 
+/* ---- what the load endpoints claim (mock_health.c) ---------------------- */
+
+#define SY_MOCK_HEALTH_MAX_LOADED 16
+#define SY_MOCK_HEALTH_NAME_MAX 255
+#define SY_MOCK_HEALTH_MAX_SLOTS 1024
+
+typedef struct sy_mock_health_state {
+    int loaded_set; /* 0: /api/ps lists every model (the default) */
+    size_t n_loaded;
+    char loaded[SY_MOCK_HEALTH_MAX_LOADED][SY_MOCK_HEALTH_NAME_MAX + 1];
+    int slots_total, slots_idle; /* default 4 and 4 */
+    int slots_on, metrics_on;    /* off: the endpoint answers 501 as llama.cpp's does */
+    int legacy;                  /* /slots in the older shape: "state" 0/1 instead of "is_processing" */
+    int deferred;                /* llamacpp:requests_deferred */
+} sy_mock_health_state_t;
+
+typedef struct sy_mock_health sy_mock_health_t;
+
+/* The shared state, at its defaults. NULL when out of memory. */
+sy_mock_health_t *sy_mock_health_new(void);
+void sy_mock_health_free(sy_mock_health_t *h);
+/* Back to the defaults (POST /__reset). Any thread. */
+void sy_mock_health_reset(sy_mock_health_t *h);
+/* Replace the state with the one body describes (POST /__health; {} is the
+ * defaults). Returns 0, or -1 with a message in err, the state unchanged. */
+int sy_mock_health_set(sy_mock_health_t *h, struct json_object *body, char *err, size_t errlen);
+/* A copy of the state. Any thread. */
+void sy_mock_health_get(sy_mock_health_t *h, sy_mock_health_state_t *out);
+/* The GET /__health document. */
+void sy_mock_health_json(sy_mock_health_t *h, struct evbuffer *b);
+/* The bodies of GET /slots (a JSON array) and GET /metrics (Prometheus text). */
+void sy_mock_health_slots(const sy_mock_health_state_t *st, struct evbuffer *b);
+void sy_mock_health_metrics(const sy_mock_health_state_t *st, struct evbuffer *b);
+/* GET /api/ps listing names[0..n) as loaded (mock_proto.c). */
+void sy_mock_reply_ps(struct evbuffer *b, const char (*names)[SY_MOCK_HEALTH_NAME_MAX + 1], size_t n);
+
 /* ---- workers (mock_server.c) ------------------------------------------- */
 
 typedef struct sy_mock_worker sy_mock_worker_t;
 
 /* Creates worker index with its own event base and evhttp listening on
  * cfg->host:*port with SO_REUSEPORT. When *port is 0 the chosen port is
- * written back. stats and faults are shared by all workers and outlive them.
- * Returns NULL (with a message on stderr) on failure. */
+ * written back. stats, faults and health are shared by all workers and
+ * outlive them. Returns NULL (with a message on stderr) on failure. */
 sy_mock_worker_t *sy_mock_worker_new(int index, const sy_mock_config_t *cfg, int *port,
-                                     sy_mock_stats_t *stats, sy_mock_faults_t *faults);
+                                     sy_mock_stats_t *stats, sy_mock_faults_t *faults, sy_mock_health_t *health);
 /* Writes the address worker w listens on as a URL authority ("127.0.0.1:PORT",
  * a wildcard shown as loopback, IPv6 in brackets) into buf (len bytes). */
 void sy_mock_worker_authority(const sy_mock_worker_t *w, char *buf, size_t len);

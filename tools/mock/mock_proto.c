@@ -625,6 +625,17 @@ static void add_ollama_model(struct evbuffer *b, const char *name, int running)
     ADD(b, "}");
 }
 
+void sy_mock_reply_ps(struct evbuffer *b, const char (*names)[SY_MOCK_HEALTH_NAME_MAX + 1], size_t n)
+{
+    ADD(b, "{\"models\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            ADD(b, ",");
+        add_ollama_model(b, names[i], 1);
+    }
+    ADD(b, "]}");
+}
+
 void sy_mock_reply_models(struct evbuffer *b, sy_mock_kind_t kind, const char *id)
 {
     switch (kind) {

@@ -76,6 +76,7 @@ struct sy_mock_worker {
     const sy_mock_config_t *cfg;
     sy_mock_stats_t *stats;
     sy_mock_faults_t *faults;
+    sy_mock_health_t *health;
     struct event_base *base;
     struct evhttp *http;
     struct evconnlistener *lev; /* owned by http once bound */
@@ -139,6 +140,10 @@ static const struct route routes[] = {
     {"/__reset", EVHTTP_REQ_POST, SY_MOCK_K_RESET},
     {"/__faults", EVHTTP_REQ_GET, SY_MOCK_K_FAULTS_GET},
     {"/__faults", EVHTTP_REQ_POST, SY_MOCK_K_FAULTS_SET},
+    {"/slots", EVHTTP_REQ_GET, SY_MOCK_K_LCPP_SLOTS},
+    {"/metrics", EVHTTP_REQ_GET, SY_MOCK_K_LCPP_METRICS},
+    {"/__health", EVHTTP_REQ_GET, SY_MOCK_K_HEALTH_GET},
+    {"/__health", EVHTTP_REQ_POST, SY_MOCK_K_HEALTH_SET},
 };
 #define ROUTES_N (sizeof routes / sizeof routes[0])
 #define MODEL_PREFIX "/v1/models/"
@@ -673,6 +678,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (kind == SY_MOCK_K_RESET) {
         sy_mock_stats_reset(w->stats);
         sy_mock_faults_clear(w->faults);
+        sy_mock_health_reset(w->health);
         evbuffer_add(w->out, "{}", 2);
         deliver(w, req, 200, "application/json", 0);
         return;
@@ -684,6 +690,25 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (kind == SY_MOCK_K_FAULTS_SET) {
         set_faults(w, req, body, len);
+        return;
+    }
+    if (kind == SY_MOCK_K_HEALTH_GET) {
+        sy_mock_health_json(w->health, w->out);
+        deliver(w, req, 200, "application/json", 0);
+        return;
+    }
+    if (kind == SY_MOCK_K_HEALTH_SET) {
+        if (parse_body(w, body, len, &root, err, sizeof err) < 0 ||
+            sy_mock_health_set(w->health, root, err, sizeof err) < 0) {
+            evbuffer_add(w->out, "{\"ok\":false,\"error\":\"", 21);
+            sy_mock_json_escape(w->out, err, strlen(err));
+            evbuffer_add(w->out, "\"}", 2);
+            deliver(w, req, 400, "application/json", 0);
+        } else {
+            evbuffer_add(w->out, "{\"ok\":true}", 11);
+            deliver(w, req, 200, "application/json", 0);
+        }
+        json_object_put(root);
         return;
     }
 
@@ -764,6 +789,34 @@ static void on_request(struct evhttp_request *req, void *arg)
         sy_mock_reply_models(w->out, kind, model_id);
         deliver(w, req, 200, "application/json", o.latency_ms);
         goto out;
+    case SY_MOCK_K_OLL_PS:
+    case SY_MOCK_K_LCPP_SLOTS:
+    case SY_MOCK_K_LCPP_METRICS: {
+        sy_mock_health_state_t hs;
+        sy_mock_health_get(w->health, &hs);
+        if (kind == SY_MOCK_K_OLL_PS && !hs.loaded_set)
+            break; /* every model, below */
+        if ((kind == SY_MOCK_K_LCPP_SLOTS && !hs.slots_on) || (kind == SY_MOCK_K_LCPP_METRICS && !hs.metrics_on)) {
+            /* llama.cpp's answer for an endpoint it was started without */
+            snprintf(err, sizeof err, "This server does not support %s endpoint.",
+                     kind == SY_MOCK_K_LCPP_SLOTS ? "slots" : "metrics");
+            deliver_error(w, req, proto, 501, err, "not_supported_error", o.latency_ms);
+            goto out;
+        }
+        if (kind == SY_MOCK_K_OLL_PS)
+            sy_mock_reply_ps(w->out, (const char(*)[SY_MOCK_HEALTH_NAME_MAX + 1])hs.loaded, hs.n_loaded);
+        else if (kind == SY_MOCK_K_LCPP_SLOTS)
+            sy_mock_health_slots(&hs, w->out);
+        else
+            sy_mock_health_metrics(&hs, w->out);
+        deliver(w, req, 200, kind == SY_MOCK_K_LCPP_METRICS ? "text/plain; version=0.0.4" : "application/json",
+                o.latency_ms);
+        goto out;
+    }
+    default:
+        break;
+    }
+    switch (kind) {
     case SY_MOCK_K_OAI_MODELS:
     case SY_MOCK_K_OLL_TAGS:
     case SY_MOCK_K_OLL_PS:
@@ -848,7 +901,7 @@ static int port_taken(const struct addrinfo *ai)
 }
 
 sy_mock_worker_t *sy_mock_worker_new(int index, const sy_mock_config_t *cfg, int *port,
-                                     sy_mock_stats_t *stats, sy_mock_faults_t *faults)
+                                     sy_mock_stats_t *stats, sy_mock_faults_t *faults, sy_mock_health_t *health)
 {
     struct addrinfo *ai = NULL, *pick;
     sy_mock_worker_t *w = calloc(1, sizeof *w);
@@ -858,6 +911,7 @@ sy_mock_worker_t *sy_mock_worker_new(int index, const sy_mock_config_t *cfg, int
     w->cfg = cfg;
     w->stats = stats;
     w->faults = faults;
+    w->health = health;
     /* evhttp turns read and write interest off and on several times per
      * request; the changelist folds those into one epoll_ctl per loop pass
      * (our sockets are never dup'ed, the case the flag warns about). */

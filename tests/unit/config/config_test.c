@@ -1513,3 +1513,145 @@ Test(config, router_rules_shape_errors)
                  "t.yaml:5:3: unknown key \"rule\" in router; did you mean \"rules\"?",
                  "t.yaml:6:3: router.rules: expected a list", NULL);
 }
+
+/* ---- complexity models and A/B experiments (router/complexity.h,
+ * router/experiment.h; their own tests check every diagnostic) ---- */
+
+Test(config, complexity_and_experiments_read_back)
+{
+    sy_config_t *cfg = load_ok(ROUTE_BASE "models:\n"
+                                          "  - { name: small, deployments: [ { provider: p, model: s } ] }\n"
+                                          "  - { name: large, deployments: [ { provider: p, model: l } ] }\n"
+                                          "  - name: auto\n"
+                                          "    router: complexity\n"
+                                          "    tiers: [ { below: 40, model: small }, { model: large } ]\n"
+                                          "    complexity: { weights: { math: 30 } }\n"
+                                          "router:\n"
+                                          "  experiments:\n"
+                                          "    - name: ab\n"
+                                          "      model: small\n"
+                                          "      sticky: none\n"
+                                          "      arms: [ { name: a, weight: 25.5 }, { name: b, weight: 74.5, model: auto } ]\n");
+    const sy_model_conf_t *m = &cfg->models[2];
+    cr_assert(m->complexity);
+    cr_assert_eq(m->n_deployments, 0);
+    cr_assert_eq(m->n_tiers, 2);
+    cr_assert_eq(m->tiers[0].below, 40);
+    cr_assert_str_eq(m->tiers[0].model, "small");
+    cr_assert_eq(m->tiers[1].model_index, 1);
+    cr_assert_float_eq(m->cx_weights.math, 30, 1e-9);
+    cr_assert_float_eq(m->cx_weights.tokens, 25, 1e-9);
+    cr_assert_eq(cfg->models[0].complexity, 0);
+    cr_assert_eq(cfg->models[0].n_tiers, 0);
+    cr_assert_eq(cfg->n_experiments, 1);
+    const sy_exp_conf_t *e = &cfg->experiments[0];
+    cr_assert_str_eq(e->name, "ab");
+    cr_assert_eq(e->model_index, 0);
+    cr_assert_eq(e->sticky, SY_EXP_STICKY_NONE);
+    cr_assert_eq(e->arms[0].weight_bp, 2550);
+    cr_assert_eq(e->arms[1].weight_bp, 7450);
+    cr_assert_eq(e->arms[1].model_index, 2, "an arm may send to a complexity model");
+    sy_config_free(cfg);
+
+    cfg = load_ok(ROUTE_BASE "models: [ { name: x, deployments: [ { provider: p, model: s } ] } ]\n"
+                             "router: { experiments: [] }\n");
+    cr_assert_eq(cfg->n_experiments, 0);
+    cr_assert_null(cfg->experiments);
+    sy_config_free(cfg);
+}
+
+Test(config, complexity_and_experiment_problems)
+{
+    expect_diags(ROUTE_BASE "models:\n"
+                            "  - { name: small, deployments: [ { provider: p, model: s } ] }\n"
+                            "  - { name: auto, router: complexity, tiers: [ { below: 0, model: small }, { model: smal } ] }\n"
+                            "router:\n"
+                            "  experiments:\n"
+                            "    - { name: ab, model: small, arms: [ { name: a, weight: 60 }, { name: b, weight: 60 } ] }\n",
+                 "t.yaml:6:57: models[1].tiers[0].below: expected a positive integer",
+                 "t.yaml:6:85: models[1].tiers[1].model: unknown model \"smal\"; did you mean \"small\"?",
+                 "t.yaml:9:33: router.experiments[0].arms: the arms' weights add up to 120; they are percentages and "
+                 "must add up to 100",
+                 NULL);
+}
+
+/* ---- providers[].health, server.ready_requires_providers ---------------- */
+
+Test(config, health_off_by_default)
+{
+    sy_config_t *c = load_ok("providers:\n"
+                             "  - {name: p, type: ollama, base_url: \"http://127.0.0.1:11434\"}\n");
+    const sy_health_conf_t *h = &c->providers[0].health;
+    cr_assert_eq(h->enabled, 0);
+    cr_assert_null(h->path);
+    cr_assert_eq(h->interval_ms, 10000);
+    cr_assert_eq(h->timeout_ms, 2000);
+    cr_assert_eq(h->unhealthy_after, 2);
+    cr_assert_eq(h->healthy_after, 1);
+    cr_assert_eq(h->loaded, 1, "an Ollama provider reads /api/ps once probed");
+    cr_assert_eq(h->slots, 0);
+    cr_assert_eq(c->server.ready_requires_providers, 0);
+    sy_config_free(c);
+}
+
+Test(config, health_true_and_mapping)
+{
+    sy_config_t *c = load_ok("server: { ready_requires_providers: true }\n"
+                             "providers:\n"
+                             "  - {name: a, type: ollama, base_url: \"http://h:1\", health: true}\n"
+                             "  - name: b\n"
+                             "    type: openai\n"
+                             "    base_url: \"http://h:2/v1\"\n"
+                             "    health: { path: /health, interval_s: 0.25, timeout_ms: 500, unhealthy_after: 3,\n"
+                             "              healthy_after: 2, slots: true }\n"
+                             "  - {name: c, type: ollama, base_url: \"http://h:3\", health: { loaded: false }}\n"
+                             "  - {name: d, type: anthropic, base_url: \"http://h:4\", health: false}\n");
+    cr_assert_eq(c->server.ready_requires_providers, 1);
+    cr_assert_eq(c->providers[0].health.enabled, 1);
+    cr_assert_eq(c->providers[0].health.loaded, 1);
+    const sy_health_conf_t *b = &c->providers[1].health;
+    cr_assert_eq(b->enabled, 1);
+    cr_assert_str_eq(b->path, "/health");
+    cr_assert_eq(b->interval_ms, 250);
+    cr_assert_eq(b->timeout_ms, 500);
+    cr_assert_eq(b->unhealthy_after, 3);
+    cr_assert_eq(b->healthy_after, 2);
+    cr_assert_eq(b->slots, 1);
+    cr_assert_eq(b->loaded, 0, "only Ollama has /api/ps");
+    cr_assert_eq(c->providers[2].health.enabled, 1);
+    cr_assert_eq(c->providers[2].health.loaded, 0);
+    cr_assert_eq(c->providers[3].health.enabled, 0);
+    sy_config_free(c);
+}
+
+Test(config, health_bad_values)
+{
+    expect_diags("providers:\n"
+                 "  - name: a\n"
+                 "    type: ollama\n"
+                 "    base_url: \"http://h\"\n"
+                 "    health: { intervall_s: 1, path: api/tags, interval_s: 0.01, timeout_ms: 0, unhealthy_after: 101 }\n"
+                 "  - {name: b, type: openai, base_url: \"http://h\", health: yes}\n"
+                 "  - {name: c, type: openai, base_url: \"http://h\", health: [1]}\n",
+                 "t.yaml:5:15: unknown key \"intervall_s\" in providers[0].health; did you mean \"interval_s\"?",
+                 "t.yaml:5:37: providers[0].health.path: must start with \"/\" (it is appended to base_url)",
+                 "t.yaml:5:59: providers[0].health.interval_s: out of range (0.05..86400)",
+                 "t.yaml:5:77: providers[0].health.timeout_ms: expected a positive integer",
+                 "t.yaml:5:97: providers[0].health.unhealthy_after: out of range (1..100)",
+                 "t.yaml:6:59: providers[1].health: expected true or false",
+                 "t.yaml:7:51: providers[2].health: expected true, false or a mapping", NULL);
+}
+
+/* /api/ps is Ollama's, /slots a llama.cpp server's (type openai). */
+Test(config, health_loaded_and_slots_by_type)
+{
+    expect_diags("providers:\n"
+                 "  - {name: a, type: openai, base_url: \"http://h\", health: { loaded: true }}\n"
+                 "  - {name: b, type: ollama, base_url: \"http://h\", health: { slots: true }}\n"
+                 "  - {name: c, type: anthropic, base_url: \"http://h\", health: { slots: true }}\n",
+                 "t.yaml:2:51: providers[0].health.loaded: only a provider of type ollama lists its loaded models "
+                 "(GET /api/ps)",
+                 "t.yaml:3:51: providers[1].health.slots: only a provider of type openai (a llama.cpp server) has slots",
+                 "t.yaml:4:54: providers[2].health.slots: only a provider of type openai (a llama.cpp server) has slots",
+                 NULL);
+}

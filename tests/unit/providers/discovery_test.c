@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "http/server.h"
 #include "upstream/upstream.h"
 
@@ -543,4 +544,47 @@ Test(discovery, stop_with_a_probe_in_flight, .timeout = 20)
     cr_assert_null(sy_discovery_acquire(e.d));
     free(log);
     env_free(&e);
+}
+
+/* ---- a listing fed by another prober (health.h) -------------------------- */
+
+/* sy_discovery_share hands a provider's listing to whoever feeds it;
+ * sy_discovery_feed then publishes or keeps, as discovery's own probe
+ * would. No loop runs: nothing is started. */
+Test(discovery, shared_listing_is_fed)
+{
+    sy_diags_t dg = {0};
+    const char *y = "providers:\n"
+                    "  - {name: a, type: ollama, base_url: \"http://127.0.0.1:1\"}\n"
+                    "  - {name: b, type: ollama, base_url: \"http://127.0.0.1:1\", discover: true}\n";
+    sy_log_set_level(SY_LOG_ERROR);
+    sy_config_t *cfg = sy_config_load_string(y, strlen(y), "t.yaml", &dg);
+    cr_assert_not_null(cfg);
+    sy_discovery_t *d = sy_discovery_new(cfg);
+    cr_assert_not_null(d);
+    cr_assert_eq(sy_discovery_share(d, 0), -1, "a does not discover");
+    cr_assert_eq(sy_discovery_share(NULL, 1), -1);
+    /* not shared yet: a feed is ignored */
+    const char *body = "{\"models\":[{\"name\":\"llama3.2:latest\"}]}";
+    sy_discovery_feed(d, 1, NULL, 200, body, strlen(body));
+    cr_assert_null(sy_discovery_acquire(d));
+    cr_assert_eq(sy_discovery_share(d, 1), 0);
+    sy_discovery_feed(d, 1, NULL, 200, body, strlen(body));
+    const sy_disc_snap_t *s = sy_discovery_acquire(d);
+    cr_assert_not_null(s);
+    cr_assert_not_null(sy_disc_snap_find(s, "b", "llama3.2"));
+    sy_disc_snap_release(s);
+    /* failures keep the last listing */
+    sy_discovery_feed(d, 1, "connection refused", 0, NULL, 0);
+    sy_discovery_feed(d, 1, NULL, 503, "", 0);
+    sy_discovery_feed(d, 1, NULL, 200, "not json", 8);
+    s = sy_discovery_acquire(d);
+    cr_assert_not_null(sy_disc_snap_find(s, "b", "llama3.2:latest"));
+    sy_disc_snap_release(s);
+    sy_discovery_feed(d, 1, NULL, 200, "{\"models\":[]}", 13);
+    s = sy_discovery_acquire(d);
+    cr_assert_null(sy_disc_snap_find(s, "b", "llama3.2:latest"));
+    sy_disc_snap_release(s);
+    sy_discovery_free(d);
+    sy_config_free(cfg);
 }

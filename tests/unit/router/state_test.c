@@ -939,7 +939,7 @@ Test(state, metrics_circuit_state)
             lines++;
         }
     }
-    cr_assert_eq(lines, 4 * 3 + 3 * 1);
+    cr_assert_eq(lines, 4 * 3 + 5 * 1); /* 4 families per deployment, 5 per model */
     free(s);
     unload(&f);
 }
