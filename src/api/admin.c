@@ -246,8 +246,9 @@ sy_err_t sy__api_admin_explain(const sy_config_t *cfg, sy_rstate_t *rs, const sy
     memcpy(model, q->model.p, q->model.len);
     model[q->model.len] = '\0';
 
+    /* an experiment's arm: by the user given, else the one a request id "explain" gets */
     sy_route_in_t in = {.proto = proto, .model = model, .q = q, .body = req->p, .body_len = req->len,
-                        .header = hdr_lookup, .hud = hs};
+                        .header = hdr_lookup, .hud = hs, .request_id = "explain"};
     sy_decision_t dec;
     sy_decide(cfg, &in, &dec);
     if (!dec.reject && sy_params_apply(&dec.params, q, a) < 0)
@@ -273,6 +274,22 @@ sy_err_t sy__api_admin_explain(const sy_config_t *cfg, sy_rstate_t *rs, const sy
     sy_jw_cstr(out, dec.reason[0] ? dec.reason : NULL);
     SY_JW_LIT(out, ",\"final_model\":");
     sy_jw_cstr(out, dec.reject ? NULL : dec.model);
+    SY_JW_LIT(out, ",\"experiment\":");
+    if (dec.exp >= 0) {
+        const sy_exp_conf_t *e = &cfg->experiments[dec.exp];
+        SY_JW_LIT(out, "{\"name\":");
+        sy_jw_cstr(out, e->name);
+        SY_JW_LIT(out, ",\"arm\":");
+        sy_jw_cstr(out, e->arms[dec.arm].name);
+        SY_JW_LIT(out, "}");
+    } else {
+        SY_JW_LIT(out, "null");
+    }
+    SY_JW_LIT(out, ",\"complexity\":");
+    if (dec.cx_score >= 0)
+        evbuffer_add_printf(out, "{\"score\":%d,\"tier\":%d}", dec.cx_score, dec.cx_tier);
+    else
+        SY_JW_LIT(out, "null");
     SY_JW_LIT(out, ",\"params\":{\"set\":");
     params_json(out, &dec.params, 0);
     SY_JW_LIT(out, ",\"cap\":");

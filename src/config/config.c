@@ -2189,7 +2189,7 @@ static const char *const cx_keys[] = {"weights"};
 static const char *const cx_weight_keys[] = {"tokens", "code", "math", "steps", "depth", "tools", "max_tokens"};
 static const char *const tier_keys[] = {"below", "model"};
 static const char *const exp_keys[] = {"name", "model", "sticky", "arms"};
-static const char *const arm_keys[] = {"name", "weight", "model"};
+static const char *const arm_keys[] = {"name", "weight", "model", "set", "cap"};
 static const char *const sticky_names[] = {"user", "key", "none"};
 
 static const sy_cx_weights_t cx_default_weights = {
@@ -2258,8 +2258,10 @@ static void model_cx_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, co
     sy_model_conf_t *m = &ld->cfg->models[idx];
     if (k == 0) {
         int e;
-        if (get_enum(ld, v, kp, path, model_router_names, NKEYS(model_router_names), &e))
+        if (get_enum(ld, v, kp, path, model_router_names, NKEYS(model_router_names), &e)) {
             m->complexity = e == 1;
+            ld->cfg->n_complexity += (size_t)m->complexity;
+        }
         return;
     }
     if (k == 2) {
@@ -2455,8 +2457,11 @@ static void parse_arms(loader_t *ld, struct fy_node *v, pos_t kp, const char *pa
                 }
                 a->weight_bp = (uint32_t)bp;
                 weight_ok = true;
-            } else if (get_string(ld, av, akp, apath, false, SY_CONF_MAX_NAME, &a->model)) {
-                a->model_index = model_ref_index(ld, value_pos(av, akp), apath, a->model);
+            } else if (k == 2) {
+                if (get_string(ld, av, akp, apath, false, SY_CONF_MAX_NAME, &a->model))
+                    a->model_index = model_ref_index(ld, value_pos(av, akp), apath, a->model);
+            } else {
+                parse_params(ld, av, akp, apath, &a->params, k == 4);
             }
         }
         for (size_t k = 0; k < 2; k++)

@@ -158,6 +158,35 @@ typedef struct sy_cx_tier_conf {
     size_t model_index; /* that model's index into sy_config_t.models (resolved at load) */
 } sy_cx_tier_conf_t;
 
+/* The sampling parameters a rule or an experiment's arm may force
+ * (`set:`) or bound (`cap:`). */
+typedef enum sy_param {
+    SY_PARAM_TEMPERATURE = 0,
+    SY_PARAM_TOP_P,
+    SY_PARAM_TOP_K,      /* integer */
+    SY_PARAM_MAX_TOKENS, /* integer */
+    SY_PARAM_SEED,       /* integer; set only, never capped */
+    SY_PARAM_PRESENCE_PENALTY,
+    SY_PARAM_FREQUENCY_PENALTY,
+    SY_PARAM__N
+} sy_param_t;
+
+/* "temperature", "top_p", "top_k", "max_tokens", "seed",
+ * "presence_penalty", "frequency_penalty". */
+const char *sy_param_name(sy_param_t p);
+
+/* Whether p only takes whole numbers. */
+#define SY_PARAM_IS_INT(p) ((p) == SY_PARAM_TOP_K || (p) == SY_PARAM_MAX_TOKENS || (p) == SY_PARAM_SEED)
+
+/* Parameters to force and to bound: bit (1u << p) of set_mask says set[p]
+ * is given, of cap_mask that cap[p] is. A value above its cap is lowered
+ * to it; an unsaid max_tokens becomes its cap; other unsaid parameters stay
+ * unsaid. set wins over cap for the same parameter. */
+typedef struct sy_params {
+    unsigned set_mask, cap_mask;
+    double set[SY_PARAM__N], cap[SY_PARAM__N];
+} sy_params_t;
+
 /* router.experiments[].sticky: what keeps a client on its arm. */
 enum { SY_EXP_STICKY_USER = 0, SY_EXP_STICKY_KEY = 1, SY_EXP_STICKY_NONE = 2 };
 
@@ -166,6 +195,7 @@ typedef struct sy_exp_arm_conf {
     uint32_t weight_bp; /* weight in hundredths of a percent; an experiment's add up to 10000 */
     char *model;        /* the model this arm sends to; NULL: the asked model, unchanged */
     int model_index;    /* its index into sy_config_t.models, -1 when model is NULL */
+    sy_params_t params; /* set: / cap: on the arm's requests (a parameter-set variant) */
 } sy_exp_arm_conf_t;
 
 /* router.experiments[]: one model's traffic split between arms. */
@@ -230,34 +260,6 @@ typedef struct sy_log_conf {
 
 /* ---- routing rules (router.rules) -------------------------------------- */
 
-/* The sampling parameters a rule (and, later, an experiment's arm) may
- * force (`set:`) or bound (`cap:`). */
-typedef enum sy_param {
-    SY_PARAM_TEMPERATURE = 0,
-    SY_PARAM_TOP_P,
-    SY_PARAM_TOP_K,      /* integer */
-    SY_PARAM_MAX_TOKENS, /* integer */
-    SY_PARAM_SEED,       /* integer; set only, never capped */
-    SY_PARAM_PRESENCE_PENALTY,
-    SY_PARAM_FREQUENCY_PENALTY,
-    SY_PARAM__N
-} sy_param_t;
-
-/* "temperature", "top_p", "top_k", "max_tokens", "seed",
- * "presence_penalty", "frequency_penalty". */
-const char *sy_param_name(sy_param_t p);
-
-/* Whether p only takes whole numbers. */
-#define SY_PARAM_IS_INT(p) ((p) == SY_PARAM_TOP_K || (p) == SY_PARAM_MAX_TOKENS || (p) == SY_PARAM_SEED)
-
-/* Parameters to force and to bound: bit (1u << p) of set_mask says set[p]
- * is given, of cap_mask that cap[p] is. A value above its cap is lowered
- * to it; an unsaid max_tokens becomes its cap; other unsaid parameters stay
- * unsaid. set wins over cap for the same parameter. */
-typedef struct sy_params {
-    unsigned set_mask, cap_mask;
-    double set[SY_PARAM__N], cap[SY_PARAM__N];
-} sy_params_t;
 
 /* A name -> glob pair of a rule's headers or metadata condition. */
 typedef struct sy_rule_kv {
@@ -316,6 +318,7 @@ typedef struct sy_config {
     sy_rule_conf_t *rules;      /* router.rules, in order */
     size_t n_rules;
     unsigned rules_need;        /* SY_RULE_NEEDS_* of every rule together */
+    size_t n_complexity;        /* models with router: complexity */
 } sy_config_t;
 
 /* One problem found while loading: file:line:col: message (line and col 1-based). */

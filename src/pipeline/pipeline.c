@@ -1090,15 +1090,19 @@ static const sy_creq_t *rules_decode(void *ud)
     return d->q;
 }
 
-/* Run router.rules on r (in filled but for the header lookup). Returns 0
+/* Run the pre-route decision (rules, experiments, complexity: decide.h)
+ * on r (in filled but for the header lookup and the request id). Returns 0
  * to go on with dec, or -1 when a rule refused the request (answered). */
 static int rules_decide(sy_req_t *r, sy_route_in_t *in, sy_decision_t *dec)
 {
     in->header = rules_header;
     in->hud = r;
-    if (sy_decide(r->w->srv->cfg, in, dec) < 0)
-        return 0;
-    sy_req_replace_header(r, "x-switchyard-route-reason", dec->reason);
+    in->request_id = r->id;
+    sy_decide(r->w->srv->cfg, in, dec);
+    if (dec->reason[0])
+        sy_req_replace_header(r, "x-switchyard-route-reason", dec->reason);
+    r->exp = dec->exp; /* its outcome is counted on the arm as r finishes */
+    r->arm = dec->arm;
     if (!dec->reject)
         return 0;
     sy_error_t e;
@@ -1142,7 +1146,7 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
     sy_call_t patched;
 
     r->route = c->route;
-    if (r->w->srv->cfg->n_rules) {
+    if (sy_decide_wanted(r->w->srv->cfg)) {
         rules_decode_t rd = {.r = r, .c = c};
         sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = c->model, .decode = rules_decode, .dud = &rd,
                             .body = c->body, .body_len = c->body_len};
@@ -1217,7 +1221,7 @@ void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, un
     }
     memcpy(name, q->model.p, q->model.len);
     name[q->model.len] = '\0';
-    if (r->w->srv->cfg->n_rules) {
+    if (sy_decide_wanted(r->w->srv->cfg)) {
         sy_decision_t dec;
         sy_route_in_t rin = {.proto = (int)in->proto, .model = name, .q = q};
         struct evbuffer *b = sy_req_body(r);
@@ -1227,7 +1231,7 @@ void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, un
         }
         if (rules_decide(r, &rin, &dec) < 0)
             return;
-        if (dec.rule >= 0) {
+        if (dec.reason[0]) {
             snprintf(name, sizeof(name), "%s", dec.model);
             if (sy_params_apply(&dec.params, q, &r->arena) < 0) {
                 sy_error_set(&err, SY_ENOMEM, NULL, NULL);

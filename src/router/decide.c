@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "core/jsonscan.h"
+#include "router/complexity.h"
+#include "router/experiment.h"
 #include "router/rules.h"
 
 /* s into dst[cap], cut to fit (no printf on the hot path). */
@@ -22,6 +24,101 @@ static void copy(char *dst, size_t cap, const char *s)
     dst[n] = '\0';
 }
 
+/* Append " " (unless at the start) and s to the reason. */
+static void say(sy_decision_t *out, const char *s)
+{
+    size_t n = strlen(out->reason);
+    if (n && n + 1 < sizeof(out->reason))
+        out->reason[n++] = ' ';
+    copy(out->reason + n, sizeof(out->reason) - n, s);
+}
+
+/* q's parameters laid over p: a parameter q sets or caps replaces p's. */
+static void params_over(sy_params_t *p, const sy_params_t *q)
+{
+    for (int k = 0; k < SY_PARAM__N; k++) {
+        unsigned bit = 1u << k;
+        if (q->set_mask & bit) {
+            p->set[k] = q->set[k];
+            p->set_mask |= bit;
+            p->cap_mask &= ~bit;
+        } else if (q->cap_mask & bit) {
+            p->cap[k] = q->cap[k];
+            p->cap_mask |= bit;
+            p->set_mask &= ~bit;
+        }
+    }
+}
+
+/* The request's own end-user id: the decoded request's, else the OpenAI
+ * body's "user". */
+static const char *body_user(const sy_route_in_t *in, const sy_creq_t *q, size_t *len)
+{
+    if (q && q->user.len) {
+        *len = q->user.len;
+        return q->user.p;
+    }
+    sy_jval_t doc, u;
+    if (in->body && in->body_len) {
+        doc = sy_json_value(in->body, in->body_len);
+        if (doc.type == SY_JOBJECT && sy_json_get(&doc, "user", &u) && u.type == SY_JSTRING && u.len > 2) {
+            *len = u.len - 2; /* the raw text between the quotes: escapes stay, ids rarely have any */
+            return u.p + 1;
+        }
+    }
+    *len = 0;
+    return NULL;
+}
+
+/* Step 2: the experiment on out->model, if any. */
+static void experiment(const sy_config_t *cfg, const sy_route_in_t *in, const sy_creq_t *q, sy_decision_t *out)
+{
+    int e = sy_exp_find(cfg, out->model);
+    if (e < 0)
+        return;
+    const sy_exp_conf_t *ec = &cfg->experiments[e];
+    size_t ulen, len;
+    const char *user = body_user(in, q, &ulen);
+    const char *hu = in->header ? in->header(in->hud, "x-switchyard-user") : NULL;
+    const char *id = sy_exp_sticky_id(ec, hu, user, ulen, in->key, in->request_id ? in->request_id : "", &len);
+    int arm = sy_exp_assign(ec, id, len);
+    if (arm < 0)
+        return;
+    const sy_exp_arm_conf_t *a = &ec->arms[arm];
+    out->exp = e;
+    out->arm = arm;
+    if (a->model_index >= 0)
+        copy(out->model, sizeof(out->model), cfg->models[a->model_index].name);
+    params_over(&out->params, &a->params);
+    say(out, "experiment=");
+    copy(out->reason + strlen(out->reason), sizeof(out->reason) - strlen(out->reason), ec->name);
+    say(out, "arm=");
+    copy(out->reason + strlen(out->reason), sizeof(out->reason) - strlen(out->reason), a->name);
+}
+
+/* Step 3: a complexity model's tier. */
+static void complexity(const sy_config_t *cfg, const sy_creq_t *q, sy_decision_t *out)
+{
+    const sy_model_conf_t *m = sy_config_find_model(cfg, out->model);
+    if (!m || !m->complexity)
+        return;
+    sy_cx_feat_t f;
+    memset(&f, 0, sizeof(f));
+    if (q)
+        sy_cx_features(q, &f);
+    unsigned score = sy_cx_score(&f, &m->cx_weights);
+    int t = sy_cx_tier(m, score);
+    if (t < 0)
+        return;
+    const char *tier = cfg->models[m->tiers[t].model_index].name;
+    out->cx_score = (int)score;
+    out->cx_tier = t;
+    char why[256];
+    sy_cx_reason(why, sizeof(why), score, tier, &f);
+    say(out, why);
+    copy(out->model, sizeof(out->model), tier);
+}
+
 int sy_decide(const sy_config_t *cfg, const sy_route_in_t *in, sy_decision_t *out)
 {
     out->rule = -1;
@@ -30,9 +127,10 @@ int sy_decide(const sy_config_t *cfg, const sy_route_in_t *in, sy_decision_t *ou
     out->message[0] = '\0';
     out->reason[0] = '\0';
     out->q = NULL;
+    out->exp = out->arm = out->cx_score = out->cx_tier = -1;
     memset(&out->params, 0, sizeof(out->params));
     copy(out->model, sizeof(out->model), in->model ? in->model : "");
-    if (!cfg->n_rules)
+    if (!sy_decide_wanted(cfg))
         return -1;
     sy_rule_facts_t f;
     sy_rule_facts_init(&f);
@@ -58,12 +156,24 @@ int sy_decide(const sy_config_t *cfg, const sy_route_in_t *in, sy_decision_t *ou
             out->reject = 1;
             out->status = r->reject_status;
             snprintf(out->message, sizeof(out->message), "%s", r->reject_message ? r->reject_message : "rejected");
-        } else {
-            if (r->route)
-                copy(out->model, sizeof(out->model), r->route);
-            out->params = r->params;
+            if (!in->q)
+                out->q = f.q;
+            return out->rule;
         }
+        if (r->route)
+            copy(out->model, sizeof(out->model), r->route);
+        out->params = r->params;
         break;
+    }
+    if (cfg->n_experiments)
+        experiment(cfg, in, f.q, out);
+    if (cfg->n_complexity) {
+        const sy_model_conf_t *m = sy_config_find_model(cfg, out->model);
+        if (m && m->complexity && !f.q && f.decode && !f.q_tried) {
+            f.q_tried = 1;
+            f.q = f.decode(f.dud);
+        }
+        complexity(cfg, f.q, out);
     }
     if (!in->q)
         out->q = f.q;

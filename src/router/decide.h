@@ -4,11 +4,19 @@
  * bounded on the way.
  *
  * The ingress knows the model asked for; before the plan is made
- * (router/plan.h) the router.rules are tried in order and the first whose
- * conditions all hold decides (rules.h): route to another model, set or cap
- * parameters, or reject with a status and message. No rule matching leaves
- * the request as it came. With no rules configured the step costs nothing
- * (the pipeline skips it).
+ * (router/plan.h), three steps in this order:
+ *   1. the router.rules are tried in order and the first whose conditions
+ *      all hold decides (rules.h): route to another model, set or cap
+ *      parameters, or reject with a status and message;
+ *   2. an A/B experiment on the model the rules left (experiment.h): the
+ *      request's sticky id picks an arm, which may name another model and
+ *      set or cap parameters (over the rule's);
+ *   3. a `router: complexity` model (complexity.h): the request's score
+ *      picks a tier, whose model is planned for.
+ * Each step that changes something says so in the reason. Nothing matching
+ * leaves the request as it came. With no rules, experiments or complexity
+ * models configured the step costs nothing (the pipeline skips it:
+ * sy_decide_wanted).
  *
  * sy_decide is pure and allocation-free: any thread, the config borrowed.
  * Applying the parameters (sy_params_apply, sy_params_patch_json) writes
@@ -37,6 +45,7 @@ typedef struct sy_route_in {
     const char *(*header)(void *ud, const char *name); /* request headers; may be NULL */
     void *hud;
     const char *key, *team;    /* NULL until auth */
+    const char *request_id;    /* an experiment's sticky id of last resort; NULL: "" */
 } sy_route_in_t;
 
 typedef struct sy_decision {
@@ -46,16 +55,28 @@ typedef struct sy_decision {
     int status;
     char message[512];
     sy_params_t params;  /* to apply */
-    char reason[256];    /* for x-switchyard-route-reason ("rule=<name>"), "" none */
-    const sy_creq_t *q;  /* the decoded request when in->q was NULL and a rule decoded it */
-    /* the lead adds: experiment/arm, complexity score/tier */
+    /* for x-switchyard-route-reason, "" none: "rule=<name>", then
+     * "experiment=<name> arm=<name>", then "complexity=42 tier=<model>
+     * tokens=..." (complexity.h), space-separated */
+    char reason[512];
+    const sy_creq_t *q;  /* the decoded request when in->q was NULL and a step decoded it */
+    int exp, arm;        /* the experiment and its arm, -1 none */
+    int cx_score;        /* the complexity score, -1 when no complexity model routed */
+    int cx_tier;         /* its tier, -1 none */
 } sy_decision_t;
 
+/* Whether cfg has anything for sy_decide to do. */
+static inline int sy_decide_wanted(const sy_config_t *cfg)
+{
+    return cfg->n_rules || cfg->n_experiments || cfg->n_complexity;
+}
+
 /*
- * Decide for in under cfg's rules into *out. Returns the matched rule's
- * index, or -1 when none matched (out then says: the model asked for, no
- * params, no reject). A model name too long for out->model is kept whole
- * only when no rule routes it (the caller plans for in->model then).
+ * Decide for in under cfg's rules, experiments and complexity models into
+ * *out. Returns the matched rule's index, or -1 when no rule matched (an
+ * experiment or a complexity model may still have changed out->model;
+ * out->reason says what did). A model name too long for out->model is kept
+ * whole only when no step routes it (the caller plans for in->model then).
  */
 int sy_decide(const sy_config_t *cfg, const sy_route_in_t *in, sy_decision_t *out);
 

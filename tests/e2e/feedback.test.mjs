@@ -14,8 +14,8 @@
  *   - a `router: complexity` model is listed by /v1/models and /api/tags,
  *     and the config's new keys fail `validate` with file:line:col.
  *
- * Assigning requests to arms and the complexity tier choice are wired into
- * the routing decision at integration; their end-to-end test comes then.
+ * Assigning requests to arms and the complexity tier choice, end to end,
+ * are in experiments.test.mjs.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

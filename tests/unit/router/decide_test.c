@@ -2,7 +2,10 @@
  * decide_test.c - unit tests for src/router/decide.c: the first matching
  * rule wins in config order, what each action puts in the decision (model,
  * reason, params, reject), no rules at all, the lazily decoded request
- * handed back; the set / cap semantics (set wins, a cap lowers, an unsaid
+ * handed back; then the experiment's arm (sticky by user, its model and
+ * parameters over the rule's) and a complexity model's tier, in that
+ * order, decoding the request only when a complexity model needs it; the
+ * set / cap semantics (set wins, a cap lowers, an unsaid
  * max_tokens takes its cap, other unsaid parameters stay unsaid), applied
  * to a canonical request and patched into a client's OpenAI body.
  */
@@ -15,6 +18,7 @@
 #include <strings.h>
 
 #include "core/jsonscan.h"
+#include "router/experiment.h"
 
 #define BASE                                                                                           \
     "providers:\n"                                                                                     \
@@ -275,4 +279,119 @@ Test(params, patch_openai_body)
     /* an empty object takes its inserts without a trailing comma */
     cr_assert_str_eq(patch(&p, "{ }", &a), "{\"max_tokens\":512,\"seed\":7 }");
     sy_arena_release(&a);
+}
+
+/* ---- the experiment and complexity steps ---- */
+
+static const char *steps_yaml =
+    BASE "  - name: auto\n"
+         "    router: complexity\n"
+         "    tiers: [ { below: 20, model: small }, { model: big } ]\n"
+         "router:\n"
+         "  rules:\n"
+         "    - { name: alias, match: { model: old }, action: { route: small, cap: { max_tokens: 50 } } }\n"
+         "  experiments:\n"
+         "    - name: ab\n"
+         "      model: small\n"
+         "      sticky: user\n"
+         "      arms:\n"
+         "        - { name: keep, weight: 50 }\n"
+         "        - { name: smart, weight: 50, model: auto, set: { temperature: 0.5, max_tokens: 80 } }\n";
+
+/* The arm experiment 0 gives user id u. */
+static int exp_arm_of(const sy_config_t *c, const char *u)
+{
+    return sy_exp_assign(&c->experiments[0], u, strlen(u));
+}
+
+/* A user id the experiment puts on arm `want`. */
+static const char *user_on(const sy_config_t *c, int want, char *buf, size_t cap)
+{
+    for (int i = 0; i < 1000; i++) {
+        snprintf(buf, cap, "u%d", i);
+        if (exp_arm_of(c, buf) == want)
+            return buf;
+    }
+    cr_assert_fail("no user on arm %d", want);
+    return NULL;
+}
+
+Test(decide, wanted)
+{
+    sy_config_t *c = load_ok(BASE);
+    cr_assert_not(sy_decide_wanted(c), "nothing to decide: the pipeline skips the step");
+    sy_config_free(c);
+    c = load_ok(steps_yaml);
+    cr_assert(sy_decide_wanted(c));
+    cr_assert_eq(c->n_complexity, 1);
+    sy_config_free(c);
+}
+
+Test(decide, rule_then_experiment_then_complexity)
+{
+    sy_config_t *c = load_ok(steps_yaml);
+    char keep[16], smart[16];
+    user_on(c, 0, keep, sizeof(keep));
+    user_on(c, 1, smart, sizeof(smart));
+    sy_decision_t d;
+
+    /* the control arm: the rule's model and cap stay */
+    const char *h1[] = {"x-switchyard-user", keep, NULL};
+    sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = "old", .q = user_says("hi"), .header = hdr, .hud = h1,
+                        .request_id = "r1"};
+    cr_assert_eq(sy_decide(c, &in, &d), 0);
+    cr_assert_str_eq(d.model, "small");
+    cr_assert_eq(d.exp, 0);
+    cr_assert_eq(d.arm, 0);
+    cr_assert_eq(d.cx_score, -1);
+    cr_assert_str_eq(d.reason, "rule=alias experiment=ab arm=keep");
+    cr_assert_eq(d.params.cap_mask, 1u << SY_PARAM_MAX_TOKENS);
+
+    /* the smart arm: to the complexity model, whose tier decides; the arm's
+     * max_tokens replaces the rule's cap */
+    const char *h2[] = {"x-switchyard-user", smart, NULL};
+    in.hud = h2;
+    cr_assert_eq(sy_decide(c, &in, &d), 0);
+    cr_assert_eq(d.arm, 1);
+    cr_assert_str_eq(d.model, "small", "a short question: the low tier");
+    cr_assert_eq(d.cx_tier, 0);
+    cr_assert_geq(d.cx_score, 0);
+    cr_assert_eq(strncmp(d.reason, "rule=alias experiment=ab arm=smart complexity=", 46), 0, "%s", d.reason);
+    cr_assert_eq(d.params.set_mask, (1u << SY_PARAM_TEMPERATURE) | (1u << SY_PARAM_MAX_TOKENS));
+    cr_assert_eq(d.params.cap_mask, 0u);
+    cr_assert_eq(d.params.set[SY_PARAM_MAX_TOKENS], 80);
+
+    /* the sticky id: the same user, the same arm, whatever the request id */
+    in.request_id = "r2";
+    sy_decision_t d2;
+    sy_decide(c, &in, &d2);
+    cr_assert_eq(d2.arm, d.arm);
+    sy_config_free(c);
+}
+
+Test(decide, complexity_decodes_only_when_asked_for)
+{
+    sy_config_t *c = load_ok(steps_yaml);
+    sy_decision_t d;
+    char hard[4096];
+    snprintf(hard, sizeof(hard), "%s",
+             "Step 1: prove the theorem. Then step 2: the integral of x^2. Finally step 3.\n"
+             "```c\nint a;\n```\n```c\nint b;\n```\n```c\nint c;\n```\n"
+             "1. one\n2. two\n3. three\n\\frac{1}{2} \\sum \\int \\sqrt{x} the eigenvalue of the matrix");
+    /* the passthrough: no decoded request, a decode callback */
+    sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = "auto", .decode = decode_cb, .dud = hard};
+    cr_assert_eq(sy_decide(c, &in, &d), -1, "no rule matched");
+    cr_assert_str_eq(d.model, "big");
+    cr_assert_eq(d.cx_tier, 1);
+    cr_assert_geq(d.cx_score, 20);
+    cr_assert_not_null(d.q, "the request decoded for the score is handed back");
+    cr_assert_eq(strncmp(d.reason, "complexity=", 11), 0, "%s", d.reason);
+    cr_assert_not_null(strstr(d.reason, " tier=big "), "%s", d.reason);
+
+    /* a model that is not a complexity model is not decoded for */
+    in.model = "coder";
+    cr_assert_eq(sy_decide(c, &in, &d), -1);
+    cr_assert_null(d.q);
+    cr_assert_str_eq(d.reason, "");
+    sy_config_free(c);
 }
