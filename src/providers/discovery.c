@@ -15,6 +15,7 @@
  * string, so releasing it is one free().
  */
 #include "providers/discovery.h"
+#include "providers/provider.h"
 
 #include <event2/event.h>
 #include <pthread.h>
@@ -377,43 +378,18 @@ int sy_discovery_wanted(const sy_config_t *cfg)
     return 0;
 }
 
-/* "a" + "b" + "c" in a new string. */
-static char *cat3(const char *a, const char *b, const char *c)
-{
-    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    char *s = malloc(la + lb + lc + 1);
-    if (s) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb);
-        memcpy(s + la + lb, c, lc + 1);
-    }
-    return s;
-}
-
 /* The request's header lines: what we accept, the provider's key (Ollama
  * has no authentication of its own; a key means a proxy in front of it) and
  * the provider's extra headers. */
 static int make_headers(probe_t *pr)
 {
-    const sy_provider_conf_t *p = pr->p;
-    pr->hdr = calloc(2 + p->n_headers, sizeof(*pr->hdr));
-    if (!pr->hdr)
-        return -1;
-    if (!(pr->hdr[pr->n_hdr++] = cat3("Accept: application/json", "", "")))
-        return -1;
-    if (p->api_key && !(pr->hdr[pr->n_hdr++] = cat3("Authorization: Bearer ", p->api_key, "")))
-        return -1;
-    for (size_t i = 0; i < p->n_headers; i++)
-        if (!(pr->hdr[pr->n_hdr++] = cat3(p->headers[i].name, ": ", p->headers[i].value)))
-            return -1;
-    return 0;
+    pr->hdr = sy_provider_get_lines(pr->p, &pr->n_hdr);
+    return pr->hdr ? 0 : -1;
 }
 
 static void probe_release(probe_t *pr)
 {
-    for (size_t i = 0; i < pr->n_hdr; i++)
-        free(pr->hdr[i]);
-    free(pr->hdr);
+    sy_provider_lines_free(pr->hdr, pr->n_hdr);
     free(pr->url);
     free(pr->body);
 }
@@ -444,7 +420,7 @@ sy_discovery_t *sy_discovery_new(const sy_config_t *cfg)
         pr->d = d;
         pr->p = &cfg->providers[i];
         pr->index = i;
-        pr->url = cat3(pr->p->base_url, "/api/tags", "");
+        pr->url = sy_provider_url(pr->p, "/api/tags");
         if (!pr->url || make_headers(pr) != 0)
             goto fail;
     }

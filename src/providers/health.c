@@ -27,11 +27,12 @@
 #include "core/clock.h"
 #include "core/jsonscan.h"
 #include "core/log.h"
+#include "telemetry/metrics.h"
 #include "http/server.h"
+#include "providers/provider.h"
 #include "upstream/upstream.h"
 
 #define ERR_MAX 256
-#define ANTHROPIC_VERSION "2023-06-01"
 
 enum { AUX_NONE = 0, AUX_PS, AUX_SLOTS };
 enum { PH_IDLE = 0, PH_MAIN, PH_AUX };
@@ -95,19 +96,6 @@ int sy_health_wanted(const sy_config_t *cfg)
     return 0;
 }
 
-/* a + b + c in a new string */
-static char *cat3(const char *a, const char *b, const char *c)
-{
-    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    char *s = malloc(la + lb + lc + 1);
-    if (s) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb);
-        memcpy(s + la + lb, c, lc + 1);
-    }
-    return s;
-}
-
 static const char *default_path(const sy_provider_conf_t *p)
 {
     return p->type == SY_PROVIDER_OLLAMA ? "/api/tags" : p->type == SY_PROVIDER_OPENAI ? "/models" : "/v1/models";
@@ -133,28 +121,8 @@ static char *root_url(const char *base, const char *path)
  * protocol's header, and the provider's extra headers. */
 static int make_headers(prober_t *pr)
 {
-    const sy_provider_conf_t *p = pr->p;
-    pr->hdr = calloc(3 + p->n_headers, sizeof(*pr->hdr));
-    if (!pr->hdr)
-        return -1;
-    if (!(pr->hdr[pr->n_hdr++] = cat3("Accept: application/json", "", "")))
-        return -1;
-    if (p->api_key && p->type == SY_PROVIDER_ANTHROPIC) {
-        if (!(pr->hdr[pr->n_hdr++] = cat3("x-api-key: ", p->api_key, "")))
-            return -1;
-    } else if (p->api_key && !(pr->hdr[pr->n_hdr++] = cat3("Authorization: Bearer ", p->api_key, ""))) {
-        return -1;
-    }
-    int has_version = 0;
-    for (size_t i = 0; i < p->n_headers; i++) {
-        has_version |= strcasecmp(p->headers[i].name, "anthropic-version") == 0;
-        if (!(pr->hdr[pr->n_hdr++] = cat3(p->headers[i].name, ": ", p->headers[i].value)))
-            return -1;
-    }
-    if (p->type == SY_PROVIDER_ANTHROPIC && !has_version &&
-        !(pr->hdr[pr->n_hdr++] = cat3("anthropic-version: ", ANTHROPIC_VERSION, "")))
-        return -1;
-    return 0;
+    pr->hdr = sy_provider_get_lines(pr->p, &pr->n_hdr);
+    return pr->hdr ? 0 : -1;
 }
 
 static void body_reset(prober_t *pr)
@@ -171,9 +139,7 @@ void sy_health_free(sy_health_t *h)
     sy_health_stop(h);
     for (size_t i = 0; h->pr && i < h->n; i++) {
         prober_t *pr = &h->pr[i];
-        for (size_t j = 0; j < pr->n_hdr; j++)
-            free(pr->hdr[j]);
-        free(pr->hdr);
+        sy_provider_lines_free(pr->hdr, pr->n_hdr);
         free(pr->url);
         free(pr->aux_url);
         free(pr->metrics_url);
@@ -230,12 +196,12 @@ sy_health_t *sy_health_new(const sy_config_t *cfg, sy_discovery_t *disc)
         const sy_health_conf_t *hc = &pr->p->health;
         pr->on = 1;
         pr->next = PH_MAIN;
-        pr->url = cat3(pr->p->base_url, hc->path ? hc->path : default_path(pr->p), "");
+        pr->url = sy_provider_url(pr->p, hc->path ? hc->path : default_path(pr->p));
         if (!pr->url || make_headers(pr) != 0)
             goto fail;
         if (pr->p->type == SY_PROVIDER_OLLAMA && hc->loaded) {
             pr->aux = AUX_PS;
-            if (!(pr->aux_url = cat3(pr->p->base_url, "/api/ps", "")))
+            if (!(pr->aux_url = sy_provider_url(pr->p, "/api/ps")))
                 goto fail;
         } else if (pr->p->type == SY_PROVIDER_OPENAI && hc->slots) {
             pr->aux = AUX_SLOTS;
@@ -819,19 +785,6 @@ void sy_health_json(sy_health_t *h, uint64_t now, struct evbuffer *b)
     evbuffer_add(b, "}", 1);
 }
 
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void label(struct evbuffer *b, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            evbuffer_add_printf(b, "\\%c", *s);
-        else if (*s == '\n')
-            evbuffer_add(b, "\\n", 2);
-        else
-            evbuffer_add(b, s, 1);
-    }
-}
-
 void sy_health_metrics(sy_health_t *h, struct evbuffer *b)
 {
     static const struct {
@@ -856,7 +809,7 @@ void sy_health_metrics(sy_health_t *h, struct evbuffer *b)
                 v = atomic_load(&pr->state) == SY_HEALTH_UP;
             } else if (f == 1) {
                 evbuffer_add_printf(b, "%s{provider=\"", fam[f].name);
-                label(b, pr->p->name);
+                sy_metrics_label(b, pr->p->name);
                 evbuffer_add_printf(b, "\"} %.6f\n", (double)atomic_load(&pr->latency_ns) / 1e9);
                 continue;
             } else if (f == 2) {
@@ -869,7 +822,7 @@ void sy_health_metrics(sy_health_t *h, struct evbuffer *b)
                     continue;
             }
             evbuffer_add_printf(b, "%s{provider=\"", fam[f].name);
-            label(b, pr->p->name);
+            sy_metrics_label(b, pr->p->name);
             evbuffer_add_printf(b, "\"} %lld\n", v);
         }
     }

@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -145,4 +146,56 @@ sy_err_t sy_provider_prepare_for(const sy_provider_conf_t *p, const char *suffix
         }
     }
     return SY_OK;
+}
+
+/* "a" + "b" + "c" in a new string. */
+static char *cat3(const char *a, const char *b, const char *c)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *s = malloc(la + lb + lc + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb);
+        memcpy(s + la + lb, c, lc + 1);
+    }
+    return s;
+}
+
+char *sy_provider_url(const sy_provider_conf_t *p, const char *path)
+{
+    return cat3(p->base_url, path, "");
+}
+
+char **sy_provider_get_lines(const sy_provider_conf_t *p, size_t *n)
+{
+    char **h = calloc(3 + p->n_headers, sizeof(*h));
+    size_t k = 0;
+    int has_version = 0;
+    if (!h)
+        return NULL;
+    if (!(h[k++] = cat3("Accept: application/json", "", "")))
+        goto oom;
+    if (p->api_key && !(h[k++] = p->type == SY_PROVIDER_ANTHROPIC ? cat3("x-api-key: ", p->api_key, "")
+                                                                   : cat3("Authorization: Bearer ", p->api_key, "")))
+        goto oom;
+    for (size_t i = 0; i < p->n_headers; i++) {
+        has_version |= strcasecmp(p->headers[i].name, "anthropic-version") == 0;
+        if (!(h[k++] = cat3(p->headers[i].name, ": ", p->headers[i].value)))
+            goto oom;
+    }
+    if (p->type == SY_PROVIDER_ANTHROPIC && !has_version &&
+        !(h[k++] = cat3("anthropic-version: ", ANTHROPIC_VERSION, "")))
+        goto oom;
+    *n = k;
+    return h;
+oom:
+    sy_provider_lines_free(h, k);
+    return NULL;
+}
+
+void sy_provider_lines_free(char **lines, size_t n)
+{
+    for (size_t i = 0; lines && i < n; i++)
+        free(lines[i]);
+    free(lines);
 }

@@ -47,4 +47,16 @@ sy_err_t sy_provider_prepare_for(const sy_provider_conf_t *p, const char *suffix
  * not a credential or hop-by-hop header). */
 int sy_provider_forwards(const sy_provider_conf_t *p, const char *name);
 
+/*
+ * The header lines ("Name: value") of a GET the gateway itself sends to p -
+ * a health probe, a model listing: Accept: application/json, p's key in
+ * its protocol's header, p's own headers, and anthropic-version for an
+ * Anthropic provider that sets none. A malloc'd array of *n malloc'd
+ * strings (sy_provider_lines_free), or NULL when out of memory.
+ */
+char **sy_provider_get_lines(const sy_provider_conf_t *p, size_t *n);
+/* p's base_url followed by path, malloc'd; NULL when out of memory. */
+char *sy_provider_url(const sy_provider_conf_t *p, const char *path);
+void sy_provider_lines_free(char **lines, size_t n);
+
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "telemetry/metrics.h"
 #include "providers/health.h"
 
 #define MINUTE_NS 60000000000ull
@@ -592,27 +593,14 @@ void sy_rstate_json(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
     evbuffer_add(b, "]}", 2);
 }
 
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void label(struct evbuffer *b, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            evbuffer_add_printf(b, "\\%c", *s);
-        else if (*s == '\n')
-            evbuffer_add(b, "\\n", 2);
-        else
-            evbuffer_add(b, s, 1);
-    }
-}
-
 static void dep_labels(struct evbuffer *b, const sy_model_conf_t *m, const sy_deployment_conf_t *dc)
 {
     evbuffer_add(b, "{model=\"", 8);
-    label(b, m->name);
+    sy_metrics_label(b, m->name);
     evbuffer_add(b, "\",provider=\"", 12);
-    label(b, dc->provider);
+    sy_metrics_label(b, dc->provider);
     evbuffer_add(b, "\",deployment=\"", 14);
-    label(b, dc->model);
+    sy_metrics_label(b, dc->model);
     evbuffer_add(b, "\"}", 2);
 }
 
@@ -665,7 +653,7 @@ void sy_rstate_metrics(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
                                : f == 3 ? &ms->hedges
                                         : &ms->hedge_wins;
             evbuffer_add_printf(b, "%s{model=\"", mfam[f].name);
-            label(b, cfg->models[i].name);
+            sy_metrics_label(b, cfg->models[i].name);
             evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(c));
         }
     }

@@ -695,25 +695,33 @@ static void fmt_num(double v, char *buf, size_t cap)
     }
 }
 
+/* Append s[0..n) escaped as a label value: backslash, quote, newline. */
+static int put_label_value(struct evbuffer *lb, const char *s, size_t n)
+{
+    size_t run = 0;
+    for (size_t j = 0; j < n; j++) {
+        const char *esc = s[j] == '\\' ? "\\\\" : s[j] == '"' ? "\\\"" : s[j] == '\n' ? "\\n" : NULL;
+        if (!esc)
+            continue;
+        if (evbuffer_add(lb, s + run, j - run) || evbuffer_add(lb, esc, 2))
+            return -1;
+        run = j + 1;
+    }
+    return evbuffer_add(lb, s + run, n - run);
+}
+
+int sy_metrics_label(struct evbuffer *out, const char *s)
+{
+    return put_label_value(out, s, strlen(s));
+}
+
 /* Append `a="x",b="y"` (no braces) for key k, label values escaped. */
 static int put_labels(struct evbuffer *lb, const sy_metric_t *f, const struct key *k)
 {
     for (unsigned i = 0; i < f->nlabels; i++) {
-        const char *s = k->val[i];
-        size_t n = k->len[i], run = 0;
-
         if (evbuffer_add_printf(lb, "%s%s=\"", i ? "," : "", f->labels[i]) < 0)
             return -1;
-        for (size_t j = 0; j < n; j++) {
-            const char *esc = s[j] == '\\' ? "\\\\" : s[j] == '"' ? "\\\"" : s[j] == '\n' ? "\\n"
-                                                                                        : NULL;
-            if (!esc)
-                continue;
-            if (evbuffer_add(lb, s + run, j - run) || evbuffer_add(lb, esc, 2))
-                return -1;
-            run = j + 1;
-        }
-        if (evbuffer_add(lb, s + run, n - run) || evbuffer_add(lb, "\"", 1))
+        if (put_label_value(lb, k->val[i], k->len[i]) || evbuffer_add(lb, "\"", 1))
             return -1;
     }
     return 0;

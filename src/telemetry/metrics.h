@@ -65,6 +65,11 @@ double sy_metric_value(sy_metric_t *f, const char *const *values);
  * it takes each shard's mutex only while summing that shard. */
 int sy_metrics_render(sy_metrics_t *m, struct evbuffer *out);
 
+/* Append s as a label value's text (between the quotes, which are not
+ * written): backslash, quote and newline escaped. For families rendered by
+ * hand (the router's, the health probes'). Returns 0, or -1 out of memory. */
+int sy_metrics_label(struct evbuffer *out, const char *s);
+
 /* Histogram bounds in seconds suited to gateway latencies (request duration,
  * time to first token): 0.0005 s to 120 s, ascending. Pass both to
  * sy_metrics_histogram(). */
