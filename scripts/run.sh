@@ -177,6 +177,14 @@ rc=0
 while :; do
   wait "$gw_pid"
   rc=$?
+  if [ "$rc" -gt 128 ]; then
+    # a signal ended the wait (the trap's), or the gateway died of one: a
+    # gateway that drained and exited before this line still has its own
+    # status to collect (127: it had none left, the signal was its end)
+    wait "$gw_pid" 2>/dev/null
+    r=$?
+    [ "$r" -ne 127 ] && rc=$r
+  fi
   kill -0 "$gw_pid" 2>/dev/null || break
 done
 exit "$rc"

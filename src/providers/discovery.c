@@ -558,31 +558,37 @@ static void probe_abort(probe_t *pr, const char *why)
     schedule(pr, interval_ms(pr));
 }
 
+int sy__disc_append(char **body, size_t *len, size_t *cap, const char *data, size_t n)
+{
+    if (n > SY_DISC_MAX_BODY - *len)
+        return -1;
+    if (*len + n > *cap) {
+        size_t ncap = *cap ? *cap : 16384;
+        while (ncap < *len + n)
+            ncap *= 2;
+        if (ncap > SY_DISC_MAX_BODY)
+            ncap = SY_DISC_MAX_BODY;
+        char *b = realloc(*body, ncap);
+        if (!b)
+            return -2;
+        *body = b;
+        *cap = ncap;
+    }
+    memcpy(*body + *len, data, n);
+    *len += n;
+    return 0;
+}
+
 static int on_body(void *ud, const char *data, size_t len)
 {
     probe_t *pr = ud;
     if (pr->status != 200)
         return 0; /* an error page: its status says enough */
-    if (len > SY_DISC_MAX_BODY - pr->len) {
-        probe_abort(pr, "the model listing is larger than 16 MiB");
+    int rc = sy__disc_append(&pr->body, &pr->len, &pr->cap, data, len);
+    if (rc < 0) {
+        probe_abort(pr, rc == -1 ? "the model listing is larger than 16 MiB" : "out of memory");
         return 0;
     }
-    if (pr->len + len > pr->cap) {
-        size_t ncap = pr->cap ? pr->cap : 16384;
-        while (ncap < pr->len + len)
-            ncap *= 2;
-        if (ncap > SY_DISC_MAX_BODY)
-            ncap = SY_DISC_MAX_BODY;
-        char *b = realloc(pr->body, ncap);
-        if (!b) {
-            probe_abort(pr, "out of memory");
-            return 0;
-        }
-        pr->body = b;
-        pr->cap = ncap;
-    }
-    memcpy(pr->body + pr->len, data, len);
-    pr->len += len;
     return 0;
 }
 

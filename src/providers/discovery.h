@@ -161,6 +161,11 @@ sy_err_t sy__disc_parse_tags(const char *body, size_t len, const char *provider,
                              sy__disc_list_t *out, sy_error_t *err);
 void sy__disc_list_release(sy__disc_list_t *l);
 
+/* Append data[0..n) to a malloc'd body (*len bytes of *cap), growing it
+ * up to SY_DISC_MAX_BODY. Returns 0, -1 when it would grow past that, -2
+ * out of memory (the body is kept as it was). For listings and probes. */
+int sy__disc_append(char **body, size_t *len, size_t *cap, const char *data, size_t n);
+
 /* A new snapshot: old's models with provider_index's replaced by
  * models[0..n). NULL when out of memory. */
 sy_disc_snap_t *sy__disc_snap_replace(const sy_disc_snap_t *old, size_t provider_index,

@@ -536,28 +536,11 @@ static int on_body(void *ud, const char *data, size_t len)
     prober_t *pr = ud;
     if (!pr->keep_body || pr->status != 200)
         return 0;
-    if (len > SY_DISC_MAX_BODY - pr->len) {
-        pr->keep_body = 0; /* too large to read: parsed as cut short */
+    if (sy__disc_append(&pr->body, &pr->len, &pr->cap, data, len) < 0) {
+        pr->keep_body = 0; /* too large to read, or no memory: parsed as cut short */
         body_reset(pr);
         return 0;
     }
-    if (pr->len + len > pr->cap) {
-        size_t ncap = pr->cap ? pr->cap : 16384;
-        while (ncap < pr->len + len)
-            ncap *= 2;
-        if (ncap > SY_DISC_MAX_BODY)
-            ncap = SY_DISC_MAX_BODY;
-        char *b = realloc(pr->body, ncap);
-        if (!b) {
-            pr->keep_body = 0;
-            body_reset(pr);
-            return 0;
-        }
-        pr->body = b;
-        pr->cap = ncap;
-    }
-    memcpy(pr->body + pr->len, data, len);
-    pr->len += len;
     return 0;
 }
 
