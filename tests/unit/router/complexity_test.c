@@ -7,6 +7,7 @@
  * tier at every boundary, the reason string, and the config keys of a
  * `router: complexity` model with their diagnostics.
  */
+#include "config_harness.h"
 #include "router/complexity.h"
 
 #include <criterion/criterion.h>
@@ -244,20 +245,9 @@ Test(complexity, deterministic)
     "  - {name: medium, deployments: [{provider: p, model: m}]}\n"                                     \
     "  - {name: large, deployments: [{provider: p, model: l}]}\n"
 
-static sy_config_t *load_ok(const char *text)
-{
-    sy_diags_t d = {0};
-    sy_config_t *cfg = sy_config_load_string(text, strlen(text), "t.yaml", &d);
-    if (!cfg)
-        cr_assert_fail("rejected: %d:%d: %s", d.n ? d.items[0].line : 0, d.n ? d.items[0].col : 0,
-                       d.n ? d.items[0].message : "?");
-    sy_diags_release(&d);
-    return cfg;
-}
-
 Test(complexity, tier_boundaries)
 {
-    sy_config_t *cfg = load_ok(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_config_t *cfg = sy_test_load_ok(PROVIDERS MODELS3 "  - name: auto\n"
                                                  "    router: complexity\n"
                                                  "    tiers:\n"
                                                  "      - { below: 30, model: small }\n"
@@ -284,7 +274,7 @@ Test(complexity, tier_boundaries)
 
 Test(complexity, weights_config_merges_defaults)
 {
-    sy_config_t *cfg = load_ok(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_config_t *cfg = sy_test_load_ok(PROVIDERS MODELS3 "  - name: auto\n"
                                                  "    router: complexity\n"
                                                  "    tiers: [ { below: 50, model: small }, { model: large } ]\n"
                                                  "    complexity: { weights: { code: 40, tools: 0 } }\n");
@@ -314,64 +304,44 @@ Test(complexity, reason_string)
 
 /* ---- config diagnostics ---- */
 
-static void expect_diag(const char *text, const char *want)
-{
-    sy_diags_t d = {0};
-    sy_config_t *cfg = sy_config_load_string(text, strlen(text), "t.yaml", &d);
-    cr_assert_null(cfg);
-    char buf[600];
-    int found = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        snprintf(buf, sizeof(buf), "%d:%d: %s", d.items[i].line, d.items[i].col, d.items[i].message);
-        if (strcmp(buf, want) == 0)
-            found = 1;
-    }
-    if (!found) {
-        for (size_t i = 0; i < d.n; i++)
-            cr_log_error("got %d:%d: %s", d.items[i].line, d.items[i].col, d.items[i].message);
-        cr_assert_fail("no diagnostic \"%s\"", want);
-    }
-    sy_diags_release(&d);
-}
-
 Test(complexity, config_errors)
 {
     /* line 7 is the complexity model's first line */
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { below: 30, model: smal }, { model: large } ]\n",
                 "9:34: models[3].tiers[0].model: unknown model \"smal\"; did you mean \"small\"?");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { below: 70, model: small }, { below: 30, model: medium }, { model: large } ]\n",
                 "9:52: models[3].tiers[1].below: must be above the previous tier's (70): tiers are in ascending order");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { below: 30, model: small }, { below: 90, model: large } ]\n",
                 "9:52: models[3].tiers[1].below: the last tier is the catch-all and takes every score left; remove its \"below\"");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { model: small }, { model: large } ]\n",
                 "9:16: models[3].tiers[0]: missing required key \"below\" (only the last tier, the catch-all, has none)");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { below: 101, model: small }, { model: large } ]\n",
                 "9:23: models[3].tiers[0].below: out of range (1..100)");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    deployments: [ { provider: p, model: x } ]\n"
                                   "    tiers: [ { model: large } ]\n",
                 "9:5: models[3].deployments: a model with \"router: complexity\" has no deployments; its tiers name "
                 "the models that serve it");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    fallbacks: [ small ]\n"
                                   "    tiers: [ { model: large } ]\n",
                 "9:5: models[3].fallbacks: not allowed on a model with \"router: complexity\"; set it on its tiers' models");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n",
                 "7:5: models[3]: missing required key \"tiers\" (a model with \"router: complexity\" routes by them)");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { model: auto2 } ]\n"
                                   "  - name: auto2\n"
@@ -379,24 +349,24 @@ Test(complexity, config_errors)
                                   "    tiers: [ { model: large } ]\n",
                 "9:23: models[3].tiers[0].model: \"auto2\" is itself a complexity model; a tier names a model with "
                 "deployments");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { model: auto } ]\n",
                 "9:23: models[3].tiers[0].model: a complexity model cannot route to itself");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complex\n",
                 "8:13: models[3].router: expected one of deployments, complexity");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { model: large } ]\n"
                                   "    complexity: { weights: { token: 3 } }\n",
                 "10:30: unknown key \"token\" in models[3].complexity.weights; did you mean \"tokens\"?");
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { model: large } ]\n"
                                   "    complexity: { weights: { code: 101 } }\n",
                 "10:36: models[3].complexity.weights.code: out of range (0..100)");
-    expect_diag(PROVIDERS "models:\n"
+    sy_test_expect_diag(PROVIDERS "models:\n"
                           "  - name: plain\n"
                           "    deployments: [ { provider: p, model: x } ]\n"
                           "    tiers: [ { model: plain } ]\n",
@@ -428,7 +398,7 @@ static void collect(void *ud, const sy_model_entry_t *e)
 Test(complexity, listed_through_its_tiers)
 {
     unsetenv("SY_CX_TEST_UNSET_KEY");
-    sy_config_t *cfg = load_ok("providers:\n"
+    sy_config_t *cfg = sy_test_load_ok("providers:\n"
                                "  - {name: p, type: openai, base_url: \"https://p.example.invalid/v1\"}\n"
                                "  - {name: off, type: openai, base_url: \"https://o.example.invalid/v1\","
                                " api_key_env: SY_CX_TEST_UNSET_KEY, optional: true}\n"
@@ -451,7 +421,7 @@ Test(complexity, listed_through_its_tiers)
 
 Test(complexity, not_a_fallback)
 {
-    expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
+    sy_test_expect_diag(PROVIDERS MODELS3 "  - name: auto\n"
                                   "    router: complexity\n"
                                   "    tiers: [ { model: large } ]\n"
                                   "  - name: chat\n"

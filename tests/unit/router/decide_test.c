@@ -9,6 +9,7 @@
  * max_tokens takes its cap, other unsaid parameters stay unsaid), applied
  * to a canonical request and patched into a client's OpenAI body.
  */
+#include "config_harness.h"
 #include "router/decide.h"
 
 #include <criterion/criterion.h>
@@ -27,17 +28,6 @@
     "  - { name: small, deployments: [ { provider: p, model: s } ] }\n"                                \
     "  - { name: coder, deployments: [ { provider: p, model: c } ] }\n"                                \
     "  - { name: big, deployments: [ { provider: p, model: b } ] }\n"
-
-static sy_config_t *load_ok(const char *text)
-{
-    sy_diags_t d = {0};
-    sy_config_t *c = sy_config_load_string(text, strlen(text), "t.yaml", &d);
-    if (!c)
-        cr_assert_fail("unexpected diagnostic: %d:%d: %s", d.n ? d.items[0].line : 0, d.n ? d.items[0].col : 0,
-                       d.n ? d.items[0].message : "?");
-    sy_diags_release(&d);
-    return c;
-}
 
 static const char *hdr(void *ud, const char *name)
 {
@@ -89,7 +79,7 @@ static const sy_creq_t *decode_cb(void *ud)
 
 Test(decide, no_rules_is_the_request_as_it_came)
 {
-    sy_config_t *c = load_ok(BASE);
+    sy_config_t *c = sy_test_load_ok(BASE);
     sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = "small"};
     sy_decision_t d;
     cr_assert_eq(sy_decide(c, &in, &d), -1);
@@ -103,7 +93,7 @@ Test(decide, no_rules_is_the_request_as_it_came)
 
 Test(decide, first_matching_rule_wins)
 {
-    sy_config_t *c = load_ok(rules_yaml);
+    sy_config_t *c = sy_test_load_ok(rules_yaml);
     const char *blocked[] = {"x-team", "blocked", NULL};
     const char *none[] = {NULL};
     sy_decision_t d;
@@ -145,7 +135,7 @@ Test(decide, first_matching_rule_wins)
 
 Test(decide, lazily_decoded_request_is_handed_back)
 {
-    sy_config_t *c = load_ok(rules_yaml);
+    sy_config_t *c = sy_test_load_ok(rules_yaml);
     sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = "small", .decode = decode_cb, .dud = "def x"};
     sy_decision_t d;
     cr_assert_eq(sy_decide(c, &in, &d), 1);
@@ -318,10 +308,10 @@ static const char *user_on(const sy_config_t *c, int want, char *buf, size_t cap
 
 Test(decide, wanted)
 {
-    sy_config_t *c = load_ok(BASE);
+    sy_config_t *c = sy_test_load_ok(BASE);
     cr_assert_not(sy_decide_wanted(c), "nothing to decide: the pipeline skips the step");
     sy_config_free(c);
-    c = load_ok(steps_yaml);
+    c = sy_test_load_ok(steps_yaml);
     cr_assert(sy_decide_wanted(c));
     cr_assert_eq(c->n_complexity, 1);
     sy_config_free(c);
@@ -329,7 +319,7 @@ Test(decide, wanted)
 
 Test(decide, rule_then_experiment_then_complexity)
 {
-    sy_config_t *c = load_ok(steps_yaml);
+    sy_config_t *c = sy_test_load_ok(steps_yaml);
     char keep[16], smart[16];
     user_on(c, 0, keep, sizeof(keep));
     user_on(c, 1, smart, sizeof(smart));
@@ -371,7 +361,7 @@ Test(decide, rule_then_experiment_then_complexity)
 
 Test(decide, complexity_decodes_only_when_asked_for)
 {
-    sy_config_t *c = load_ok(steps_yaml);
+    sy_config_t *c = sy_test_load_ok(steps_yaml);
     sy_decision_t d;
     char hard[4096];
     snprintf(hard, sizeof(hard), "%s",

@@ -7,6 +7,7 @@
  * feedback table (remember, look up, replace, evict, several threads),
  * and the config's diagnostics.
  */
+#include "config_harness.h"
 #include "router/experiment.h"
 
 #include <criterion/criterion.h>
@@ -32,17 +33,6 @@
     "  - name: other\n"                                                                                \
     "    deployments: [{provider: cloud, model: unpriced}]\n"
 
-static sy_config_t *load_ok(const char *text)
-{
-    sy_diags_t d = {0};
-    sy_config_t *cfg = sy_config_load_string(text, strlen(text), "t.yaml", &d);
-    if (!cfg)
-        cr_assert_fail("rejected: %d:%d: %s", d.n ? d.items[0].line : 0, d.n ? d.items[0].col : 0,
-                       d.n ? d.items[0].message : "?");
-    sy_diags_release(&d);
-    return cfg;
-}
-
 static sy_config_t *split(const char *arms)
 {
     char text[2048];
@@ -53,7 +43,7 @@ static sy_config_t *split(const char *arms)
                               "      model: chat\n"
                               "      arms:\n%s",
              arms);
-    return load_ok(text);
+    return sy_test_load_ok(text);
 }
 
 #define TWO_ARMS                                                                                       \
@@ -90,53 +80,33 @@ Test(experiment, config_read_back)
     sy_config_free(cfg);
 }
 
-static void expect_diag(const char *text, const char *want)
-{
-    sy_diags_t d = {0};
-    sy_config_t *cfg = sy_config_load_string(text, strlen(text), "t.yaml", &d);
-    cr_assert_null(cfg);
-    char buf[600];
-    int found = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        snprintf(buf, sizeof(buf), "%d:%d: %s", d.items[i].line, d.items[i].col, d.items[i].message);
-        if (strcmp(buf, want) == 0)
-            found = 1;
-    }
-    if (!found) {
-        for (size_t i = 0; i < d.n; i++)
-            cr_log_error("got %d:%d: %s", d.items[i].line, d.items[i].col, d.items[i].message);
-        cr_assert_fail("no diagnostic \"%s\"", want);
-    }
-    sy_diags_release(&d);
-}
-
 /* Lines: 1-3 providers, 4-11 models, 12 router:, 13 experiments:, 14 the
  * first experiment's name. */
 #define EXP_HEAD PROVIDERS MODELS "router:\n  experiments:\n"
 
 Test(experiment, config_errors)
 {
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chatt\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 50} ]\n",
                 "15:14: router.experiments[0].model: unknown model \"chatt\"; did you mean \"chat\"?");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 40} ]\n",
                 "16:7: router.experiments[0].arms: the arms' weights add up to 90; they are percentages and must add "
                 "up to 100");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 50}, {name: a, weight: 50} ]\n",
                 "16:45: router.experiments[0].arms[1].name: duplicate arm name \"a\"");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 50} ]\n"
                          "    - name: e1\n"
                          "      model: other\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 50} ]\n",
                 "17:13: router.experiments[1].name: duplicate experiment name \"e1\" (first defined at line 14)");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 50} ]\n"
                          "    - name: e2\n"
@@ -144,47 +114,47 @@ Test(experiment, config_errors)
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 50} ]\n",
                 "18:14: router.experiments[1].model: model \"chat\" is already split by experiment \"e1\"; a model "
                 "has one experiment at a time");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      modle: chat\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 50} ]\n",
                 "15:7: unknown key \"modle\" in router.experiments[0]; did you mean \"model\"?");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, wieght: 50} ]\n",
                 "16:48: unknown key \"wieght\" in router.experiments[0].arms[1]; did you mean \"weight\"?");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 100} ]\n",
                 "16:7: router.experiments[0].arms: an experiment needs at least two arms");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      sticky: users\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 50} ]\n",
                 "16:15: router.experiments[0].sticky: expected one of user, key, none");
-    expect_diag(EXP_HEAD "    - name: \"e 1\"\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: \"e 1\"\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 50, model: nope} ]\n",
                 "14:13: router.experiments[0].name: use letters, digits and - _ . : only");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 50}, {name: b, weight: 50, model: chat-locl} ]\n",
                 "16:67: router.experiments[0].arms[1].model: unknown model \"chat-locl\"; did you mean "
                 "\"chat-local\"?");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 50.005}, {name: b, weight: 49.995} ]\n",
                 "16:33: router.experiments[0].arms[0].weight: a percentage with at most two decimals");
-    expect_diag(EXP_HEAD "    - name: e1\n"
+    sy_test_expect_diag(EXP_HEAD "    - name: e1\n"
                          "      model: chat\n"
                          "      arms: [ {name: a, weight: 150}, {name: b, weight: 50} ]\n",
                 "16:33: router.experiments[0].arms[0].weight: out of range (0..100)");
-    expect_diag(EXP_HEAD "    - model: chat\n"
+    sy_test_expect_diag(EXP_HEAD "    - model: chat\n"
                          "      arms: [ {weight: 50}, {name: b, weight: 50} ]\n",
                 "14:7: router.experiments[0]: missing required key \"name\"");
-    expect_diag(EXP_HEAD "    - model: chat\n"
+    sy_test_expect_diag(EXP_HEAD "    - model: chat\n"
                          "      arms: [ {weight: 50}, {name: b, weight: 50} ]\n",
                 "15:16: router.experiments[0].arms[0]: missing required key \"name\"");
-    expect_diag(PROVIDERS MODELS "router:\n  experiment: []\n",
+    sy_test_expect_diag(PROVIDERS MODELS "router:\n  experiment: []\n",
                 "13:3: unknown key \"experiment\" in router; did you mean \"experiments\"?");
 }
 
@@ -211,7 +181,7 @@ Test(experiment, sticky_same_id_same_arm)
 /* The name salts the hash: two experiments split the same users independently. */
 Test(experiment, experiments_independent)
 {
-    sy_config_t *cfg = load_ok(PROVIDERS MODELS "router:\n  experiments:\n"
+    sy_config_t *cfg = sy_test_load_ok(PROVIDERS MODELS "router:\n  experiments:\n"
                                                 "    - { name: one, model: chat, arms: [ {name: a, weight: 50}, {name: b, weight: 50} ] }\n"
                                                 "    - { name: two, model: other, arms: [ {name: a, weight: 50}, {name: b, weight: 50} ] }\n");
     int same = 0;
@@ -430,7 +400,7 @@ Test(experiment, metrics_text)
     sy_config_free(cfg);
 
     /* without experiments: nothing at all */
-    cfg = load_ok(PROVIDERS MODELS);
+    cfg = sy_test_load_ok(PROVIDERS MODELS);
     s = sy_exp_state_new(cfg, 0);
     b = evbuffer_new();
     sy_exp_metrics(s, b);
@@ -570,7 +540,7 @@ Test(experiment, threads)
 /* Model names may hold any character: the JSON escapes them. */
 Test(experiment, json_escapes_model_names)
 {
-    sy_config_t *cfg = load_ok(PROVIDERS "models:\n"
+    sy_config_t *cfg = sy_test_load_ok(PROVIDERS "models:\n"
                                          "  - { name: 'we\"ird\\m', deployments: [{provider: cloud, model: x}] }\n"
                                          "  - { name: plain, deployments: [{provider: cloud, model: y}] }\n"
                                          "router:\n  experiments:\n"

@@ -8,6 +8,7 @@
  * diagnostics (bad regex, unknown route target with did-you-mean, route
  * with reject, bad status, unknown keys).
  */
+#include "config_harness.h"
 #include "router/rules.h"
 
 #include <criterion/criterion.h>
@@ -26,17 +27,6 @@
     "models:\n"                                                                                        \
     "  - { name: small, deployments: [ { provider: p, model: s } ] }\n"                                \
     "  - { name: coder, deployments: [ { provider: p, model: c } ] }\n"
-
-static sy_config_t *load_ok(const char *text)
-{
-    sy_diags_t d = {0};
-    sy_config_t *c = sy_config_load_string(text, strlen(text), "t.yaml", &d);
-    if (!c)
-        cr_assert_fail("unexpected diagnostic: %s:%d:%d: %s", d.n ? d.items[0].file : "?", d.n ? d.items[0].line : 0,
-                       d.n ? d.items[0].col : 0, d.n ? d.items[0].message : "?");
-    sy_diags_release(&d);
-    return c;
-}
 
 /* Assert text is refused with exactly these diagnostics (NULL-terminated). */
 static void expect_diags(const char *text, ...)
@@ -122,7 +112,7 @@ static int matches(const sy_config_t *c, size_t rule, sy_rule_facts_t *f)
 
 Test(rules, no_conditions_match_anything)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n    - { name: all, action: { route: coder } }\n");
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n    - { name: all, action: { route: coder } }\n");
     sy_rule_facts_t f;
     facts(&f, SY_PROTO_OLLAMA, "whatever", NULL);
     cr_assert(matches(c, 0, &f));
@@ -133,7 +123,7 @@ Test(rules, no_conditions_match_anything)
 
 Test(rules, api_string_and_list)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - { name: a, match: { api: ollama }, action: { route: coder } }\n"
                                   "    - { name: b, match: { api: [openai, anthropic] }, action: { route: coder } }\n");
     sy_rule_facts_t f;
@@ -148,7 +138,7 @@ Test(rules, api_string_and_list)
 
 Test(rules, model_globs)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - { name: a, match: { model: \"gpt-4*\" }, action: { route: coder } }\n"
                                   "    - { name: b, match: { model: [\"x\", \"*/llama?\"] }, action: { route: coder } }\n");
     sy_rule_facts_t f;
@@ -167,7 +157,7 @@ Test(rules, model_globs)
 
 Test(rules, headers_present_absent_glob)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - name: a\n"
                                   "      match: { headers: { X-Team: \"search*\", x-env: \"*\" } }\n"
                                   "      action: { route: coder }\n");
@@ -189,7 +179,7 @@ Test(rules, headers_present_absent_glob)
 
 Test(rules, metadata_from_body_and_header)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - { name: a, match: { metadata: { tier: \"gold*\" } }, action: { route: coder } }\n");
     cr_assert_eq(c->rules_need, SY_RULE_NEEDS_META);
     sy_rule_facts_t f;
@@ -224,7 +214,7 @@ Test(rules, metadata_from_body_and_header)
 
 Test(rules, key_and_team_never_match_before_auth)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - { name: k, match: { key: \"*\" }, action: { route: coder } }\n"
                                   "    - { name: t, match: { team: \"ml-*\" }, action: { route: coder } }\n");
     sy_rule_facts_t f;
@@ -243,7 +233,7 @@ Test(rules, key_and_team_never_match_before_auth)
 
 Test(rules, prompt_regex_user_text_only)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - name: code\n"
                                   "      match: { prompt: \"(def|class) [a-z_]+\\\\(\" }\n"
                                   "      action: { route: coder }\n"
@@ -280,7 +270,7 @@ Test(rules, prompt_regex_user_text_only)
 
 Test(rules, prompt_scan_is_bounded_to_the_newest_text)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - { name: m, match: { prompt: \"MARKER\" }, action: { route: coder } }\n");
     size_t big = SY_RULE_PROMPT_SCAN + 100;
     char *old = malloc(big + 1), *recent = malloc(big + 1);
@@ -316,7 +306,7 @@ Test(rules, prompt_scan_is_bounded_to_the_newest_text)
 
 Test(rules, tokens_min_max)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - { name: lo, match: { tokens: { min: 100 } }, action: { route: coder } }\n"
                                   "    - { name: hi, match: { tokens: { max: 10 } }, action: { route: coder } }\n"
                                   "    - { name: mid, match: { tokens: { min: 5, max: 50 } }, action: { route: coder } }\n");
@@ -355,7 +345,7 @@ static const sy_creq_t *decode_once(void *ud)
 
 Test(rules, cheap_conditions_first_and_one_decode)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - { name: a, match: { model: other, prompt: x }, action: { route: coder } }\n"
                                   "    - { name: b, match: { prompt: zzz }, action: { route: coder } }\n"
                                   "    - { name: c, match: { tokens: { min: 1 } }, action: { route: coder } }\n");
@@ -384,7 +374,7 @@ Test(rules, cheap_conditions_first_and_one_decode)
 
 Test(rules, embedding_inputs_are_the_prompt)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - { name: e, match: { prompt: \"secret\" }, action: { reject: {} } }\n");
     sy_creq_t q;
     sy_creq_init(&q, SY_OP_EMBED, SY_PROTO_OPENAI);
@@ -422,7 +412,7 @@ Test(rules, glob_agrees_with_fnmatch)
 
 Test(rules_config, actions_read_back)
 {
-    sy_config_t *c = load_ok(BASE "router:\n  rules:\n"
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
                                   "    - name: r1\n"
                                   "      action:\n"
                                   "        route: p/raw-model\n"
