@@ -2192,7 +2192,7 @@ static const char *const exp_keys[] = {"name", "model", "sticky", "arms"};
 static const char *const arm_keys[] = {"name", "weight", "model", "set", "cap"};
 static const char *const sticky_names[] = {"user", "key", "none"};
 
-static const sy_cx_weights_t cx_default_weights = {
+const sy_cx_weights_t sy_cx_default_weights = {
     .tokens = 25, .code = 20, .math = 15, .steps = 15, .depth = 10, .tools = 10, .max_tokens = 5};
 
 /* A model's tiers node, read by parse_tiers_deferred. */
@@ -2548,7 +2548,7 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
     sy_model_conf_t *m = &ld->cfg->models[idx];
     m->cache_ttl_s = 600;
     m->route = ld->cfg->router;
-    m->cx_weights = cx_default_weights;
+    m->cx_weights = sy_cx_default_weights;
     char where[48];
     snprintf(where, sizeof(where), "models[%zu]", idx);
     if (!expect_mapping(ld, map, ipos, where))

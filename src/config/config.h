@@ -151,6 +151,10 @@ typedef struct sy_cx_weights {
     double tokens, code, math, steps, depth, tools, max_tokens;
 } sy_cx_weights_t;
 
+/* The built-in weights, a model's unless it sets its own: tokens 25,
+ * code 20, math 15, steps 15, depth 10, tools 10, max_tokens 5. */
+extern const sy_cx_weights_t sy_cx_default_weights;
+
 /* One of a `router: complexity` model's tiers, in ascending order. */
 typedef struct sy_cx_tier_conf {
     uint32_t below;     /* takes the scores under this (1..100); 0 = the last tier, the catch-all */

@@ -19,8 +19,10 @@
 struct evbuffer;
 
 /* Start plan p for name on r's behalf (r->model notes the name for the
- * log line). */
-sy_err_t sy__pl_plan(sy_req_t *r, const char *name, sy_plan_t *p, sy_error_t *err);
+ * log line), for a prompt of about prompt_tokens and an answer capped at
+ * max_tokens (-1: unknown, unsaid) - the cost strategy and tpm weigh them. */
+sy_err_t sy__pl_plan(sy_req_t *r, const char *name, int64_t prompt_tokens, int64_t max_tokens, sy_plan_t *p,
+                     sy_error_t *err);
 
 /* The plan's current attempt onto r: its log line, and the headers
  * x-switchyard-provider, -model, -attempts and -fallback. */

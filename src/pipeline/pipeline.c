@@ -158,10 +158,11 @@ void sy__pl_count_error(sy_worker_t *w, const char *provider, const sy_error_t *
     sy_metric_add(w->srv->m.upstream_errors, w->index, v, 1);
 }
 
+/* Count a failed attempt (the request's own error code is set by what
+ * answers it: sy_respond_error, or an error event ending a stream). */
 static void count_upstream_error(relay_t *rl, const sy_error_t *e)
 {
     sy__pl_count_error(rl->r->w, rl->provider->name, e);
-    rl->r->error_code = sy_err_openai_code(e->code);
 }
 
 /* End a started stream the OpenAI way: one data event carrying the error
@@ -170,6 +171,7 @@ static void send_error_event(relay_t *rl, const sy_error_t *e)
 {
     char ev[1500];
     count_upstream_error(rl, e);
+    rl->r->error_code = sy_err_openai_code(e->code);
     size_t m = sy_error_openai_json(e, ev + 6, sizeof(ev) - 8);
     memcpy(ev, "data: ", 6);
     memcpy(ev + 6 + m, "\n\n", 2);
@@ -342,6 +344,7 @@ static void translate_fail(relay_t *rl, const sy_error_t *e, int retry_after)
         return;
     }
     attempt_end(rl, e);
+    rl->r->error_code = sy_err_openai_code(e->code);
     rl->in->error(&rl->enc, e, rl->out);
     flush_out(rl);
     relay_end_stream(rl);
@@ -1043,12 +1046,15 @@ static void relay_translated(sy_req_t *r, const sy_plan_t *plan, sy_creq_t *q, c
 
 /* ---- entry -------------------------------------------------------------- */
 
-sy_err_t sy__pl_plan(sy_req_t *r, const char *name, sy_plan_t *p, sy_error_t *err)
+sy_err_t sy__pl_plan(sy_req_t *r, const char *name, int64_t prompt_tokens, int64_t max_tokens, sy_plan_t *p,
+                     sy_error_t *err)
 {
     snprintf(r->model, sizeof(r->model), "%s", name);
     const sy_disc_snap_t *disc = sy_discovery_acquire(r->w->srv->discovery);
     sy_err_t rc = sy_plan_init(p, r->w->srv->rstate, r->w->srv->cfg, disc, name, sy_now_ns(), err);
     sy_disc_snap_release(disc); /* the plan keeps a copy of what it needs */
+    p->prompt_tokens = prompt_tokens;
+    p->max_tokens = max_tokens;
     return rc;
 }
 
@@ -1164,7 +1170,10 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
             c = &patched;
         }
     }
-    if (sy__pl_plan(r, name, &plan, &err) != SY_OK)
+    /* the cost strategy and tpm weigh the prompt: estimated from the
+     * decoded request when a rule decoded it, else from the body's size */
+    if (sy__pl_plan(r, name, early ? sy_creq_estimate_tokens(early) : sy_canon_estimate_tokens(c->body_len),
+                    early ? early->max_tokens : -1, &plan, &err) != SY_OK)
         goto fail;
     const sy_model_conf_t *mc = sy_plan_model(&plan);
     if (!sy_plan_openai_only(&plan) && c->decode) {
@@ -1239,7 +1248,7 @@ void sy_pipeline_translate(sy_req_t *r, sy_creq_t *q, const sy_ingress_t *in, un
             }
         }
     }
-    if (sy__pl_plan(r, name, &plan, &err) != SY_OK)
+    if (sy__pl_plan(r, name, sy_creq_estimate_tokens(q), q->max_tokens, &plan, &err) != SY_OK)
         goto fail;
     if (q->op != SY_OP_EMBED && sy__share_policy(r, sy_plan_model(&plan), sy__creq_deterministic(q), 1, &sh)) {
         sy__pipeline_shared(r, q, in, enc_flags, &sh, &plan);

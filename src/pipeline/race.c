@@ -190,14 +190,14 @@ static void leg_done(void *ud, const sy_error_t *err)
 {
     sy_race_leg_t *g = ud;
     sy_race_t *rc = g->race;
-    g->up = NULL;
     if (rc->racing) {
         if (err || !ok_status(g->status)) {
             lost(rc, g, err);
             return;
         }
-        won(rc, g); /* a 2xx answer without a body */
+        won(rc, g); /* a 2xx answer without a body: the owner takes g->up, alive until this returns */
     }
+    g->up = NULL;
     if (g != lead_leg(rc))
         return;
     if (g->headed && !g->head_fwd) {
@@ -249,17 +249,22 @@ void sy__race_init(sy_race_t *rc, sy_attempts_t *att, const sy_race_ops_t *ops, 
 uint64_t sy__race_prepare(sy_race_t *rc, const sy_upreq_cbs_t **cbs, void **ud)
 {
     sy__race_stop(rc);
+    /* a new attempt: the last one's legs are over (the lead's transfer
+     * ended, or its owner cancelled it: never cancelled from here) */
+    for (int i = 0; i < 2; i++) {
+        if (rc->legs[i].body)
+            evbuffer_free(rc->legs[i].body);
+        memset(&rc->legs[i], 0, sizeof(rc->legs[i]));
+    }
+    rc->lead = 0;
+    rc->outcome = 0;
     uint64_t after = sy_plan_hedge_after(&rc->att->plan, sy_now_ns());
     if (!after) {
         *cbs = &rc->ops->cbs;
         *ud = rc->ud;
         return 0;
     }
-    rc->lead = 0;
     sy_race_leg_t *g = lead_leg(rc);
-    if (g->body)
-        evbuffer_free(g->body);
-    memset(g, 0, sizeof(*g));
     g->race = rc;
     g->provider = rc->att->plan.route.provider;
     *cbs = &race_cbs;

@@ -309,8 +309,7 @@ static void flight_fail(flight_t *fl, const sy_error_t *e)
 {
     fl->done = 1;
     fl->failed = 1;
-    fl->err = *e;
-    sy__pl_count_error(fl->w, fl->provider_name, e);
+    fl->err = *e; /* counted as an upstream error where it happened, if it was one */
     if (fl->cache)
         atomic_fetch_add_explicit(&fl->cache->not_cacheable, 1, memory_order_relaxed);
     sy_fanout_end(fl->fo, e->code ? e->code : SY_EINTERNAL);
@@ -358,6 +357,7 @@ static void flight_finish(flight_t *fl)
     sy_error_t e;
     if (sy__pl_bad_tool_args(&fl->agg, &e)) {
         sy__pl_name_provider(fl->provider_name, 1, &e);
+        sy__pl_count_error(fl->w, fl->provider_name, &e);
         flight_fail(fl, &e);
         return;
     }
@@ -468,8 +468,8 @@ static void flight_forget(flight_t *fl)
 
 static void flight_attempt_failed(flight_t *fl, const sy_error_t *e, int retry_after)
 {
+    sy__pl_count_error(fl->w, fl->provider_name, e);
     if (sy__att_end(&fl->att, e, retry_after, -1, !fl->appended && !fl->done)) {
-        sy__pl_count_error(fl->w, fl->provider_name, e);
         flight_forget(fl);
         return;
     }
@@ -654,6 +654,10 @@ static flight_t *flight_new(sy_req_t *r, sy_creq_t *q, const sy_share_t *sh, con
         sy_fanout_release(fl->fo);
         if (fl->cancel_ev)
             event_free(fl->cancel_ev);
+        if (fl->hdrs) {
+            evhttp_clear_headers(fl->hdrs);
+            free(fl->hdrs);
+        }
         free(fl);
         goto oom;
     }

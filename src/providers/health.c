@@ -26,6 +26,7 @@
 
 #include "core/clock.h"
 #include "core/jsonscan.h"
+#include "core/jsonw.h"
 #include "core/log.h"
 #include "telemetry/metrics.h"
 #include "http/server.h"
@@ -689,15 +690,6 @@ int sy_health_any_up(sy_health_t *h)
     return !any;
 }
 
-static void json_str(struct evbuffer *b, const char *s)
-{
-    char esc[2 * ERR_MAX + 600];
-    size_t n = sy_json_escape(esc, sizeof(esc), s, strlen(s));
-    evbuffer_add(b, "\"", 1);
-    evbuffer_add(b, esc, n);
-    evbuffer_add(b, "\"", 1);
-}
-
 static const char *state_name(int st)
 {
     return st == SY_HEALTH_UP ? "up" : st == SY_HEALTH_DOWN ? "down" : "unknown";
@@ -714,7 +706,7 @@ void sy_health_json(sy_health_t *h, uint64_t now, struct evbuffer *b)
         if (!first)
             evbuffer_add(b, ",", 1);
         first = 0;
-        json_str(b, pr->p->name);
+        sy_jw_cstr(b, pr->p->name);
         uint64_t last = atomic_load(&pr->last_probe);
         evbuffer_add_printf(b, ":{\"status\":\"%s\",\"last_probe_ms_ago\":", state_name(atomic_load(&pr->state)));
         if (last)
@@ -726,7 +718,7 @@ void sy_health_json(sy_health_t *h, uint64_t now, struct evbuffer *b)
                             (unsigned long long)atomic_load(&pr->failures));
         pthread_mutex_lock(&pr->mu);
         if (pr->error[0])
-            json_str(b, pr->error);
+            sy_jw_cstr(b, pr->error);
         else
             evbuffer_add(b, "null", 4);
         if (pr->aux == AUX_PS) {
@@ -740,7 +732,7 @@ void sy_health_json(sy_health_t *h, uint64_t now, struct evbuffer *b)
                 for (int k = 0; k < n; k++, s += strlen(s) + 1) {
                     if (k)
                         evbuffer_add(b, ",", 1);
-                    json_str(b, s);
+                    sy_jw_cstr(b, s);
                 }
                 evbuffer_add(b, "]", 1);
             }

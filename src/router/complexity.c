@@ -18,9 +18,6 @@
 
 #define CAP 1000
 
-const sy_cx_weights_t sy_cx_default_weights = {
-    .tokens = 25, .code = 20, .math = 15, .steps = 15, .depth = 10, .tools = 10, .max_tokens = 5};
-
 static const char *const math_words[] = {"prove",      "proof",      "theorem",   "lemma",    "integral",
                                          "derivative", "equation",   "matrix",    "matrices", "eigenvalue",
                                          "polynomial", "logarithm",  "probability", "calculus", "factorial"};

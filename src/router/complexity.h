@@ -39,10 +39,6 @@ typedef struct sy_cx_feat {
     int64_t max_tokens; /* the answer's requested cap; 0 when unsaid */
 } sy_cx_feat_t;
 
-/* The built-in weights (the ones config.c gives a model that sets none):
- * tokens 25, code 20, math 15, steps 15, depth 10, tools 10, max_tokens 5. */
-extern const sy_cx_weights_t sy_cx_default_weights;
-
 /* Fill *f from q. Reads at most SY_CX_SCAN_MAX bytes of text, walking the
  * messages from the newest to the oldest; text inside fenced code counts
  * towards code only. Counts are capped at 1000. */

@@ -79,6 +79,29 @@ const char *sy_plan_fallback(const sy_plan_t *p)
     return p->asked != SY_PLAN_DIRECT && p->cur != p->asked ? p->cfg->models[p->cur].name : NULL;
 }
 
+/* Route r to deployment d of the current model. */
+static void fill_route(sy_plan_t *p, sy_route_t *r, int d)
+{
+    const sy_model_conf_t *m = &p->cfg->models[p->cur];
+    const sy_deployment_conf_t *dc = &m->deployments[d];
+    memset(r, 0, sizeof(*r));
+    r->model = m;
+    r->provider = &p->cfg->providers[dc->provider_index];
+    r->upstream_model = dc->model;
+}
+
+/* e, on deployment d of the current model, is the plan's last failure:
+ * the answer when nothing is left to try. */
+static void remember_failure(sy_plan_t *p, const sy_error_t *e, int retry_after_s, int d, uint64_t now)
+{
+    p->failed = 1;
+    p->last = *e;
+    p->last_retry_after = retry_after_s;
+    p->last_at = now;
+    p->last_dep = d;
+    p->last_model = p->cur;
+}
+
 sy_err_t sy_plan_init(sy_plan_t *p, sy_rstate_t *rs, const sy_config_t *cfg, const sy_disc_snap_t *disc,
                       const char *name, uint64_t now, sy_error_t *err)
 {
@@ -234,14 +257,10 @@ sy_plan_act_t sy_plan_next(sy_plan_t *p, uint64_t now, uint64_t rnd, uint64_t *d
             }
             count_fallbacks(p, moved);
             if (give_back || now + wait >= p->deadline) {
-                sy_rstate_end(p->rs, p->cur, (size_t)d, out.probe, SY_OUT_NEUTRAL, -1, -1, now);
+                sy_rstate_unpick(p->rs, p->cur, (size_t)d, out.probe, now);
                 return fail_last(p, err, retry_after_s);
             }
-            const sy_deployment_conf_t *dc = &m->deployments[d];
-            memset(&p->route, 0, sizeof(p->route));
-            p->route.model = m;
-            p->route.provider = &p->cfg->providers[dc->provider_index];
-            p->route.upstream_model = dc->model;
+            fill_route(p, &p->route, d);
             p->dep = d;
             p->probe = out.probe;
             p->held = 1;
@@ -313,17 +332,17 @@ int sy_plan_end(sy_plan_t *p, const sy_error_t *e, int retry_after_s, int64_t to
     p->held = 0;
     sy_fail_kind_t kind = e ? sy_plan_classify(e) : SY_FAIL_FINAL;
     sy_outcome_t out = !e ? SY_OUT_OK : kind == SY_FAIL_RETRY ? SY_OUT_FAILED : SY_OUT_NEUTRAL;
+    /* a deployment that times out before its first byte was at least that
+     * slow: without the sample the latency strategy would see a deployment
+     * that never answers as one with no figure yet, the fastest */
+    if (e && e->code == SY_EUPTIMEOUT && !p->first_byte && p->dep >= 0)
+        sy_rstate_first_byte(p->rs, p->cur, (size_t)p->dep, now > p->sent_at ? now - p->sent_at : 0, now);
     if (p->dep >= 0)
         sy_rstate_end(p->rs, p->cur, (size_t)p->dep, p->probe, out, tokens,
                       kind == SY_FAIL_RETRY && e ? retry_after_s : -1, now);
     if (!e || kind == SY_FAIL_CLIENT)
         return 0;
-    p->failed = 1;
-    p->last = *e;
-    p->last_retry_after = retry_after_s;
-    p->last_at = now;
-    p->last_dep = p->dep;
-    p->last_model = p->cur;
+    remember_failure(p, e, retry_after_s, p->dep, now);
     if (now >= p->deadline || kind == SY_FAIL_FINAL)
         return 0;
     const sy_route_conf_t *rc = sy_plan_conf(p);
@@ -344,13 +363,20 @@ int sy_plan_end(sy_plan_t *p, const sy_error_t *e, int retry_after_s, int64_t to
 
 #define HEDGE_MIN_SAMPLES 20
 
-uint64_t sy_plan_hedge_after(sy_plan_t *p, uint64_t now)
+/* Whether the current attempt may be hedged at all. */
+static int hedges(const sy_plan_t *p)
 {
     if (p->asked == SY_PLAN_DIRECT || !p->held || p->dep < 0 || p->first_byte)
         return 0;
     const sy_hedge_conf_t *h = &p->cfg->models[p->cur].hedge;
-    if (!h->on || h->max_fraction <= 0.0 || p->cfg->models[p->cur].n_deployments < 2)
+    return h->on && h->max_fraction > 0.0 && p->cfg->models[p->cur].n_deployments >= 2;
+}
+
+uint64_t sy_plan_hedge_after(sy_plan_t *p, uint64_t now)
+{
+    if (!hedges(p))
         return 0;
+    const sy_hedge_conf_t *h = &p->cfg->models[p->cur].hedge;
     uint64_t t = 0;
     if (h->percentile)
         t = sy_rstate_ttfb_pct(p->rs, p->cur, (size_t)p->dep, h->percentile, HEDGE_MIN_SAMPLES, now);
@@ -361,26 +387,23 @@ uint64_t sy_plan_hedge_after(sy_plan_t *p, uint64_t now)
 
 int sy_plan_hedge(sy_plan_t *p, uint64_t now, uint64_t rnd)
 {
-    if (p->hedge.held || !sy_plan_hedge_after(p, now) || now >= p->deadline)
+    if (p->hedge.held || !hedges(p) || now >= p->deadline)
         return 0;
-    const sy_model_conf_t *m = &p->cfg->models[p->cur];
+    /* only somewhere this request has not been, and that is not asking to
+     * be left alone */
     sy_pick_in_t in = {.now = now, .rnd = rnd, .avoid = p->avoid, .prompt_tokens = p->prompt_tokens,
-                       .max_tokens = p->max_tokens};
+                       .max_tokens = p->max_tokens, .fresh_only = 1};
     sy_pick_out_t out;
+    if (!sy_rstate_hedge_ready(p->rs, p->cur))
+        return 0;
     int d = sy_rstate_pick(p->rs, p->cur, &in, &out);
     if (d < 0)
         return 0;
-    if (out.tried || out.cooling || !sy_rstate_hedge_take(p->rs, p->cur)) {
-        /* only somewhere this request has not been, and that is not
-         * asking to be left alone */
-        sy_rstate_end(p->rs, p->cur, (size_t)d, out.probe, SY_OUT_NEUTRAL, -1, -1, now);
+    if (!sy_rstate_hedge_take(p->rs, p->cur)) { /* another request spent it meanwhile */
+        sy_rstate_unpick(p->rs, p->cur, (size_t)d, out.probe, now);
         return 0;
     }
-    const sy_deployment_conf_t *dc = &m->deployments[d];
-    memset(&p->hedge.route, 0, sizeof(p->hedge.route));
-    p->hedge.route.model = m;
-    p->hedge.route.provider = &p->cfg->providers[dc->provider_index];
-    p->hedge.route.upstream_model = dc->model;
+    fill_route(p, &p->hedge.route, d);
     p->hedge.dep = d;
     p->hedge.probe = out.probe;
     p->hedge.held = 1;
@@ -404,14 +427,8 @@ static void end_call(sy_plan_t *p, int d, int probe, uint64_t sent_at, const sy_
             sy_rstate_first_byte(p->rs, p->cur, (size_t)d, now > sent_at ? now - sent_at : 0, now);
         sy_rstate_end(p->rs, p->cur, (size_t)d, probe, out, -1, kind == SY_FAIL_RETRY ? retry_after_s : -1, now);
     }
-    if (!e || kind == SY_FAIL_CLIENT)
-        return;
-    p->failed = 1;
-    p->last = *e;
-    p->last_retry_after = retry_after_s;
-    p->last_at = now;
-    p->last_dep = d;
-    p->last_model = p->cur;
+    if (e && kind != SY_FAIL_CLIENT)
+        remember_failure(p, e, retry_after_s, d, now);
 }
 
 void sy_plan_hedge_drop(sy_plan_t *p, const sy_error_t *e, int retry_after_s, uint64_t now)

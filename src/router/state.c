@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonw.h"
 #include "core/log.h"
 #include "telemetry/metrics.h"
 #include "providers/health.h"
@@ -170,11 +171,6 @@ static int dep_status(sy_rstate_t *s, const sy_deployment_conf_t *dc, sy_dstate_
         *until = sy_breaker_reopens_at(&d->cb); /* 0: half-open with its probe out */
         return OPEN;
     }
-    uint64_t cool = atomic_load_explicit(&d->cool_until, memory_order_relaxed);
-    if (cool > in->now) {
-        *until = cool;
-        return COOLING;
-    }
     if (dc->max_inflight && (uint32_t)atomic_load_explicit(&d->inflight, memory_order_relaxed) >= dc->max_inflight)
         return FULL;
     if (dc->rpm && window_used(d, &d->req_cur, &d->req_prev, in->now) + 1 > dc->rpm)
@@ -184,6 +180,13 @@ static int dep_status(sy_rstate_t *s, const sy_deployment_conf_t *dc, sy_dstate_
         uint64_t used = window_used(d, &d->tok_cur, &d->tok_prev, in->now);
         if (used + want > dc->tpm || used >= dc->tpm)
             return FULL;
+    }
+    /* cooling only after the limits: a full deployment is never chosen,
+     * not even as the last resort a cooling one is */
+    uint64_t cool = atomic_load_explicit(&d->cool_until, memory_order_relaxed);
+    if (cool > in->now) {
+        *until = cool;
+        return COOLING;
     }
     return READY;
 }
@@ -343,52 +346,88 @@ int sy_rstate_enter(sy_rstate_t *s, size_t m, size_t d, uint64_t now)
     return enter(&s->models[m].deps[d], now);
 }
 
-int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_out_t *out)
+/* The deployments of model mi that may be called, by status: untried
+ * (fresh), tried by this request (used), cooling; health preferences
+ * applied. deps (may be NULL) gets each one's status. out (may be NULL)
+ * says when an open breaker lets a probe through and whether one was only
+ * full. */
+typedef struct cands {
+    int fresh[SY_ROUTER_MAX_CAND], used[SY_ROUTER_MAX_CAND], cool[SY_ROUTER_MAX_CAND];
+    int nf, nu, nc;
+} cands_t;
+
+static void sort_cands(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, cands_t *c, sy_pick_out_t *out,
+                       int *status)
 {
     const sy_model_conf_t *m = &s->cfg->models[mi];
     sy_mstate_t *ms = &s->models[mi];
-    int fresh[SY_ROUTER_MAX_CAND], used[SY_ROUTER_MAX_CAND], cool[SY_ROUTER_MAX_CAND], nf = 0, nu = 0, nc = 0;
+    size_t n = m->n_deployments < SY_ROUTER_MAX_CAND ? m->n_deployments : SY_ROUTER_MAX_CAND;
+    c->nf = c->nu = c->nc = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t until = 0;
+        int st = dep_status(s, &m->deployments[i], &ms->deps[i], in, &until);
+        if (status)
+            status[i] = st;
+        if (st == READY) {
+            if (in->avoid && (in->avoid[i / 8] >> (i % 8)) & 1)
+                c->used[c->nu++] = (int)i;
+            else
+                c->fresh[c->nf++] = (int)i;
+        } else if (st == COOLING) {
+            c->cool[c->nc++] = (int)i;
+        } else if (st == OPEN && out) {
+            if (until && (!out->wait_until || until < out->wait_until))
+                out->wait_until = until;
+        } else if (st == FULL && out) {
+            out->saturated = 1;
+        }
+    }
+    if (s->health && (c->nf || c->nu || c->nc))
+        health_filter(s, mi, (int *[3]){c->fresh, c->used, c->cool}, (int *[3]){&c->nf, &c->nu, &c->nc});
+}
+
+int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_out_t *out)
+{
+    sy_mstate_t *ms = &s->models[mi];
+    cands_t c;
     memset(out, 0, sizeof(*out));
     out->dep = -1;
-    size_t n = m->n_deployments < SY_ROUTER_MAX_CAND ? m->n_deployments : SY_ROUTER_MAX_CAND;
     for (int attempt = 0; attempt < 4; attempt++) {
-        nf = nu = nc = 0;
         out->wait_until = 0;
         out->saturated = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t until = 0;
-            int st = dep_status(s, &m->deployments[i], &ms->deps[i], in, &until);
-            if (st == READY) {
-                if (in->avoid && (in->avoid[i / 8] >> (i % 8)) & 1)
-                    used[nu++] = (int)i;
-                else
-                    fresh[nf++] = (int)i;
-            } else if (st == COOLING) {
-                cool[nc++] = (int)i;
-            } else if (st == OPEN) {
-                if (until && (!out->wait_until || until < out->wait_until))
-                    out->wait_until = until;
-            } else if (st == FULL) {
-                out->saturated = 1;
-            }
-        }
-        if (!nf && !nu && !nc)
+        sort_cands(s, mi, in, &c, out, NULL);
+        if (in->fresh_only)
+            c.nu = c.nc = 0;
+        if (!c.nf && !c.nu && !c.nc)
             return -1;
-        if (s->health)
-            health_filter(s, mi, (int *[3]){fresh, used, cool}, (int *[3]){&nf, &nu, &nc});
         /* a cooling deployment is only avoided, never refused: it is
          * chosen when nothing else may be called */
-        int d = nf ? choose(s, mi, fresh, nf, in) : nu ? choose(s, mi, used, nu, in) : choose(s, mi, cool, nc, in);
+        int d = c.nf   ? choose(s, mi, c.fresh, c.nf, in)
+                : c.nu ? choose(s, mi, c.used, c.nu, in)
+                       : choose(s, mi, c.cool, c.nc, in);
         int probe = enter(&ms->deps[d], in->now);
         if (probe < 0)
             continue; /* another request took the probe between the two looks: again */
         out->dep = d;
+        out->saturated = 0;
         out->tried = in->avoid && (in->avoid[d / 8] >> (d % 8)) & 1;
         out->probe = probe;
-        out->cooling = !nf && !nu;
+        out->cooling = !c.nf && !c.nu;
         return d;
     }
     return -1;
+}
+
+void sy_rstate_unpick(sy_rstate_t *s, size_t m, size_t di, int probe, uint64_t now)
+{
+    sy_dstate_t *d = &s->models[m].deps[di];
+    atomic_fetch_sub_explicit(&d->inflight, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&d->calls, 1, memory_order_relaxed);
+    uint64_t cur = atomic_load_explicit(&d->req_cur, memory_order_relaxed);
+    while (cur && !atomic_compare_exchange_weak(&d->req_cur, &cur, cur - 1))
+        ; /* a minute that turned meanwhile already forgot it */
+    if (probe)
+        sy_breaker_end(&d->cb, probe, 0, 0, now);
 }
 
 /* ---- outcomes ---- */
@@ -480,6 +519,11 @@ void sy_rstate_hedge_earn(sy_rstate_t *s, size_t m)
         ;
 }
 
+int sy_rstate_hedge_ready(sy_rstate_t *s, size_t m)
+{
+    return atomic_load_explicit(&s->models[m].hedge_credit, memory_order_relaxed) >= HEDGE_UNIT;
+}
+
 int sy_rstate_hedge_take(sy_rstate_t *s, size_t m)
 {
     sy_mstate_t *ms = &s->models[m];
@@ -539,15 +583,6 @@ void sy_rstate_end(sy_rstate_t *s, size_t m, size_t di, int probe, sy_outcome_t 
 
 /* ---- reporting ---- */
 
-static void json_str(struct evbuffer *b, const char *s)
-{
-    char esc[600];
-    size_t n = sy_json_escape(esc, sizeof(esc), s, strlen(s));
-    evbuffer_add(b, "\"", 1);
-    evbuffer_add(b, esc, n);
-    evbuffer_add(b, "\"", 1);
-}
-
 void sy_rstate_json(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
 {
     const sy_config_t *cfg = s->cfg;
@@ -556,7 +591,7 @@ void sy_rstate_json(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
         const sy_model_conf_t *m = &cfg->models[i];
         sy_mstate_t *ms = &s->models[i];
         evbuffer_add(b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
-        json_str(b, m->name);
+        sy_jw_cstr(b, m->name);
         evbuffer_add_printf(b, ",\"strategy\":\"%s\",\"retries\":%llu,\"fallbacks\":%llu,\"unavailable\":%llu,"
                                "\"hedges\":%llu,\"hedge_wins\":%llu,\"deployments\":[",
                             sy_strategy_name(m->route.strategy), (unsigned long long)atomic_load(&ms->retries),
@@ -570,9 +605,9 @@ void sy_rstate_json(sy_rstate_t *s, uint64_t now, struct evbuffer *b)
             uint64_t reopen = sy_breaker_reopens_at(&d->cb);
             uint64_t cool = atomic_load(&d->cool_until);
             evbuffer_add(b, j ? ",{\"provider\":" : "{\"provider\":", j ? 13 : 12);
-            json_str(b, dc->provider);
+            sy_jw_cstr(b, dc->provider);
             evbuffer_add(b, ",\"model\":", 9);
-            json_str(b, dc->model);
+            sy_jw_cstr(b, dc->model);
             evbuffer_add_printf(
                 b,
                 ",\"weight\":%u,\"circuit\":\"%s\",\"circuit_opens\":%llu,\"reopens_in_ms\":%llu,\"cooldown_ms\":%llu,"
@@ -690,34 +725,24 @@ int sy_rstate_peek(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_peek_de
 {
     const sy_model_conf_t *m = &s->cfg->models[mi];
     sy_mstate_t *ms = &s->models[mi];
-    int fresh[SY_ROUTER_MAX_CAND], used[SY_ROUTER_MAX_CAND], cool[SY_ROUTER_MAX_CAND], nf = 0, nu = 0, nc = 0;
+    int status[SY_ROUTER_MAX_CAND];
+    cands_t c;
+    sort_cands(s, mi, in, &c, NULL, status);
     size_t n = m->n_deployments < SY_ROUTER_MAX_CAND ? m->n_deployments : SY_ROUTER_MAX_CAND;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; deps && i < n; i++) {
         sy_dstate_t *d = &ms->deps[i];
-        uint64_t until = 0;
-        int st = dep_status(s, &m->deployments[i], d, in, &until);
-        if (deps) {
-            uint64_t c = atomic_load_explicit(&d->cool_until, memory_order_relaxed);
-            deps[i] = (sy_peek_dep_t){
-                .eligible = st == READY || st == COOLING,
-                .why = peek_why(s, &m->deployments[i], d, in, st),
-                .circuit = sy_breaker_state(&d->cb, in->now),
-                .inflight = atomic_load_explicit(&d->inflight, memory_order_relaxed),
-                .max_inflight = m->deployments[i].max_inflight,
-                .cooling_ms = c > in->now ? (c - in->now) / 1000000u : 0,
-            };
-        }
-        if (st == READY) {
-            if (in->avoid && (in->avoid[i / 8] >> (i % 8)) & 1)
-                used[nu++] = (int)i;
-            else
-                fresh[nf++] = (int)i;
-        } else if (st == COOLING) {
-            cool[nc++] = (int)i;
-        }
+        uint64_t cl = atomic_load_explicit(&d->cool_until, memory_order_relaxed);
+        deps[i] = (sy_peek_dep_t){
+            .eligible = status[i] == READY || status[i] == COOLING,
+            .why = peek_why(s, &m->deployments[i], d, in, status[i]),
+            .circuit = sy_breaker_state(&d->cb, in->now),
+            .inflight = atomic_load_explicit(&d->inflight, memory_order_relaxed),
+            .max_inflight = m->deployments[i].max_inflight,
+            .cooling_ms = cl > in->now ? (cl - in->now) / 1000000u : 0,
+        };
     }
-    int *cand = nf ? fresh : nu ? used : cool;
-    int k = nf ? nf : nu ? nu : nc;
+    int *cand = c.nf ? c.fresh : c.nu ? c.used : c.cool;
+    int k = c.nf ? c.nf : c.nu ? c.nu : c.nc;
     if (!k)
         return -1;
     if (m->route.strategy == SY_STRATEGY_ROUND_ROBIN) /* the next turn, not taken */

@@ -87,6 +87,7 @@ typedef struct sy_pick_in {
     const uint8_t *avoid;  /* bit d set: deployment d was tried by this request (may be NULL) */
     int64_t prompt_tokens; /* estimate, for cost and tpm; -1 unknown */
     int64_t max_tokens;    /* the request's cap on the answer; -1 unsaid */
+    int fresh_only;        /* only an untried deployment that is not cooling down (a hedge) */
 } sy_pick_in_t;
 
 /* The pick, or why nothing could be picked and when something may be. */
@@ -112,6 +113,11 @@ typedef struct sy_pick_out {
  * breaker's mutex when a probe is taken).
  */
 int sy_rstate_pick(sy_rstate_t *s, size_t m, const sy_pick_in_t *in, sy_pick_out_t *out);
+
+/* Give back everything a pick of d took - in flight, the call, the
+ * minute's request, the probe - when its caller decides not to call it
+ * after all. */
+void sy_rstate_unpick(sy_rstate_t *s, size_t m, size_t d, int probe, uint64_t now);
 
 /* Take deployment d of m as sy_rstate_pick would, ignoring its cooldown
  * (the request waited it out). Returns the probe flag, or -1 when its
@@ -147,6 +153,9 @@ uint64_t sy_rstate_ttfb_pct(sy_rstate_t *s, size_t m, size_t d, unsigned pct, un
 
 /* A request of model m started. */
 void sy_rstate_hedge_earn(sy_rstate_t *s, size_t m);
+/* Whether the model has a hedge to spend (sy_rstate_hedge_take may still
+ * lose it to another request). */
+int sy_rstate_hedge_ready(sy_rstate_t *s, size_t m);
 /* Spend a hedge: 1 when the model had one, else 0. Counts it. */
 int sy_rstate_hedge_take(sy_rstate_t *s, size_t m);
 

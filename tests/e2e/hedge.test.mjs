@@ -17,13 +17,14 @@
  *     leaves during a race cancels both calls.
  */
 import { test, before, after } from 'node:test';
+import http from 'node:http';
 import assert from 'node:assert/strict';
 import {
   Mock, Gateway, gatewayConfig, mockProvider, request, ms, now, sleep, rawChat, rawStreamSummary, CLIENT_KEY,
 } from './lib/harness.mjs';
 
 const CHAT = '/v1/chat/completions';
-let A, B, gw;
+let A, B, gw, empty;
 
 /* a is (all but) always the first choice: weights 10^6 to 1 */
 const deps = () => [
@@ -33,9 +34,16 @@ const deps = () => [
 
 before(async () => {
   [A, B] = await Promise.all([Mock.start(), Mock.start()]);
+  /* an upstream that answers 200 with an empty body */
+  empty = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': '0' }).end());
+  });
+  await new Promise((r) => empty.listen(0, '127.0.0.1', r));
+  const emptyUrl = `http://127.0.0.1:${empty.address().port}`;
   const cfg = gatewayConfig(A.url, {
     router: { defaults: { retries: { max: 0 }, circuit_breaker: { failures: 0 } } },
-    providers: [mockProvider('a', A.url), mockProvider('b', B.url)],
+    providers: [mockProvider('a', A.url), mockProvider('b', B.url), mockProvider('e', emptyUrl)],
     models: [
       { name: 'hedged', deployments: deps(), hedge: { after_ms: ms(150), max_fraction: 1 } },
       { name: 'retried', deployments: deps(), hedge: { after_ms: ms(100), max_fraction: 1 }, retries: { max: 1, backoff_ms: 1 } },
@@ -43,6 +51,14 @@ before(async () => {
       { name: 'pct', deployments: deps(), hedge: { percentile: 95, max_fraction: 1 } },
       { name: 'plain', deployments: deps() },
       { name: 'cached', deployments: deps(), hedge: { after_ms: ms(150), max_fraction: 1 }, cache: { mode: 'exact' } },
+      {
+        name: 'cached-retry', deployments: deps(), hedge: { after_ms: ms(150), max_fraction: 1 }, cache: { mode: 'exact' },
+        retries: { max: 1, backoff_ms: 1 },
+      },
+      {
+        name: 'to-empty', hedge: { after_ms: ms(150), max_fraction: 1 },
+        deployments: [{ provider: 'a', model: 'a-model', weight: 1000000 }, { provider: 'e', model: 'e-model', weight: 1 }],
+      },
     ],
   });
   gw = await Gateway.start(cfg);
@@ -52,6 +68,7 @@ after(async () => {
   const stops = [];
   if (gw) stops.push(gw.stop());
   for (const m of [A, B]) if (m) stops.push(m.stop());
+  if (empty) stops.push(new Promise((r) => empty.close(r)));
   await Promise.all(stops);
 });
 
@@ -256,4 +273,31 @@ test('a shared call (cache miss, merged duplicates) hedges too', async () => {
   assert.equal(await calls(B), 1);
   await until(async () => (await A.stats()).open_streams === 0, 'the slow call to a to be closed');
   await A.faults({});
+});
+
+test('a hedge that wins with a bad answer is retried like any failure', async () => {
+  await resetAll();
+  /* a is slow once, so b's hedge wins; b's answer is not JSON; the retry goes to a, fast now */
+  await A.faults({ latency_ms: ms(1500), count: 1 });
+  await B.faults({ fault: 'bad-json', count: 1 });
+  const r = await send('openai', 'cached-retry', 'bad winner', true);
+  assert.equal(r.status, 200, r.text);
+  assert.ok(rawStreamSummary('openai', r.text).complete, r.text);
+  assert.equal(r.headers.get('x-switchyard-provider'), 'a');
+  assert.equal(r.headers.get('x-switchyard-attempts'), '3');
+  assert.equal(r.headers.get('x-switchyard-hedge'), null, 'the answer came from a later attempt, not a race');
+  await until(async () => (await A.stats()).open_streams === 0, 'the slow call to a to be closed');
+  await A.faults({});
+  await B.faults({});
+});
+
+test('a hedge that wins with an empty 2xx answer is a bad answer, not a crash', async () => {
+  await resetAll();
+  await A.faults({ latency_ms: ms(4000) });
+  const r = await send('openai', 'to-empty', 'empty winner');
+  assert.equal(r.status, 502, r.text);
+  assert.match(r.json.error.message, /provider "e"/);
+  await A.faults({});
+  const ok = await send('openai', 'hedged', 'still alive');
+  assert.equal(ok.status, 200);
 });

@@ -74,6 +74,7 @@ before(async () => {
       {
         name: 'cached-ha', strategy: 'round_robin', deployments: [dep('a'), dep('b')], cache: { mode: 'exact' },
       },
+      { name: 'cached-one', deployments: [dep('a')], cache: { mode: 'exact' } },
     ],
   });
   gw = await Gateway.start(cfg);
@@ -149,6 +150,16 @@ test('a flaky upstream answers through retries with backoff', async () => {
   const r = await post('flaky', 'flaky one');
   assert.equal(r.status, 200, r.text);
   assert.equal(r.headers.get('x-switchyard-attempts'), '3');
+  /* the request succeeded: its log line carries no error of the failed attempts */
+  const id = r.headers.get('x-request-id');
+  let line;
+  for (let i = 0; i < 100 && !line; i++) {
+    line = gw.logs().find((l) => l.msg === 'request' && l.request_id === id);
+    if (!line) await sleep(20);
+  }
+  assert.ok(line, 'the request was logged');
+  assert.equal(line.status, 200);
+  assert.equal(line.error, undefined, JSON.stringify(line));
   assert.equal(await calls(A), 3);
   assert.ok(now() - t0 < ms(2000));
   const st = await routerStats('flaky');
@@ -361,5 +372,24 @@ test('a caching model fails over too, and its answer is cached', async () => {
   const again = await post('cached-ha', 'cache me', { temperature: 0 });
   assert.equal(again.headers.get('x-switchyard-cache'), 'hit');
   assert.equal(await calls(B), 1);
+  await A.faults({});
+});
+
+test('a failed attempt is counted once in the upstream errors, shared or not', async () => {
+  const errors = async () => {
+    const t = (await request(`${gw.url}/metrics`)).text;
+    return [...t.matchAll(/^switchyard_upstream_errors_total\{[^}]*provider="a"[^}]*\} (\d+)$/gm)]
+      .reduce((n, m) => n + Number(m[1]), 0);
+  };
+  for (const name of ['strict', 'cached-one']) {
+    await resetAll();
+    /* one 503 whose Retry-After is longer than a backoff: handed back at once */
+    await A.faults({ status: 503, retry_after: '100', count: 1 });
+    const before = await errors();
+    const r = await post(name, `counted once ${name}`);
+    assert.equal(r.status, 503, r.text);
+    assert.equal(await calls(A), 1);
+    assert.equal(await errors() - before, 1, name);
+  }
   await A.faults({});
 });

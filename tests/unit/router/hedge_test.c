@@ -70,9 +70,11 @@
     "    deployments:\n"                                                                               \
     "      - {provider: a, model: x, weight: 1000}\n"                                                  \
     "      - {provider: b, model: y, weight: 1}\n"                                                     \
-    "      - {provider: c, model: z, weight: 1}\n"
+    "      - {provider: c, model: z, weight: 1}\n"                                                     \
+    "  - name: tight\n" /* 8 */                                                                        \
+    "    deployments: [{provider: a, model: x, max_inflight: 1, rpm: 100}]\n"
 
-enum { FIXED, PCT, PCT_ONLY, HALF, LONELY, PLAIN, GUARDED, THREE };
+enum { FIXED, PCT, PCT_ONLY, HALF, LONELY, PLAIN, GUARDED, THREE, TIGHT };
 
 static sy_config_t *cfg;
 static sy_rstate_t *rs;
@@ -419,4 +421,62 @@ Test(hedge, abandoned)
     cr_assert_eq(atomic_load(&dep(THREE, (size_t)h)->inflight), 0);
     sy_plan_end(&q, NULL, -1, -1, T0 + 300 * MS);
     sy_plan_end(&p, NULL, -1, -1, T0 + 300 * MS);
+}
+
+Test(hedge, a_hedge_not_sent_takes_nothing)
+{
+    /* max_fraction 0.5: the first request spends the hedge, the second has none */
+    for (int i = 0; i < 2; i++) {
+        sy_plan_t p;
+        start(&p, "half", T0);
+        cr_assert_eq(sy_plan_hedge(&p, T0 + 100 * MS, 0), i == 0);
+        sy_plan_hedge_drop(&p, NULL, -1, T0 + 200 * MS);
+        sy_plan_end(&p, NULL, -1, -1, T0 + 200 * MS);
+    }
+    cr_assert_eq(atomic_load(&dep(HALF, 1)->calls), 1, "no call counted for the hedge not sent");
+    cr_assert_eq(atomic_load(&dep(HALF, 1)->req_cur), 1, "nor a request against its rpm");
+}
+
+Test(hedge, unpick_gives_back_everything)
+{
+    sy_pick_in_t in = {.now = T0, .rnd = 0, .prompt_tokens = -1, .max_tokens = -1};
+    sy_pick_out_t out;
+    cr_assert_eq(sy_rstate_pick(rs, TIGHT, &in, &out), 0);
+    cr_assert_eq(atomic_load(&dep(TIGHT, 0)->inflight), 1);
+    sy_rstate_unpick(rs, TIGHT, 0, out.probe, T0);
+    cr_assert_eq(atomic_load(&dep(TIGHT, 0)->inflight), 0);
+    cr_assert_eq(atomic_load(&dep(TIGHT, 0)->calls), 0);
+    cr_assert_eq(atomic_load(&dep(TIGHT, 0)->req_cur), 0);
+}
+
+Test(hedge, a_full_deployment_is_not_chosen_even_cooling)
+{
+    /* cooling after a Retry-After, and at its max_inflight: refused, not a last resort */
+    sy_pick_in_t in = {.now = T0, .rnd = 0, .prompt_tokens = -1, .max_tokens = -1};
+    sy_pick_out_t out;
+    cr_assert_eq(sy_rstate_pick(rs, TIGHT, &in, &out), 0);
+    sy_rstate_end(rs, TIGHT, 0, out.probe, SY_OUT_FAILED, -1, 30, T0);
+    cr_assert_eq(sy_rstate_pick(rs, TIGHT, &in, &out), 0, "cooling only: still chosen");
+    cr_assert(out.cooling);
+    cr_assert_eq(sy_rstate_pick(rs, TIGHT, &in, &out), -1, "cooling and full: refused");
+    cr_assert(out.saturated);
+}
+
+Test(hedge, a_timeout_is_a_latency_sample)
+{
+    /* no first byte in 5 s: the latency strategy must not take it for a
+     * deployment without figures */
+    sy_plan_t p;
+    start(&p, "fixed", T0);
+    sy_error_t e;
+    memset(&e, 0, sizeof(e));
+    sy_error_set(&e, SY_EUPTIMEOUT, NULL, "no first byte");
+    sy_plan_end(&p, &e, -1, -1, T0 + 5 * S);
+    uint64_t ewma = atomic_load(&dep(FIXED, 0)->ewma_ns);
+    cr_assert(ewma >= 5 * S - MS && ewma <= 5 * S + MS, "%llu", (unsigned long long)ewma);
+    /* a refused connection says nothing of latency */
+    start(&p, "plain", T0);
+    sy_error_set(&e, SY_EUPCONNECT, NULL, "refused");
+    sy_plan_end(&p, &e, -1, -1, T0 + MS);
+    cr_assert_eq(atomic_load(&dep(PLAIN, (size_t)p.last_dep)->ewma_ns), 0);
 }
