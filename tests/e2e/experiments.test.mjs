@@ -113,9 +113,9 @@ test('an experiment splits by user, sticks, and sends the variant its model and 
       viaBody.push((await send(proto, 'chat', `body user ${i}`, {}, extra)).headers.get('x-switchyard-route-reason'));
     assert.equal(new Set(viaBody).size, 1, viaBody.join(' | '));
   }
-  /* no user at all: drawn per request (20 draws at 70/30 all alike: p < 0.001) */
+  /* no user at all: drawn per request (40 draws at 70/30 all alike: p < 1e-6) */
   const drawn = new Set();
-  for (let i = 0; i < 20; i++) drawn.add((await send('openai', 'chat', `anon ${i}`)).headers.get('x-switchyard-route-reason'));
+  for (let i = 0; i < 40; i++) drawn.add((await send('openai', 'chat', `anon ${i}`)).headers.get('x-switchyard-route-reason'));
   assert.equal(drawn.size, 2, 'anonymous requests land on both arms');
   /* the variant's temperature reached b, and its upstream model name */
   const seen = (await B.stats()).last_requests.map((q) => JSON.parse(q.body));

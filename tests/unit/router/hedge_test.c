@@ -196,9 +196,6 @@ Test(hedge, after_percentile)
     cr_assert_eq(sy_plan_hedge_after(&p, T0), 500 * MS, "no samples: after_ms");
     samples(PCT, 19, 10 * MS, 0, T0);
     cr_assert_eq(sy_plan_hedge_after(&p, T0), 500 * MS, "19 samples are not enough");
-    /* 100 samples 1..100 ms: p90 is 90 ms, reported as its bucket's bound */
-    sy_rstate_t *keep = rs;
-    (void)keep;
     samples(PCT, 1, 10 * MS, 0, T0);
     uint64_t t = sy_plan_hedge_after(&p, T0);
     cr_assert(t >= 10 * MS && t <= 12 * MS, "20 samples of 10 ms: %llu", (unsigned long long)t);
@@ -286,11 +283,12 @@ Test(hedge, not_to_an_open_or_cooling_deployment)
 
     /* a cooling deployment (Retry-After) is left alone */
     start(&p, "three", T0);
-    sy_plan_hedge(&p, T0, 1);
+    cr_assert_eq(sy_plan_hedge(&p, T0, 1), 1);
     int h = p.hedge.dep;
     e = status_err(429);
     sy_plan_hedge_drop(&p, &e, 60, T0 + MS);
     sy_plan_end(&p, NULL, -1, -1, T0 + MS);
+    cr_assert_gt(atomic_load(&dep(THREE, (size_t)h)->cool_until), T0 + MS, "it cools down");
     start(&p, "three", T0 + 2 * MS);
     cr_assert_eq(sy_plan_hedge(&p, T0 + 2 * MS, 1), 1);
     cr_assert_neq(p.hedge.dep, h, "not the one cooling down");
