@@ -10,11 +10,16 @@
  * header globs, model globs, API + model, metadata, token bounds and four
  * prompt regexes scoped to other models (their cheap conditions fail first,
  * as in a real config) - the rule that matches at index 47. The request is
- * a decoded OpenAI chat of ~1.2 KB with body metadata and three headers.
+ * a decoded OpenAI chat of ~1.2 KB with body metadata and three headers,
+ * whose "metadata" and "user" members are found beforehand, as the OpenAI
+ * ingress finds them while checking the body's fields.
  *
  * It prints one line per measurement, nanoseconds per decision:
  *   decision p50_ns=.. p99_ns=.. p999_ns=.. mean_ns=..   sy_decide + plan init + pick + end
  *   decide   ...                                        sy_decide alone
+ *   walk     ...   plan init + pick + end looking at all 100 deployments
+ *                  (least_inflight; the weighted pick looks at one when
+ *                  the deployment it draws may be called)
  *   regex    ...                                        sy_decide when a 1 KB prompt regex is evaluated
  * Each iteration is timed with clock_gettime around it (whose own cost,
  * ~20 ns, is included). Exits 1 when the config does not load or a decision
@@ -29,6 +34,7 @@
 #include "api/api.h"
 #include "core/arena.h"
 #include "core/clock.h"
+#include "core/jsonscan.h"
 #include "router/decide.h"
 #include "router/plan.h"
 #include "router/state.h"
@@ -49,6 +55,9 @@ static char *build_config(void)
         "  - name: pool\n    deployments:\n");
     for (int i = 0; i < DEPLOYMENTS; i++)
         ADD("      - { provider: %s, model: \"m-%03d\", weight: %d }\n", i % 2 ? "cloud" : "local", i, 1 + i % 5);
+    ADD("  - name: pool-walk\n    strategy: least_inflight\n    deployments:\n");
+    for (int i = 0; i < DEPLOYMENTS; i++)
+        ADD("      - { provider: %s, model: \"m-%03d\" }\n", i % 2 ? "cloud" : "local", i);
     ADD("  - { name: chat, deployments: [ { provider: cloud, model: c } ] }\n"
         "  - { name: coder, deployments: [ { provider: cloud, model: coder } ] }\n"
         "  - { name: small, deployments: [ { provider: local, model: s } ] }\n"
@@ -171,7 +180,14 @@ int main(int argc, char **argv)
         return 1;
     }
     sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = "chat", .q = &q, .body = body, .body_len = strlen(body),
-                        .header = hdr};
+                        .header = hdr, .scanned = 1};
+    /* the OpenAI ingress meets "metadata" and "user" as it checks the body's
+     * fields (before the decision, and not counted here) */
+    sy_jval_t doc = sy_json_value(body, strlen(body));
+    if (!sy_json_get(&doc, "metadata", &in.metadata))
+        in.metadata.p = NULL;
+    if (!sy_json_get(&doc, "user", &in.user))
+        in.user.p = NULL;
     sy_decision_t dec;
     if (sy_decide(cfg, &in, &dec) != MATCH_AT || strcmp(dec.model, "pool") != 0) {
         fprintf(stderr, "sy-route: expected rule %d to route to pool, got rule %d (%s)\n", MATCH_AT, dec.rule,
@@ -207,6 +223,23 @@ int main(int argc, char **argv)
         t[i] = sy_now_ns() - t0;
     }
     report("decide", t, n);
+
+    /* the pick that looks at every deployment (any strategy but weighted,
+     * or a weighted draw that lands on one that may not be called) */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t0 = sy_now_ns();
+        sy_plan_t p;
+        uint64_t delay;
+        int ra;
+        if (sy_plan_init(&p, rs, cfg, NULL, "pool-walk", t0, &err) != SY_OK ||
+            sy_plan_next(&p, t0, xorshift(&seed), &delay, &err, &ra) != SY_PLAN_GO) {
+            fprintf(stderr, "sy-route: no pick: %s\n", err.message);
+            return 1;
+        }
+        sy_plan_end(&p, NULL, -1, 300, t0);
+        t[i] = sy_now_ns() - t0;
+    }
+    report("walk", t, n);
 
     /* a regex rule whose cheap conditions hold: it scans the user text */
     in.model = "code-5x";

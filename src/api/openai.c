@@ -32,6 +32,7 @@
 #define T_ARR (1 << SY_JARRAY)
 #define T_STR (1 << SY_JSTRING)
 #define T_NUM (T_DOUBLE | T_INT)
+#define T_ANY (T_NULL | T_BOOL | T_NUM | T_STR | T_ARR | T_OBJ)
 #define MAX_FIELDS 24
 
 typedef struct field {
@@ -61,6 +62,7 @@ static const field_t chat_fields[] = {
     {"logprobs", T_BOOL | T_NULL, 0, "a boolean"},
     {"top_logprobs", T_INT | T_NULL, 0, "an integer"},
     {"user", T_STR | T_NULL, 0, "a string"},
+    {"metadata", T_ANY, 0, "anything"}, /* not checked: met on the walk for the routing rules */
     {NULL, 0, 0, NULL},
 };
 
@@ -200,6 +202,19 @@ static int check_messages(sy_req_t *r, const sy_jval_t *msgs, const sy_jval_t *s
     return 0;
 }
 
+/* The value of field name in vals (check_fields' order), p NULL absent;
+ * found: whether the table has it. */
+static sy_jval_t field_value(const field_t *fields, const sy_jval_t *vals, const char *name, int *found)
+{
+    for (size_t i = 0; fields[i].name; i++)
+        if (!strcmp(fields[i].name, name)) {
+            *found = 1;
+            return vals[i];
+        }
+    *found = 0;
+    return (sy_jval_t){NULL, 0, SY_JNULL};
+}
+
 /* Field order in every table: model first, then the required body field,
  * then stream and stream_options where the operation streams. */
 enum { F_MODEL = 0, F_BODY = 1, F_STREAM = 2, F_STREAM_OPTIONS = 3 };
@@ -230,6 +245,10 @@ static void forward(sy_req_t *r, const field_t *fields, const char *upstream_pat
         .covers = sy_api_openai_canon_covers,
         .ingress = &sy_ingress_openai,
     };
+    int has_meta, has_user;
+    c.metadata = field_value(fields, vals, "metadata", &has_meta);
+    c.user = field_value(fields, vals, "user", &has_user);
+    c.scanned = has_meta && has_user;
     /* the body as received, whitespace around the object included */
     struct evbuffer *b = sy_req_body(r);
     c.body = (const char *)evbuffer_pullup(b, -1);

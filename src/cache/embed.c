@@ -30,39 +30,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- hashing ------------------------------------------------------------ */
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
-/* splitmix64's finaliser: FNV's low bits are weak, the dimension and the
- * sign come from here. */
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
-}
+#include "core/hash.h"
 
 /* ---- the lexicon -------------------------------------------------------- */
 
 enum lx_kind { LX_STOP = 1, LX_NEG, LX_NUM, LX_OP, LX_CONTRAST };
 
 typedef struct lx {
-    uint64_t h; /* fnv(FNV_OFFSET, w) */
+    uint64_t h; /* sy_fnv1a(SY_FNV_OFFSET, w) */
     const char *w;
     int kind;
     int32_t val; /* LX_NUM: the number; LX_OP: the sign; LX_CONTRAST: class << 8 | member */
@@ -658,7 +633,7 @@ static const lx_t LEXICON[] = {
 
 static const lx_t *lx_find(const char *w, size_t len)
 {
-    uint64_t h = fnv(FNV_OFFSET, w, len);
+    uint64_t h = sy_fnv1a(SY_FNV_OFFSET, w, len);
     size_t lo = 0, hi = LEXICON_N;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -675,7 +650,7 @@ static const lx_t *lx_find(const char *w, size_t len)
 int sy__embed_lexicon_check(void)
 {
     for (size_t i = 0; i < LEXICON_N; i++) {
-        if (LEXICON[i].h != fnv(FNV_OFFSET, LEXICON[i].w, strlen(LEXICON[i].w)))
+        if (LEXICON[i].h != sy_fnv1a(SY_FNV_OFFSET, LEXICON[i].w, strlen(LEXICON[i].w)))
             return -1;
         if (i > 0 && LEXICON[i - 1].h >= LEXICON[i].h)
             return -1;
@@ -893,7 +868,7 @@ typedef struct emb {
 
 static inline void feat(emb_t *e, uint64_t h, float w)
 {
-    h = mix(h);
+    h = sy_mix64(h);
     size_t d = (e->dims & (e->dims - 1)) == 0 ? (size_t)(h & (e->dims - 1)) : (size_t)(h % e->dims);
     e->acc[d] += (h >> 63) ? -w * e->weight : w * e->weight;
 }
@@ -931,7 +906,7 @@ static void emb_tok(void *ud, const tok_t *t)
     char st[TOK_MAX];
     if (t->kind == TK_WORD && !t->lx)
         len = stem(w, len, st), w = st;
-    uint64_t hw = fnv(fnv(FNV_OFFSET, &(unsigned char){SEED_WORD}, 1), w, len);
+    uint64_t hw = sy_fnv1a(sy_fnv1a(SY_FNV_OFFSET, &(unsigned char){SEED_WORD}, 1), w, len);
     feat(e, hw, 1.0f);
     if (t->kind == TK_WORD && len > 1) {
         /* "<word>" n-grams, 3 to 5 bytes, each start's hash extended */
@@ -955,9 +930,9 @@ static void emb_tok(void *ud, const tok_t *t)
         }
     }
     if (e->has_prev) {
-        uint64_t hp = fnv(FNV_OFFSET, &(unsigned char){SEED_PAIR}, 1);
-        hp = fnv(hp, &e->prev, sizeof e->prev);
-        hp = fnv(hp, &hw, sizeof hw);
+        uint64_t hp = sy_fnv1a(SY_FNV_OFFSET, &(unsigned char){SEED_PAIR}, 1);
+        hp = sy_fnv1a(hp, &e->prev, sizeof e->prev);
+        hp = sy_fnv1a(hp, &hw, sizeof hw);
         feat(e, hp, 1.0f);
     }
     e->prev = hw;
@@ -1041,7 +1016,7 @@ static void emb_seg(void *ud, const char *s, size_t n, float weight, int role)
     emb_t *e = ud;
     if (role >= 0) {
         e->weight = 0.5f;
-        feat(e, fnv(fnv(FNV_OFFSET, &(unsigned char){SEED_ROLE}, 1), &role, sizeof role), 1.0f);
+        feat(e, sy_fnv1a(sy_fnv1a(SY_FNV_OFFSET, &(unsigned char){SEED_ROLE}, 1), &role, sizeof role), 1.0f);
         return;
     }
     emb_add(e, s, n, weight);
@@ -1161,7 +1136,7 @@ typedef struct fst {
 
 static void bloom_add(uint64_t words[4], uint64_t h)
 {
-    h = mix(h);
+    h = sy_mix64(h);
     unsigned a = (unsigned)(h & 255), b = (unsigned)((h >> 8) & 255);
     words[a >> 6] |= 1ULL << (a & 63);
     words[b >> 6] |= 1ULL << (b & 63);
@@ -1170,14 +1145,14 @@ static void bloom_add(uint64_t words[4], uint64_t h)
 static void fst_tok(void *ud, const tok_t *t)
 {
     fst_t *st = ud;
-    uint64_t hw = fnv(FNV_OFFSET, t->w, t->len);
+    uint64_t hw = sy_fnv1a(SY_FNV_OFFSET, t->w, t->len);
     if (t->kind == TK_NUM || t->kind == TK_OP) {
         unsigned char tag = t->kind == TK_NUM ? 'N' : 'O';
         if (st->sep)
-            st->numbers = fnv(st->numbers, "|", 1);
+            st->numbers = sy_fnv1a(st->numbers, "|", 1);
         st->sep = 0;
-        st->numbers = fnv(st->numbers, &tag, 1);
-        st->numbers = fnv(st->numbers, t->w, t->len);
+        st->numbers = sy_fnv1a(st->numbers, &tag, 1);
+        st->numbers = sy_fnv1a(st->numbers, t->w, t->len);
         return;
     }
     bloom_add(st->f->words, hw);
@@ -1186,7 +1161,7 @@ static void fst_tok(void *ud, const tok_t *t)
     if (t->lx && t->lx->kind == LX_CONTRAST && st->n_contrast < MAX_CONTRAST)
         st->contrast[st->n_contrast++] = (uint32_t)t->lx->val;
     if (t->entity && !(t->lx && t->lx->kind == LX_STOP) && st->n_ents < MAX_ENT_SEEN)
-        st->ents[st->n_ents++] = (uint32_t)mix(hw); /* holds its Bloom probes */
+        st->ents[st->n_ents++] = (uint32_t)sy_mix64(hw); /* holds its Bloom probes */
 }
 
 static int u32_cmp(const void *a, const void *b)
@@ -1200,7 +1175,7 @@ static void fst_init(fst_t *st, sy_semfeat_t *f)
     memset(f, 0, sizeof *f);
     memset(st, 0, sizeof *st);
     st->f = f;
-    st->numbers = FNV_OFFSET;
+    st->numbers = SY_FNV_OFFSET;
 }
 
 static void fst_finish(fst_t *st)
@@ -1208,7 +1183,7 @@ static void fst_finish(fst_t *st)
     sy_semfeat_t *f = st->f;
     f->numbers = st->numbers;
     qsort(st->contrast, st->n_contrast, sizeof st->contrast[0], u32_cmp);
-    f->contrast = fnv(FNV_OFFSET, st->contrast, st->n_contrast * sizeof st->contrast[0]);
+    f->contrast = sy_fnv1a(SY_FNV_OFFSET, st->contrast, st->n_contrast * sizeof st->contrast[0]);
     qsort(st->ents, st->n_ents, sizeof st->ents[0], u32_cmp);
     for (size_t i = 0; i < st->n_ents && f->n_ents < SY_SEMFEAT_MAX_ENTS; i++)
         if (f->n_ents == 0 || f->ents[f->n_ents - 1] != st->ents[i])

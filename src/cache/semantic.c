@@ -40,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
+
 #define SHARDS 16
 #define INITIAL_BUCKETS 8
 #define MIN_CAP 16
@@ -107,18 +109,11 @@ static uint64_t load64(const unsigned char *p)
     return v;
 }
 
-/* splitmix64's finaliser: callers' ids and keys are SHA-256 digests, but a
- * test's hand-made ones are not, and the map must not care */
-static uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
+/* Mixed: callers' ids and keys are SHA-256 digests, but a test's
+ * hand-made ones are not, and the map must not care. */
 static uint64_t hash32(const unsigned char *k)
 {
-    return mix(load64(k) ^ mix(load64(k + 8) ^ mix(load64(k + 16) ^ mix(load64(k + 24)))));
+    return sy_mix64(load64(k) ^ sy_mix64(load64(k + 8) ^ sy_mix64(load64(k + 16) ^ sy_mix64(load64(k + 24)))));
 }
 
 static struct shard *shard_of(sy_semindex_t *x, const unsigned char *id)

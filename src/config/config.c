@@ -1953,6 +1953,31 @@ static void parse_rule(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos
     ld->rule_route_pos[idx] = ru.route_pos;
 }
 
+/* One slot per distinct header name and per distinct metadata key of all
+ * the rules, the first SY_RULE_SLOTS of them (sy_rule_kv_t.slot). */
+static void slot_rule_kvs(sy_config_t *cfg)
+{
+    const char *names[SY_RULE_SLOTS];
+    int kinds[SY_RULE_SLOTS], n = 0;
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        for (int kind = 0; kind < 2; kind++) {
+            sy_rule_conf_t *rc = &cfg->rules[i];
+            sy_rule_kv_t *kv = kind ? rc->metadata : rc->headers;
+            size_t nkv = kind ? rc->n_metadata : rc->n_headers;
+            for (size_t j = 0; j < nkv; j++) {
+                int s = 0;
+                while (s < n && (kinds[s] != kind || strcmp(names[s], kv[j].name) != 0))
+                    s++;
+                if (s == n && n < SY_RULE_SLOTS) {
+                    names[n] = kv[j].name;
+                    kinds[n++] = kind;
+                }
+                kv[j].slot = s < n ? s : -1;
+            }
+        }
+    }
+}
+
 /* router.rules: the list, each rule checked as it is read; route targets
  * are resolved once the models are known (resolve_rules). */
 static void parse_rules(loader_t *ld, struct fy_node *v, pos_t kp, const char *path)
@@ -1972,6 +1997,7 @@ static void parse_rules(loader_t *ld, struct fy_node *v, pos_t kp, const char *p
                parse_rule);
     for (size_t i = 0; i < ld->cfg->n_rules; i++)
         ld->cfg->rules_need |= ld->cfg->rules[i].needs;
+    slot_rule_kvs(ld->cfg);
 }
 
 /* Point each rule's route at its model: a configured model, or

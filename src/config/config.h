@@ -265,10 +265,16 @@ typedef struct sy_log_conf {
 /* ---- routing rules (router.rules) -------------------------------------- */
 
 
+/* The distinct header names and metadata keys of all rules together that
+ * get a slot: a request looks each one up once however many rules name it
+ * (router/rules.h). Names past the last slot are looked up every time. */
+#define SY_RULE_SLOTS 64
+
 /* A name -> glob pair of a rule's headers or metadata condition. */
 typedef struct sy_rule_kv {
     char *name; /* headers: lower-cased */
     char *glob;
+    int slot;   /* 0..SY_RULE_SLOTS-1, shared by every rule naming it; -1 none */
 } sy_rule_kv_t;
 
 /* What a rule needs of the request beyond the cheap conditions (api, model,

@@ -1155,7 +1155,8 @@ void sy_pipeline_forward(sy_req_t *r, sy_call_t *c)
     if (sy_decide_wanted(r->w->srv->cfg)) {
         rules_decode_t rd = {.r = r, .c = c};
         sy_route_in_t in = {.proto = SY_PROTO_OPENAI, .model = c->model, .decode = rules_decode, .dud = &rd,
-                            .body = c->body, .body_len = c->body_len};
+                            .body = c->body, .body_len = c->body_len, .scanned = c->scanned,
+                            .metadata = c->metadata, .user = c->user};
         if (rules_decide(r, &in, &dec) < 0)
             return;
         name = dec.model;

@@ -91,6 +91,11 @@ typedef struct sy_call {
      * and shared instead of passed through */
     int (*covers)(const char *body, size_t len, sy_op_t op);
     const sy_ingress_t *ingress; /* and back */
+    /* the body's top-level "metadata" and "user" values as the ingress met
+     * them checking the body (scanned 1; p NULL: absent), for the routing
+     * rules and experiments; scanned 0: they look for themselves */
+    int scanned;
+    sy_jval_t metadata, user;
 } sy_call_t;
 
 /* Run the call to its end; always finishes r (directly or later). An

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/jsonscan.h"
 #include "core/log.h"
 #include "http/server.h"
@@ -448,14 +449,9 @@ static void schedule(probe_t *pr, uint32_t ms)
 /* FNV-1a over the names, each with its terminator: a listing's identity. */
 static uint64_t hash_names(const sy_disc_model_t *m, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = SY_FNV_OFFSET;
     for (size_t i = 0; i < n; i++)
-        for (const unsigned char *s = (const unsigned char *)m[i].name;; s++) {
-            h ^= *s;
-            h *= 0x100000001b3ull;
-            if (!*s)
-                break;
-        }
+        h = sy_fnv1a(h, m[i].name, strlen(m[i].name) + 1);
     return h;
 }
 

@@ -37,24 +37,6 @@ void sy_breaker_release(sy_breaker_t *b)
     b->ring = NULL;
 }
 
-sy_cb_state_t sy_breaker_state(sy_breaker_t *b, uint64_t now)
-{
-    int s = atomic_load_explicit(&b->state, memory_order_acquire);
-    if (s == SY_CB_OPEN && now >= atomic_load_explicit(&b->open_until, memory_order_relaxed))
-        return SY_CB_HALF_OPEN;
-    return (sy_cb_state_t)s;
-}
-
-int sy_breaker_allows(sy_breaker_t *b, uint64_t now)
-{
-    sy_cb_state_t s = sy_breaker_state(b, now);
-    if (s == SY_CB_CLOSED)
-        return 1;
-    if (s == SY_CB_OPEN)
-        return 0;
-    return atomic_load_explicit(&b->probe, memory_order_relaxed) == 0;
-}
-
 int sy_breaker_enter(sy_breaker_t *b, uint64_t now)
 {
     sy_cb_state_t s = sy_breaker_state(b, now);

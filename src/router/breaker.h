@@ -26,9 +26,11 @@ typedef enum sy_cb_state {
 } sy_cb_state_t;
 
 typedef struct sy_breaker {
+    /* what routing reads first (one cache line with the deployment's own
+     * hot fields: router/state.h) */
     atomic_int state;          /* sy_cb_state_t as last changed (open may be past its cooldown) */
-    atomic_ullong open_until;  /* when open: the cooldown's end */
     atomic_int probe;          /* half-open: the probe is out */
+    atomic_ullong open_until;  /* when open: the cooldown's end */
     atomic_ullong opens;       /* times it opened */
     pthread_mutex_t mu;
     uint32_t threshold;        /* failures to open; 0 = never opens */
@@ -41,12 +43,27 @@ typedef struct sy_breaker {
 int sy_breaker_init(sy_breaker_t *b, uint32_t failures, uint64_t window_ns, uint64_t cooldown_ns);
 void sy_breaker_release(sy_breaker_t *b);
 
-/* The state at now: an open breaker past its cooldown reads half-open. */
-sy_cb_state_t sy_breaker_state(sy_breaker_t *b, uint64_t now);
+/* The state at now: an open breaker past its cooldown reads half-open.
+ * (Inline, as the next: a pick reads every deployment's.) */
+static inline sy_cb_state_t sy_breaker_state(sy_breaker_t *b, uint64_t now)
+{
+    int s = atomic_load_explicit(&b->state, memory_order_acquire);
+    if (s == SY_CB_OPEN && now >= atomic_load_explicit(&b->open_until, memory_order_relaxed))
+        return SY_CB_HALF_OPEN;
+    return (sy_cb_state_t)s;
+}
 
 /* Whether a call may go through at now, without taking anything: closed,
  * or half-open with the probe slot free. */
-int sy_breaker_allows(sy_breaker_t *b, uint64_t now);
+static inline int sy_breaker_allows(sy_breaker_t *b, uint64_t now)
+{
+    sy_cb_state_t s = sy_breaker_state(b, now);
+    if (s == SY_CB_CLOSED)
+        return 1;
+    if (s == SY_CB_OPEN)
+        return 0;
+    return atomic_load_explicit(&b->probe, memory_order_relaxed) == 0;
+}
 
 /* Take the right to call at now. Returns 0 (closed: no probe), 1 (this call
  * is the half-open probe: report its end with probe set), or -1 (open, or

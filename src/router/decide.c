@@ -58,13 +58,18 @@ static const char *body_user(const sy_route_in_t *in, const sy_creq_t *q, size_t
         *len = q->user.len;
         return q->user.p;
     }
-    sy_jval_t doc, u;
-    if (in->body && in->body_len) {
-        doc = sy_json_value(in->body, in->body_len);
-        if (doc.type == SY_JOBJECT && sy_json_get(&doc, "user", &u) && u.type == SY_JSTRING && u.len > 2) {
-            *len = u.len - 2; /* the raw text between the quotes: escapes stay, ids rarely have any */
-            return u.p + 1;
+    sy_jval_t u = in->user;
+    if (!in->scanned) {
+        u.p = NULL;
+        if (in->body && in->body_len) {
+            sy_jval_t doc = sy_json_value(in->body, in->body_len);
+            if (doc.type != SY_JOBJECT || !sy_json_get(&doc, "user", &u))
+                u.p = NULL;
         }
+    }
+    if (u.p && u.type == SY_JSTRING && u.len > 2) {
+        *len = u.len - 2; /* the raw text between the quotes: escapes stay, ids rarely have any */
+        return u.p + 1;
     }
     *len = 0;
     return NULL;
@@ -145,6 +150,8 @@ int sy_decide(const sy_config_t *cfg, const sy_route_in_t *in, sy_decision_t *ou
     f.dud = in->dud;
     f.body = in->body;
     f.body_len = in->body_len;
+    f.meta_given = in->scanned;
+    f.meta_in = in->metadata;
     for (size_t i = 0; i < cfg->n_rules; i++) {
         const sy_rule_conf_t *r = &cfg->rules[i];
         if (!sy_rule_match(r, &f))

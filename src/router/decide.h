@@ -31,6 +31,7 @@
 #include "config/config.h"
 #include "core/arena.h"
 #include "core/canon.h"
+#include "core/jsonscan.h"
 
 typedef struct sy_route_in {
     int proto;                 /* sy_proto_t ingress */
@@ -42,6 +43,11 @@ typedef struct sy_route_in {
     void *dud;
     const char *body;          /* raw client JSON, validated (for "metadata"); may be NULL */
     size_t body_len;
+    /* the body's top-level "metadata" and "user" values, when the ingress
+     * met them in its own walk of the body (scanned 1; p NULL: absent):
+     * then body is not walked for them */
+    int scanned;
+    sy_jval_t metadata, user;
     const char *(*header)(void *ud, const char *name); /* request headers; may be NULL */
     void *hud;
     const char *key, *team;    /* NULL until auth */

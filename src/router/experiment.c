@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/jsonw.h"
 
 /* ---- assignment ---- */
@@ -34,37 +35,15 @@ int sy_exp_find(const sy_config_t *cfg, const char *model)
     return -1;
 }
 
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
-/* splitmix64's finalizer: every input bit reaches every output bit, so
- * the low digits the bucket takes are as good as the high ones. */
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 uint32_t sy_exp_bucket(const sy_exp_conf_t *e, const char *id, size_t len)
 {
     static const unsigned char sep = 0xff; /* never inside UTF-8 text */
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = SY_FNV_OFFSET;
     if (e->name)
-        h = fnv1a(h, e->name, strlen(e->name));
-    h = fnv1a(h, &sep, 1);
-    h = fnv1a(h, id, id ? len : 0);
-    return (uint32_t)(mix64(h) % 10000u);
+        h = sy_fnv1a(h, e->name, strlen(e->name));
+    h = sy_fnv1a(h, &sep, 1);
+    h = sy_fnv1a(h, id, id ? len : 0);
+    return (uint32_t)(sy_mix64(h) % 10000u);
 }
 
 int sy_exp_assign(const sy_exp_conf_t *e, const char *sticky_id, size_t len)
@@ -302,7 +281,7 @@ void sy_exp_record(sy_exp_state_t *s, int exp, int arm, const sy_exp_outcome_t *
 
 static uint64_t id_hash(const char *id, size_t n)
 {
-    return mix64(fnv1a(FNV_OFFSET, id, n));
+    return sy_mix64(sy_fnv1a(SY_FNV_OFFSET, id, n));
 }
 
 /* The slot holding id in sh, or -1. Under sh->mu. */

@@ -4,12 +4,13 @@
 #include "router/rules.h"
 
 #include <regex.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 void sy_rule_facts_init(sy_rule_facts_t *f)
 {
-    memset(f, 0, sizeof(*f));
+    memset(f, 0, offsetof(sy_rule_facts_t, slot_val));
     f->tokens = -2;
 }
 
@@ -136,7 +137,11 @@ const char *sy_rule_metadata(sy_rule_facts_t *f, const char *name, char *buf, si
     }
     if (f->meta_state == 0) {
         f->meta_state = -1;
-        if (f->body && f->body_len) {
+        if (f->meta_given) {
+            f->meta = f->meta_in;
+            if (f->meta.p && f->meta.type == SY_JOBJECT)
+                f->meta_state = 1;
+        } else if (f->body && f->body_len) {
             sy_jval_t doc = sy_json_value(f->body, f->body_len);
             if (doc.type == SY_JOBJECT && sy_json_get(&doc, "metadata", &f->meta) && f->meta.type == SY_JOBJECT)
                 f->meta_state = 1;
@@ -185,22 +190,41 @@ int sy_rule_prompt_match(const void *rep, const sy_creq_t *q)
     return 0;
 }
 
-static int kv_headers(const sy_rule_conf_t *r, sy_rule_facts_t *f)
+/* The value of header (meta 0) or metadata key (meta 1) kv for f, looked up
+ * once per slot; buf[cap] holds it when it has no slot or slot_buf is full. */
+static const char *kv_value(sy_rule_facts_t *f, const sy_rule_kv_t *kv, int meta, char *buf, size_t cap)
 {
-    for (size_t i = 0; i < r->n_headers; i++) {
-        const char *v = f->header ? f->header(f->hud, r->headers[i].name) : NULL;
-        if (!v || !glob(r->headers[i].glob, v))
-            return 0;
+    uint64_t bit = kv->slot >= 0 ? 1ull << kv->slot : 0;
+    if (f->slot_done & bit)
+        return f->slot_val[kv->slot];
+    const char *v;
+    if (!meta) {
+        v = f->header ? f->header(f->hud, kv->name) : NULL;
+    } else {
+        size_t left = sizeof(f->slot_buf) - f->slot_used;
+        char *dst = bit && left > 1 ? f->slot_buf + f->slot_used : buf;
+        size_t room = dst == buf || left > cap ? cap : left;
+        v = sy_rule_metadata(f, kv->name, dst, room);
+        if (!v && room < cap) /* maybe only too long for what slot_buf has left */
+            v = sy_rule_metadata(f, kv->name, dst = buf, cap);
+        if (v && dst == buf && bit)
+            return v; /* in buf: not kept */
+        if (v && dst != buf)
+            f->slot_used += strlen(v) + 1;
     }
-    return 1;
+    if (bit) {
+        f->slot_val[kv->slot] = v;
+        f->slot_done |= bit;
+    }
+    return v;
 }
 
-static int kv_metadata(const sy_rule_conf_t *r, sy_rule_facts_t *f)
+static int kv_match(sy_rule_facts_t *f, const sy_rule_kv_t *kv, size_t n, int meta)
 {
     char buf[512];
-    for (size_t i = 0; i < r->n_metadata; i++) {
-        const char *v = sy_rule_metadata(f, r->metadata[i].name, buf, sizeof(buf));
-        if (!v || !glob(r->metadata[i].glob, v))
+    for (size_t i = 0; i < n; i++) {
+        const char *v = kv_value(f, &kv[i], meta, buf, sizeof(buf));
+        if (!v || !glob(kv[i].glob, v))
             return 0;
     }
     return 1;
@@ -222,7 +246,7 @@ int sy_rule_match(const sy_rule_conf_t *r, sy_rule_facts_t *f)
         return 0;
     if (r->team && (!f->team || !glob(r->team, f->team)))
         return 0;
-    if (!kv_headers(r, f) || !kv_metadata(r, f))
+    if (!kv_match(f, r->headers, r->n_headers, 0) || !kv_match(f, r->metadata, r->n_metadata, 1))
         return 0;
     if (r->tokens_min >= 0 || r->tokens_max >= 0) {
         if (f->tokens == -2) {

@@ -7,9 +7,11 @@
  * header globs) are checked first; then metadata (a walk of the body's top
  * level), the token estimate and last the prompt regex. What costs is
  * computed once per request, when the first rule needs it, and kept in the
- * sy_rule_facts_t: the body's "metadata" object, the decoded request (for
- * an OpenAI passthrough, decoded only when a rule gets that far), the token
- * estimate.
+ * sy_rule_facts_t: the body's "metadata" object (or the ingress gives it,
+ * having met it in its own walk of the body), the value of each header and
+ * metadata key the rules name (one lookup per distinct name: the config
+ * gives each a slot), the decoded request (for an OpenAI passthrough,
+ * decoded only when a rule gets that far), the token estimate.
  *
  * The prompt a regex sees is the text of the user messages (the prompt of
  * a completion, the inputs of an embedding), newest first, each part
@@ -52,12 +54,21 @@ typedef struct sy_rule_facts {
     void *dud;
     const char *body; /* the client's JSON (validated), for "metadata"; may be NULL */
     size_t body_len;
+    /* the body's top-level "metadata" value when the caller already found
+     * it (meta_given 1; p NULL: the body has none): body is not walked */
+    int meta_given;
+    sy_jval_t meta_in;
 
     /* computed on first use */
     int q_tried;
     int meta_state; /* 0 not looked, 1 found, -1 none */
     sy_jval_t meta;
     int64_t tokens; /* -2 not computed, -1 unknown */
+    uint64_t slot_done; /* the slots (sy_rule_kv_t.slot) looked up, values in slot_val */
+    size_t slot_used;   /* bytes of slot_buf taken by metadata values */
+    /* not cleared by sy_rule_facts_init: read only where slot_done says */
+    const char *slot_val[SY_RULE_SLOTS]; /* NULL: absent */
+    char slot_buf[1024];
 } sy_rule_facts_t;
 
 void sy_rule_facts_init(sy_rule_facts_t *f);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "telemetry/metrics.h"
@@ -38,6 +39,8 @@ void sy_rstate_free(sy_rstate_t *s)
         for (size_t j = 0; ms->deps && j < s->cfg->models[i].n_deployments; j++)
             dstate_release(&ms->deps[j]);
         free(ms->deps);
+        free(ms->ttfb);
+        free(ms->cum);
     }
     free(s->models);
     free(s);
@@ -65,6 +68,12 @@ static int openai_only(const sy_config_t *cfg, const sy_model_conf_t *m)
     return ok;
 }
 
+/* Whether dc may ever be chosen: its provider is enabled, its weight not 0. */
+static int dep_enabled(const sy_config_t *cfg, const sy_deployment_conf_t *dc)
+{
+    return dc->provider_index < cfg->n_providers && !cfg->providers[dc->provider_index].disabled && dc->weight > 0;
+}
+
 sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
 {
     sy_rstate_t *s = calloc(1, sizeof(*s));
@@ -83,12 +92,24 @@ sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
         atomic_init(&ms->hedge_credit, HEDGE_UNIT);
         if (!m->n_deployments)
             continue;
+        if (!(ms->ttfb = calloc(m->n_deployments * 2 * SY_TTFB_BUCKETS, sizeof(*ms->ttfb))) ||
+            !(ms->cum = calloc(m->n_deployments, sizeof(*ms->cum))))
+            goto fail;
+        uint64_t sum = 0;
+        for (size_t j = 0; j < m->n_deployments && j < SY_ROUTER_MAX_CAND; j++) {
+            if (dep_enabled(cfg, &m->deployments[j]))
+                sum += m->deployments[j].weight;
+            ms->cum[j] = sum;
+        }
         ms->deps = aligned_alloc(64, m->n_deployments * sizeof(*ms->deps));
         if (!ms->deps)
             goto fail;
         memset(ms->deps, 0, m->n_deployments * sizeof(*ms->deps));
         for (size_t j = 0; j < m->n_deployments; j++) {
             sy_dstate_t *d = &ms->deps[j];
+            d->enabled = dep_enabled(cfg, &m->deployments[j]);
+            d->ttfb_cur = ms->ttfb + j * 2 * SY_TTFB_BUCKETS;
+            d->ttfb_prev = d->ttfb_cur + SY_TTFB_BUCKETS;
             if (sy_breaker_init(&d->cb, rc->cb_failures, (uint64_t)rc->cb_window_s * 1000000000ull,
                                 (uint64_t)rc->cb_cooldown_s * 1000000000ull) < 0)
                 goto fail_dep;
@@ -155,17 +176,12 @@ static void window_roll(sy_dstate_t *d, uint64_t now)
 
 enum { READY, COOLING, OPEN, FULL, NEVER };
 
-static int dep_enabled(const sy_config_t *cfg, const sy_deployment_conf_t *dc)
-{
-    return dc->provider_index < cfg->n_providers && !cfg->providers[dc->provider_index].disabled && dc->weight > 0;
-}
-
 /* What deployment d may do now; *until is when a cooling or open one may
  * be called. */
 static int dep_status(sy_rstate_t *s, const sy_deployment_conf_t *dc, sy_dstate_t *d, const sy_pick_in_t *in,
                       uint64_t *until)
 {
-    if (!dep_enabled(s->cfg, dc))
+    if (!d->enabled)
         return NEVER;
     if (!sy_breaker_allows(&d->cb, in->now)) {
         *until = sy_breaker_reopens_at(&d->cb); /* 0: half-open with its probe out */
@@ -386,12 +402,61 @@ static void sort_cands(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, cands_
         health_filter(s, mi, (int *[3]){c->fresh, c->used, c->cool}, (int *[3]){&c->nf, &c->nu, &c->nc});
 }
 
+/*
+ * The weighted strategy's shortcut, which most picks take: draw among every
+ * enabled deployment by weight (a binary search of the sums) and take the
+ * one drawn when it is ready and untried - without looking at the others.
+ * When it is not, the full walk draws again among those that are, on bits
+ * of rnd this draw did not see: the first draw is then rejection sampling,
+ * and the chance of each ready deployment stays exactly its share of their
+ * weights. With every deployment ready the pick is the full walk's (the
+ * same draw of rnd over the same order). Health preferences need the
+ * others: no shortcut under active probes. Returns the entered deployment
+ * or -1.
+ */
+static int pick_drawn(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_out_t *out)
+{
+    const sy_model_conf_t *m = &s->cfg->models[mi];
+    sy_mstate_t *ms = &s->models[mi];
+    size_t n = m->n_deployments < SY_ROUTER_MAX_CAND ? m->n_deployments : SY_ROUTER_MAX_CAND;
+    if (!n || !ms->cum[n - 1])
+        return -1;
+    uint64_t x = in->rnd % ms->cum[n - 1];
+    size_t lo = 0, hi = n - 1; /* the first with cum > x */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ms->cum[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    int d = (int)lo;
+    uint64_t until = 0;
+    if ((in->avoid && (in->avoid[d / 8] >> (d % 8)) & 1) ||
+        dep_status(s, &m->deployments[d], &ms->deps[d], in, &until) != READY)
+        return -1;
+    int probe = enter(&ms->deps[d], in->now);
+    if (probe < 0)
+        return -1;
+    out->dep = d;
+    out->probe = probe;
+    return d;
+}
+
 int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_out_t *out)
 {
     sy_mstate_t *ms = &s->models[mi];
     cands_t c;
+    sy_pick_in_t again;
     memset(out, 0, sizeof(*out));
     out->dep = -1;
+    if (s->cfg->models[mi].route.strategy == SY_STRATEGY_WEIGHTED && !s->health) {
+        if (pick_drawn(s, mi, in, out) >= 0)
+            return out->dep;
+        again = *in;
+        again.rnd = sy_mix64(in->rnd);
+        in = &again;
+    }
     for (int attempt = 0; attempt < 4; attempt++) {
         out->wait_until = 0;
         out->saturated = 0;

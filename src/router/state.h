@@ -37,20 +37,24 @@ struct sy_health;
 #define SY_TTFB_BUCKETS 64
 
 typedef struct sy_dstate {
+    /* the first cache line is what a pick reads of every deployment */
     atomic_int inflight;
+    int enabled;              /* its provider is enabled and its weight not 0 (fixed) */
     atomic_ullong cool_until; /* the upstream's Retry-After: not chosen before this */
+    sy_breaker_t cb;
     atomic_ullong ewma_ns;    /* peak-EWMA of the time to first byte; 0 = no sample yet */
     atomic_ullong calls, failures, first_bytes;
     /* the minute window: requests and tokens of the current and the last minute */
     atomic_ullong win_start;
     atomic_ullong req_cur, req_prev, tok_cur, tok_prev;
-    sy_breaker_t cb;
     pthread_mutex_t mu; /* ewma_at and the windows' rotation */
     uint64_t ewma_at;
     /* times to first byte of the current and the last minute (hedging's
-     * percentile); written under mu */
+     * percentile), SY_TTFB_BUCKETS each; written under mu. Kept apart (in
+     * the model's ttfb) so that a pick's walk over the deployments stays
+     * on few cache lines. */
     atomic_ullong ttfb_start;
-    atomic_uint ttfb_cur[SY_TTFB_BUCKETS], ttfb_prev[SY_TTFB_BUCKETS];
+    atomic_uint *ttfb_cur, *ttfb_prev;
 } __attribute__((aligned(64))) sy_dstate_t;
 
 typedef struct sy_mstate {
@@ -60,6 +64,10 @@ typedef struct sy_mstate {
     atomic_ullong hedges, hedge_wins;
     atomic_llong hedge_credit; /* millionths of a hedge the model may still send */
     sy_dstate_t *deps;         /* model->n_deployments */
+    atomic_uint *ttfb;         /* their histograms, 2 * SY_TTFB_BUCKETS each */
+    /* the weights of the enabled deployments summed in order (the first
+     * SY_ROUTER_MAX_CAND): a weighted pick's first draw */
+    uint64_t *cum;
 } sy_mstate_t;
 
 typedef struct sy_rstate {

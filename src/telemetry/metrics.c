@@ -28,13 +28,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
+
 #define DEFAULT_MAX_SERIES 2048
 /* Hash-table capacities are 32-bit; this keeps them far from overflow. */
 #define MAX_MAX_SERIES (1u << 22)
 #define MAX_BOUNDS 1024
 #define MAX_NAME_BYTES 200
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
 
 const double sy_metrics_latency_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                             0.05,   0.1,   0.25,   0.5,   1,    2.5,
@@ -134,7 +134,7 @@ static inline uint32_t slot_of(uint64_t h, uint32_t mask)
  * hash so ("a","bc") and ("ab","c") differ. */
 static void query_make(const sy_metric_t *f, const char *const *values, struct query *q)
 {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = SY_FNV_OFFSET;
 
     for (unsigned i = 0; i < f->nlabels; i++) {
         const char *s = values && values[i] ? values[i] : "";
@@ -145,11 +145,8 @@ static void query_make(const sy_metric_t *f, const char *const *values, struct q
             while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
                 n--;
         }
-        for (size_t j = 0; j < n; j++) {
-            h ^= (unsigned char)s[j];
-            h *= FNV_PRIME;
-        }
-        h *= FNV_PRIME; /* the 0 separator: h ^= 0 is a no-op */
+        h = sy_fnv1a(h, s, n);
+        h *= SY_FNV_PRIME; /* the 0 separator: h ^= 0 is a no-op */
         q->v[i] = s;
         q->len[i] = n;
     }

@@ -11,7 +11,8 @@
  *   - set / cap: the parameters the mock received (passthrough body patched,
  *     translated requests encoded with them);
  *   - header, metadata (body and x-switchyard-metadata-*), prompt regex and
- *     first-match-wins order;
+ *     first-match-wins order; OpenAI metadata of any type passes, given
+ *     twice it is refused;
  *   - explain: the decision and the plan without any upstream call, 400 for a
  *     bad body, 404 for an unknown model.
  */
@@ -214,6 +215,26 @@ test('metadata in the OpenAI body and header globs match', async () => {
   /* a team rule never matches before auth */
   const t = await send('ollama', 'fast', 'no team yet');
   assert.equal(t.status, 200, t.text);
+});
+
+test('OpenAI metadata: any JSON type passes, a second "metadata" is refused', async () => {
+  await M.reset();
+  /* not an object: no rule's metadata key is in it, and the body goes as it came */
+  const r = await send('openai', 'fast', 'metadata string', { extra: { metadata: 'gold' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('x-switchyard-route-reason'), null);
+  assert.equal((await seen('/v1/chat/completions', 'metadata string')).metadata, 'gold');
+
+  /* parsers disagree on which duplicate wins: a rule would match one and the
+   * upstream read the other */
+  const { url } = rawChat(gw, 'openai', { model: 'fast', messages: user('x') });
+  const text = '{"model":"fast","metadata":{"tier":"gold"},"messages":[{"role":"user","content":"dup meta"}],' +
+    '"metadata":{"tier":"silver"}}';
+  const d = await request(url, { method: 'POST', body: text, headers: { authorization: `Bearer ${CLIENT_KEY}` } });
+  assert.equal(d.status, 400, d.text);
+  assert.equal(d.json.error.param, 'metadata');
+  assert.match(d.json.error.message, /duplicate field 'metadata'/);
+  assert.equal((await mockSaw(M, '/v1/chat/completions', 'dup meta')).length, 0, 'nothing went upstream');
 });
 
 async function explain(body) {

@@ -3,7 +3,10 @@
  * keys of src/config/config.c: every condition of a rule (ingress API,
  * model globs, headers present / absent / globbed, metadata from the body
  * and from x-switchyard-metadata-* headers, key and team that never match
- * before auth, the prompt regex with and without icase and its scan bound,
+ * before auth, one lookup per distinct header or metadata name however many
+ * rules name it (slots, and names past the last slot), metadata the
+ * ingress already found, the prompt regex with and without icase and its
+ * scan bound,
  * the token estimate's min and max), the lazy decode, and the config's
  * diagnostics (bad regex, unknown route target with did-you-mean, route
  * with reject, bad status, unknown keys).
@@ -209,6 +212,86 @@ Test(rules, metadata_from_body_and_header)
     cr_assert_not(matches(c, 0, &f), "the header wins over the body");
     facts(&f, SY_PROTO_OPENAI, "small", NULL);
     cr_assert_not(matches(c, 0, &f), "no metadata at all");
+    sy_config_free(c);
+}
+
+/* Every rule naming a header or metadata key shares its slot: the request
+ * looks each distinct name up once, however many rules ask. */
+Test(rules, one_lookup_per_name_across_rules)
+{
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
+                                  "    - { name: a, match: { headers: { x-team: \"a*\" }, metadata: { tier: \"a\" } },"
+                                  " action: { route: coder } }\n"
+                                  "    - { name: b, match: { headers: { X-Team: \"b*\", tier: \"z*\" } }, action: { route: coder } }\n"
+                                  "    - { name: c, match: { metadata: { tier: \"c*\" }, headers: { x-team: \"*\" } },"
+                                  " action: { route: coder } }\n");
+    int team = c->rules[0].headers[0].slot, tier = c->rules[0].metadata[0].slot;
+    cr_assert_geq(team, 0);
+    cr_assert_eq(c->rules[1].headers[0].slot, team, "the same header, however written");
+    cr_assert_eq(c->rules[2].headers[0].slot, team);
+    cr_assert_eq(c->rules[2].metadata[0].slot, tier, "the same metadata key");
+    cr_assert_neq(c->rules[1].headers[1].slot, tier, "a header named like a metadata key is another name");
+    cr_assert_neq(c->rules[1].headers[1].slot, team);
+
+    hdrs_t h = {{"x-team", "b-1", "x-switchyard-metadata-tier", "c", "tier", "t", NULL}, 0};
+    sy_rule_facts_t f;
+    facts(&f, SY_PROTO_OPENAI, "small", &h);
+    cr_assert_not(matches(c, 0, &f), "x-team looked up");
+    cr_assert_not(matches(c, 1, &f), "x-team kept, tier looked up");
+    cr_assert(matches(c, 2, &f), "x-team kept, the metadata header looked up");
+    cr_assert_eq(h.calls, 3, "x-team, tier and the metadata header once each, not %d lookups", h.calls);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(matches(c, i, &f), i == 2, "again, from what was kept: rule %zu", i);
+    cr_assert_eq(h.calls, 3);
+    sy_config_free(c);
+}
+
+/* The ingress met "metadata" in its own walk: the body is not walked again. */
+Test(rules, metadata_given_by_the_ingress)
+{
+    sy_config_t *c = sy_test_load_ok(BASE "router:\n  rules:\n"
+                                  "    - { name: a, match: { metadata: { tier: \"gold\" } }, action: { route: coder } }\n");
+    static const char body[] = "{\"metadata\":{\"tier\":\"gold\"}}";
+    sy_rule_facts_t f;
+    facts(&f, SY_PROTO_OPENAI, "small", NULL);
+    f.meta_given = 1;
+    f.meta_in = sy_json_value(body + 12, strlen(body) - 13);
+    cr_assert_eq(f.meta_in.type, SY_JOBJECT);
+    cr_assert(matches(c, 0, &f), "the span given");
+    facts(&f, SY_PROTO_OPENAI, "small", NULL);
+    f.body = body, f.body_len = strlen(body);
+    f.meta_given = 1; /* and found none */
+    cr_assert_not(matches(c, 0, &f), "the ingress said there is none: the body is not looked at");
+    facts(&f, SY_PROTO_OPENAI, "small", NULL);
+    f.meta_given = 1;
+    f.meta_in = sy_json_value("\"gold\"", 6);
+    cr_assert_not(matches(c, 0, &f), "metadata that is not an object has no keys");
+    sy_config_free(c);
+}
+
+/* Values that overflow what the facts keep are still matched, each time. */
+Test(rules, long_metadata_values_past_the_kept_bytes)
+{
+    char yaml[4096], body[8192], val[401];
+    memset(val, 'v', 400);
+    val[399] = 'x';
+    val[400] = '\0';
+    size_t o = (size_t)snprintf(yaml, sizeof(yaml), BASE "router:\n  rules:\n");
+    size_t b = (size_t)snprintf(body, sizeof(body), "{\"metadata\":{");
+    for (int i = 0; i < 5; i++) {
+        o += (size_t)snprintf(yaml + o, sizeof(yaml) - o,
+                              "    - { name: r%d, match: { metadata: { k%d: \"v*x\" } }, action: { route: coder } }\n", i, i);
+        b += (size_t)snprintf(body + b, sizeof(body) - b, "%s\"k%d\":\"%s\"", i ? "," : "", i, val);
+    }
+    snprintf(body + b, sizeof(body) - b, "}}");
+    sy_config_t *c = sy_test_load_ok(yaml);
+    sy_rule_facts_t f;
+    facts(&f, SY_PROTO_OPENAI, "small", NULL);
+    f.body = body, f.body_len = strlen(body);
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < 5; i++)
+            cr_assert(matches(c, i, &f), "rule %zu, round %d", i, round);
+    cr_assert_leq(f.slot_used, sizeof(f.slot_buf));
     sy_config_free(c);
 }
 
@@ -499,6 +582,27 @@ Test(rules_config, bad_status_params_and_keys)
                  "t.yaml:12:75: router.rules[1].action.cap.seed: a seed cannot be capped; use set",
                  "t.yaml:13:15: router.rules[2].name: duplicate rule name \"b\" (first defined at line 11)",
                  "t.yaml:14:9: router.rules[3]: missing required key \"name\"", NULL);
+}
+
+/* Past SY_RULE_SLOTS distinct names a name has no slot and is looked up
+ * each time it is needed - and still matches. */
+Test(rules_config, slots_are_bounded)
+{
+    char yaml[32768];
+    size_t o = (size_t)snprintf(yaml, sizeof(yaml), BASE "router:\n  rules:\n");
+    for (int i = 0; i < SY_RULE_SLOTS + 6; i++)
+        o += (size_t)snprintf(yaml + o, sizeof(yaml) - o,
+                              "    - { name: r%d, match: { headers: { x-h%d: \"y\" } }, action: { route: coder } }\n", i, i);
+    sy_config_t *c = sy_test_load_ok(yaml);
+    for (int i = 0; i < SY_RULE_SLOTS + 6; i++)
+        cr_assert_eq(c->rules[i].headers[0].slot, i < SY_RULE_SLOTS ? i : -1, "rule %d", i);
+    hdrs_t h = {{"x-h69", "y", NULL}, 0};
+    sy_rule_facts_t f;
+    facts(&f, SY_PROTO_OPENAI, "small", &h);
+    cr_assert(matches(c, SY_RULE_SLOTS + 5, &f));
+    cr_assert(matches(c, SY_RULE_SLOTS + 5, &f));
+    cr_assert_eq(h.calls, 2, "no slot: looked up each time");
+    sy_config_free(c);
 }
 
 Test(rules_config, header_and_metadata_names)

@@ -153,6 +153,46 @@ Test(state, weighted_draw_maps_rnd)
     unload(&f);
 }
 
+/* A weighted pick first draws among every deployment and takes the one
+ * drawn when it is ready; when it is not, the second draw (among the ready
+ * ones) must not depend on the first, or the shares drift: here the naive
+ * second draw (the same rnd % 2) would give the third deployment every
+ * refusal, 75% in all. */
+Test(state, weighted_split_exact_when_some_are_full)
+{
+    fixture_t f = load(PROVIDERS "models:\n"
+                                 "  - name: m\n"
+                                 "    deployments:\n"
+                                 "      - {provider: a, model: w, weight: 1}\n"
+                                 "      - {provider: b, model: x, weight: 1, max_inflight: 1}\n"
+                                 "      - {provider: c, model: y, weight: 1}\n"
+                                 "      - {provider: local, model: z, weight: 1, max_inflight: 1}\n"
+                                 "  - name: n\n"
+                                 "    deployments:\n"
+                                 "      - {provider: a, model: w, weight: 3, max_inflight: 1}\n"
+                                 "      - {provider: b, model: x, weight: 1}\n"
+                                 "      - {provider: c, model: y, weight: 2}\n"
+                                 "      - {provider: local, model: z, weight: 2}\n");
+    cr_assert_geq(sy_rstate_enter(f.rs, 0, 1, T0), 0);
+    cr_assert_geq(sy_rstate_enter(f.rs, 0, 3, T0), 0);
+    cr_assert_geq(sy_rstate_enter(f.rs, 1, 0, T0), 0);
+    uint64_t seed = 7;
+    int count[2][4] = {{0}};
+    sy_pick_out_t out;
+    for (size_t m = 0; m < 2; m++)
+        for (int i = 0; i < 4000; i++) {
+            int d = pick(&f, m, T0, splitmix64(&seed), &out);
+            cr_assert(d >= 0);
+            count[m][d]++;
+            end_ok(&f, m, d, T0);
+        }
+    cr_assert_eq(count[0][1] + count[0][3] + count[1][0], 0, "a full deployment was picked");
+    double a = count[0][0] / 4000.0, b = count[1][1] / 4000.0, c = count[1][2] / 4000.0;
+    cr_assert(fabs(a - 0.5) <= 0.03, "equal weights, two full: %.3f (%d / %d)", a, count[0][0], count[0][2]);
+    cr_assert(fabs(b - 0.2) <= 0.03 && fabs(c - 0.4) <= 0.03, "1:2:2 when the heavy one is full: %.3f %.3f", b, c);
+    unload(&f);
+}
+
 /* ---- round robin ---------------------------------------------------------- */
 
 Test(state, round_robin_rotates_exactly)
