@@ -31,6 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include "upstream/retry_after.h"
 
 #define MAX_HEAD_BYTES (64u << 10)
 #define MAX_LINE 8192
@@ -330,10 +333,9 @@ static void header_line(sy_h1req_t *rq, char *line, size_t len)
     } else if (strcasecmp(line, "content-type") == 0) {
         snprintf(rq->ctype, sizeof(rq->ctype), "%s", v);
     } else if (strcasecmp(line, "retry-after") == 0) {
-        char *end;
-        long s = strtol(v, &end, 10);
-        if (end != v && s >= 0 && s < 7 * 86400)
-            rq->retry_after = (int)s;
+        int ra = sy_retry_after_parse(v, strlen(v), time(NULL));
+        if (ra >= 0)
+            rq->retry_after = ra;
     }
 }
 

@@ -22,10 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "upstream/curl_dl.h"
 #include "upstream/h1.h"
+#include "upstream/retry_after.h"
 
 /* libcurl is called through the table of curl_dl.c (loaded on demand);
  * curl.h's type-checking macros give way to it */
@@ -346,15 +348,9 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
         memcpy(rq->content_type, v, vlen);
         rq->content_type[vlen] = '\0';
     } else if (nlen == 11 && strncasecmp(buf, "retry-after", 11) == 0) {
-        char tmp[16];
-        if (vlen < sizeof(tmp)) {
-            memcpy(tmp, v, vlen);
-            tmp[vlen] = '\0';
-            char *ep;
-            long s = strtol(tmp, &ep, 10);
-            if (ep != tmp && s >= 0 && s < 86400 * 7)
-                rq->retry_after = (int)s;
-        }
+        int ra = sy_retry_after_parse(v, vlen, time(NULL));
+        if (ra >= 0)
+            rq->retry_after = ra;
     }
     return len;
 }

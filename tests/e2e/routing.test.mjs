@@ -7,7 +7,7 @@
  *     client protocols, streamed and whole, with the routing headers
  *     (x-switchyard-provider, -model, -attempts, -fallback);
  *   - a flaky upstream (503 twice) answers through retries, after a
- *     backoff; a 429's Retry-After is waited out; errors that are not
+ *     backoff; a 429's Retry-After (seconds or an HTTP-date) is waited out; errors that are not
  *     retryable (400) are answered at once;
  *   - a breaker opens after its failures (the dead deployment stops
  *     receiving calls), shows in /api/stats and /metrics, and closes after
@@ -182,6 +182,25 @@ test("a 429's Retry-After is waited out before the same deployment is called aga
   assert.equal(r2.status, 429);
   assert.equal(r2.headers.get('retry-after'), '30');
   assert.ok(now() - t1 < ms(1000));
+  assert.equal(await calls(A), 3);
+});
+
+test('a Retry-After given as an HTTP-date counts from now', async () => {
+  await resetAll();
+  /* whole seconds: a date 2 s ahead is 1 to 2 s away */
+  await A.faults({ status: 429, retry_after: new Date(Date.now() + 2000).toUTCString(), count: 1 });
+  const t0 = now();
+  const r = await post('limited', 'limited date');
+  const took = now() - t0;
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers.get('x-switchyard-attempts'), '2');
+  assert.ok(took >= 900, `waited ${took} ms`);
+  /* far ahead: handed back to the client, in seconds */
+  await A.faults({ status: 429, retry_after: new Date(Date.now() + 30000).toUTCString(), count: 1 });
+  const r2 = await post('limited', 'limited far date');
+  assert.equal(r2.status, 429);
+  const ra = Number(r2.headers.get('retry-after'));
+  assert.ok(ra >= 28 && ra <= 30, `Retry-After ${r2.headers.get('retry-after')}`);
   assert.equal(await calls(A), 3);
 });
 
