@@ -23,7 +23,7 @@ OUT=build/fuzz
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter
         -Isrc)
-DRIVERS=(sse jsonscan config ingress egress entry)
+DRIVERS=(sse jsonscan config ingress egress entry retry_after)
 LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-1024}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -32,6 +32,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 sources() {
   case $1 in
     sse) echo "src/upstream/sse.c" ;;  # err.h only: the codes are an enum
+    retry_after) echo "src/upstream/retry_after.c" ;;
     jsonscan) echo "src/core/jsonscan.c" ;;
     config) echo "src/config/config.c" ;;
     # the decoders, the stream parsers and the cache entries reach far enough
@@ -41,7 +42,7 @@ sources() {
 }
 pkgs() {
   case $1 in
-    sse) echo "" ;;
+    sse|retry_after) echo "" ;;
     jsonscan) echo "json-c" ;;
     config) echo "libfyaml" ;;
     ingress|egress|entry) echo "libevent libevent_pthreads json-c libfyaml libcrypto sqlite3 hiredis" ;;
