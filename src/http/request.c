@@ -172,6 +172,8 @@ static void finish(sy_req_t *r)
             sy_logline_int(&l, "attempts", r->attempts);
         if (r->fallback)
             sy_logline_str(&l, "fallback", r->fallback);
+        if (r->route_reason)
+            sy_logline_str(&l, "route_reason", r->route_reason);
         sy_logline_int(&l, "status", r->client_gone && !r->status ? 499 : r->status);
         if (r->error_code)
             sy_logline_str(&l, "error", r->error_code);

@@ -50,6 +50,7 @@ struct sy_req {
     const char *fallback; /* the fallback model that answered (config-owned), NULL: none */
     int exp, arm;         /* the A/B experiment and arm it went to (router/experiment.h); -1: none.
                            * Set by routing; finishing then calls srv->exp_done */
+    const char *route_reason; /* x-switchyard-route-reason (in arena), NULL: none */
 
     unsigned streaming : 1, client_gone : 1, orphan : 1, waiting_drain : 1, finished : 1;
 

@@ -1105,8 +1105,10 @@ static int rules_decide(sy_req_t *r, sy_route_in_t *in, sy_decision_t *dec)
     in->hud = r;
     in->request_id = r->id;
     sy_decide(r->w->srv->cfg, in, dec);
-    if (dec->reason[0])
+    if (dec->reason[0]) {
         sy_req_replace_header(r, "x-switchyard-route-reason", dec->reason);
+        r->route_reason = sy_arena_strndup(&r->arena, dec->reason, strlen(dec->reason)); /* the log line's */
+    }
     r->exp = dec->exp; /* its outcome is counted on the arm as r finishes */
     r->arm = dec->arm;
     if (!dec->reject)

@@ -108,6 +108,16 @@ test('a rule routes to another model for each client protocol', async () => {
   assert.equal(b.model, 'coder-upstream');
   assert.equal(b.temperature, 0, 'set: temperature');
   assert.equal(b.seed, 42, 'set: seed');
+  /* the request's log line says why it went where it went */
+  const id = r.headers.get('x-request-id');
+  let line;
+  for (let i = 0; i < 100 && !line; i++) {
+    line = gw.logs().find((l) => l.msg === 'request' && l.request_id === id);
+    if (!line) await new Promise((res) => setTimeout(res, 20));
+  }
+  assert.ok(line, 'the request was logged');
+  assert.equal(line.route_reason, 'rule=code-to-coder');
+  assert.equal(line.deployment, 'coder-upstream');
 
   /* Ollama: icase prompt, translated to the Ollama upstream */
   r = await send('ollama', 'fast', 'DEF ollama_thing()');
