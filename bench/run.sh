@@ -1427,7 +1427,7 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "model, API, metadata, token and key conditions, four prompt regexes scoped to other models; the"
     echo "rule at index 47 matches) followed by \`sy_plan_init\`, the pick (\`sy_plan_next\`) among 100"
     echo "deployments (weighted) and \`sy_plan_end\`, on one thread, each timed with \`clock_gettime\`"
-    echo "around it. \`decide\` is \`sy_decide\` alone; \`walk\` is the plan and a pick that looks at all 100"
+    echo "around it. \`decide\` is \`sy_decide\` alone; \`pick\` the plan and the weighted pick alone; \`walk\` is the plan and a pick that looks at all 100"
     echo "deployments (least_inflight: what any strategy but weighted does, and a weighted pick whose draw lands"
     echo "on a deployment that may not be called); \`regex\` is \`sy_decide\` when a prompt regex's cheap"
     echo "conditions hold and it scans ~1 KB of user text. The request's \"metadata\" and \"user\" members are found"

@@ -17,6 +17,7 @@
  * It prints one line per measurement, nanoseconds per decision:
  *   decision p50_ns=.. p99_ns=.. p999_ns=.. mean_ns=..   sy_decide + plan init + pick + end
  *   decide   ...                                        sy_decide alone
+ *   pick     ...   plan init + the weighted pick + end among the 100
  *   walk     ...   plan init + pick + end looking at all 100 deployments
  *                  (least_inflight; the weighted pick looks at one when
  *                  the deployment it draws may be called)
@@ -223,6 +224,22 @@ int main(int argc, char **argv)
         t[i] = sy_now_ns() - t0;
     }
     report("decide", t, n);
+
+    /* the plan and the weighted pick alone: its first draw is taken */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t0 = sy_now_ns();
+        sy_plan_t p;
+        uint64_t delay;
+        int ra;
+        if (sy_plan_init(&p, rs, cfg, NULL, "pool", t0, &err) != SY_OK ||
+            sy_plan_next(&p, t0, xorshift(&seed), &delay, &err, &ra) != SY_PLAN_GO) {
+            fprintf(stderr, "sy-route: no pick: %s\n", err.message);
+            return 1;
+        }
+        sy_plan_end(&p, NULL, -1, 300, t0);
+        t[i] = sy_now_ns() - t0;
+    }
+    report("pick", t, n);
 
     /* the pick that looks at every deployment (any strategy but weighted,
      * or a weighted draw that lands on one that may not be called) */

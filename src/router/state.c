@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hash.h"
 #include "core/jsonw.h"
 #include "core/log.h"
 #include "telemetry/metrics.h"
@@ -406,22 +405,24 @@ static void sort_cands(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, cands_
  * The weighted strategy's shortcut, which most picks take: draw among every
  * enabled deployment by weight (a binary search of the sums) and take the
  * one drawn when it is ready and untried - without looking at the others.
- * When it is not, the full walk draws again among those that are, on bits
- * of rnd this draw did not see: the first draw is then rejection sampling,
- * and the chance of each ready deployment stays exactly its share of their
- * weights. With every deployment ready the pick is the full walk's (the
- * same draw of rnd over the same order). Health preferences need the
- * others: no shortcut under active probes. Returns the entered deployment
- * or -1.
+ * When it is not, the full walk draws again among those that are, on
+ * rnd / total, which the first draw (rnd % total) says nothing of: the
+ * first draw is then rejection sampling, and the chance of each ready
+ * deployment stays its share of their weights. With every deployment ready
+ * the pick is the full walk's (the same draw of rnd over the same order).
+ * Health preferences need the others: no shortcut under active probes.
+ * Returns the entered deployment, or -1 with *total the weights drawn
+ * among (0: no draw was made).
  */
-static int pick_drawn(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_out_t *out)
+static int pick_drawn(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_out_t *out, uint64_t *total)
 {
     const sy_model_conf_t *m = &s->cfg->models[mi];
     sy_mstate_t *ms = &s->models[mi];
     size_t n = m->n_deployments < SY_ROUTER_MAX_CAND ? m->n_deployments : SY_ROUTER_MAX_CAND;
-    if (!n || !ms->cum[n - 1])
+    *total = n ? ms->cum[n - 1] : 0;
+    if (!*total)
         return -1;
-    uint64_t x = in->rnd % ms->cum[n - 1];
+    uint64_t x = in->rnd % *total;
     size_t lo = 0, hi = n - 1; /* the first with cum > x */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -450,12 +451,15 @@ int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_ou
     sy_pick_in_t again;
     memset(out, 0, sizeof(*out));
     out->dep = -1;
+    uint64_t total;
     if (s->cfg->models[mi].route.strategy == SY_STRATEGY_WEIGHTED && !s->health) {
-        if (pick_drawn(s, mi, in, out) >= 0)
+        if (pick_drawn(s, mi, in, out, &total) >= 0)
             return out->dep;
-        again = *in;
-        again.rnd = sy_mix64(in->rnd);
-        in = &again;
+        if (total) {
+            again = *in;
+            again.rnd = in->rnd / total;
+            in = &again;
+        }
     }
     for (int attempt = 0; attempt < 4; attempt++) {
         out->wait_until = 0;

@@ -194,8 +194,10 @@ typedef struct sy_peek_dep {
 
 /*
  * The deployment of model m a pick would choose now, without taking
- * anything (no in-flight count, no probe, no round-robin step: the
- * strategy's draw uses in->rnd the same way). deps (the model's
+ * anything (no in-flight count, no probe, no round-robin step). The
+ * strategy's draw uses in->rnd as a pick would, except that a weighted
+ * pick's first draw (state.c, pick_drawn) is not made: when it would land
+ * on a deployment that may not be called, the two may differ. deps (the model's
  * n_deployments entries, may be NULL) gets each deployment's state.
  * Returns the index or -1. Not on the request path; any thread.
  */

@@ -41,7 +41,7 @@ int sy_retry_after_parse(const char *v, size_t len, time_t now)
         struct tm tm;
         memset(&tm, 0, sizeof(tm));
         const char *end = strptime(buf, date_forms[f], &tm);
-        if (!end || *end)
+        if (end != buf + len) /* short (a NUL inside stops it) or not all of it */
             continue;
         time_t at = timegm(&tm);
         if (at == (time_t)-1)

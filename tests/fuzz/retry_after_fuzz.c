@@ -10,8 +10,11 @@
  *   - a value that is only ASCII digits between spaces and tabs reads as
  *     its number when that is below the maximum, else -1 - whatever the
  *     clock says;
- *   - a date is relative: the same value read one second later is the
- *     same, or one less, or (from 0 or -1) unchanged;
+ *   - a date is relative: the same value read one second later is one
+ *     less, or stays 0 or -1, or (a date exactly a week away) goes from -1
+ *     to the largest wait;
+ *   - a value holding a NUL is refused (the header ends at its length, not
+ *     at a terminator);
  *   - the value is never read past its length (ASan, on a copy allocated
  *     to exactly that length), and nothing crashes or leaks.
  * Any violation calls abort(), which libFuzzer reports as a crash.
@@ -71,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     long long d = digits(v, n);
     if (d >= 0)
         CHECK(a == (d < SY_RETRY_AFTER_MAX ? d : -1), "digits %lld read as %d", d, a);
+    if (memchr(v, '\0', n))
+        CHECK(a == -1, "a value with a NUL inside read as %d", a);
     int b = sy_retry_after_parse(v, n, now + 1);
     if (d >= 0)
         CHECK(b == a, "delta-seconds depend on the clock: %d then %d", a, b);

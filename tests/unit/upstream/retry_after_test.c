@@ -35,6 +35,9 @@ Test(retry_after, refused)
                          "Sun, 06 Nov 1994 08:49 GMT", "Sun, 32 Nov 1994 08:49:37 GMT"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(ra(bad[i], T), -1, "\"%s\"", bad[i]);
+    static const char nul_date[] = "Sun, 06 Nov 1994 08:49:37 GMT\0junk", nul_num[] = "12\0 3";
+    cr_assert_eq(sy_retry_after_parse(nul_date, sizeof(nul_date) - 1, T - 5), -1, "a NUL inside a date");
+    cr_assert_eq(sy_retry_after_parse(nul_num, sizeof(nul_num) - 1, T), -1, "a NUL inside a number");
 }
 
 Test(retry_after, http_dates)
