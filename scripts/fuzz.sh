@@ -34,7 +34,7 @@ sources() {
     sse) echo "src/upstream/sse.c" ;;  # err.h only: the codes are an enum
     retry_after) echo "src/upstream/retry_after.c" ;;
     jsonscan) echo "src/core/jsonscan.c" ;;
-    config) echo "src/config/config.c" ;;
+    config) echo "src/config/config.c src/core/rx.c" ;;
     # the decoders, the stream parsers and the cache entries reach far enough
     # into the library that a list of their modules would rot: all of it
     ingress|egress|entry) find src -name '*.c' ! -path src/main.c | sort | tr '\n' ' ' ;;

@@ -22,7 +22,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <regex.h>
 #include <libfyaml.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1879,20 +1878,14 @@ static void action_member(loader_t *ld, int k, struct fy_node *v, pos_t kp, cons
 /* Compile a rule's prompt regex; a bad one is reported at its value. */
 static void compile_prompt(loader_t *ld, sy_rule_conf_t *rc, pos_t p, const char *where)
 {
-    regex_t *re = malloc(sizeof(*re));
-    if (!re) {
+    char msg[160];
+    rc->prompt_re = sy_rx_new(rc->prompt, rc->prompt_icase, msg, sizeof(msg));
+    if (rc->prompt_re)
+        return;
+    if (strcmp(msg, "out of memory") == 0)
         ld->oom = true;
-        return;
-    }
-    int rc_ = regcomp(re, rc->prompt, REG_EXTENDED | REG_NOSUB | (rc->prompt_icase ? REG_ICASE : 0));
-    if (rc_ != 0) {
-        char msg[160];
-        regerror(rc_, re, msg, sizeof(msg));
+    else
         report(ld, p, "%s.match.prompt: not a valid POSIX extended regular expression: %s", where, msg);
-        free(re);
-        return;
-    }
-    rc->prompt_re = re;
 }
 
 static void parse_rule(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipos, pos_t *name_pos)
@@ -2066,10 +2059,7 @@ static void free_rule(sy_rule_conf_t *rc)
     free(rc->key);
     free(rc->team);
     free(rc->prompt);
-    if (rc->prompt_re) {
-        regfree(rc->prompt_re);
-        free(rc->prompt_re);
-    }
+    sy_rx_free(rc->prompt_re);
     free(rc->route);
     free(rc->reject_message);
 }

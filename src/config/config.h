@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/rx.h"
+
 typedef enum sy_provider_type {
     SY_PROVIDER_OPENAI = 0,
     SY_PROVIDER_OLLAMA,
@@ -301,7 +303,7 @@ typedef struct sy_rule_conf {
                               * a rule that names them never matches */
     char *prompt;            /* POSIX extended regex as written; NULL = any */
     int prompt_icase;
-    void *prompt_re;         /* its compiled regex_t (malloc'd) */
+    sy_rx_t *prompt_re;      /* compiled */
     int64_t tokens_min, tokens_max; /* estimated prompt tokens; -1 = no bound */
     unsigned needs;          /* SY_RULE_NEEDS_* */
     /* action */

@@ -3,10 +3,11 @@
  */
 #include "router/rules.h"
 
-#include <regex.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "core/rx.h"
 
 void sy_rule_facts_init(sy_rule_facts_t *f)
 {
@@ -153,28 +154,18 @@ const char *sy_rule_metadata(sy_rule_facts_t *f, const char *name, char *buf, si
     return sy_json_string(&v, buf, cap) < 0 ? NULL : buf;
 }
 
-/* regexec on s[0..n) (no NUL needed: REG_STARTEND). */
-static int prompt_exec(const regex_t *re, const char *s, size_t n)
-{
-    regmatch_t m[1];
-    m[0].rm_so = 0;
-    m[0].rm_eo = (regoff_t)n;
-    return regexec(re, s ? s : "", 1, m, REG_STARTEND) == 0;
-}
-
 /* The newest part of text t that the budget still allows. */
-static int scan(const regex_t *re, sy_str_t t, size_t *budget)
+static int scan(sy_rx_t *re, sy_str_t t, size_t *budget)
 {
     if (!*budget || !t.len)
         return 0;
     size_t n = t.len < *budget ? t.len : *budget;
     *budget -= n;
-    return prompt_exec(re, t.p + (t.len - n), n);
+    return sy_rx_match(re, t.p + (t.len - n), n);
 }
 
-int sy_rule_prompt_match(const void *rep, const sy_creq_t *q)
+int sy_rule_prompt_match(sy_rx_t *re, const sy_creq_t *q)
 {
-    const regex_t *re = rep;
     size_t budget = SY_RULE_PROMPT_SCAN;
     for (size_t i = q->n_msgs; i-- > 0 && budget;) {
         const sy_msg_t *m = &q->msgs[i];

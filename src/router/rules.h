@@ -20,8 +20,8 @@
  * fnmatch(3) patterns without flags ('*' also matches '/'), matched by our
  * own allocation-free matcher.
  *
- * Pure: no allocation, no clock, no globals; any thread. (glibc's regexec
- * takes the compiled regex's own lock while it runs.)
+ * Pure: no allocation, no clock, no globals; any thread. (A prompt regex
+ * keeps a compiled copy per thread that matches at once: core/rx.h.)
  */
 #ifndef SY_ROUTER_RULES_H
 #define SY_ROUTER_RULES_H
@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "core/canon.h"
 #include "core/jsonscan.h"
+#include "core/rx.h"
 
 /* The bytes of user text a prompt regex scans, the newest kept. */
 #define SY_RULE_PROMPT_SCAN (64u * 1024u)
@@ -89,8 +90,8 @@ const sy_creq_t *sy_rule_request(sy_rule_facts_t *f);
  * '/' too). */
 int sy_rule_glob(const char *pattern, const char *s);
 
-/* Whether a prompt regex (a compiled regex_t) matches the user text of q,
- * scanning at most SY_RULE_PROMPT_SCAN bytes. */
-int sy_rule_prompt_match(const void *re, const sy_creq_t *q);
+/* Whether a prompt regex matches the user text of q, scanning at most
+ * SY_RULE_PROMPT_SCAN bytes. */
+int sy_rule_prompt_match(sy_rx_t *re, const sy_creq_t *q);
 
 #endif
