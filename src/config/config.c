@@ -26,10 +26,13 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include "core/hash.h"
 
 /* Bounds: a config is small; anything past these is a mistake, not a use. */
 #define SY_CONF_MAX_FILE (16u * 1024u * 1024u)
@@ -2655,6 +2658,53 @@ static void parse_model(loader_t *ld, struct fy_node *map, size_t idx, pos_t ipo
 }
 
 
+/* The name of entry i of an array of structs whose first member is the name. */
+#define NAME_AT(base, stride, i) (*(char *const *)((const char *)(base) + (i) * (stride)))
+
+/* An index of n names (entries of base, stride apart, NULL names skipped)
+ * into *slots: the first of equal names kept, as a scan finds it. Slots
+ * stay NULL out of memory (lookups then scan). */
+static void index_names(const void *base, size_t stride, size_t n, uint32_t **slots, size_t *mask)
+{
+    size_t cap = 8;
+    while (cap < 2 * n)
+        cap *= 2;
+    uint32_t *t = calloc(cap, sizeof(*t));
+    if (!t)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = NAME_AT(base, stride, i);
+        if (!name)
+            continue;
+        size_t h = (size_t)sy_fnv1a(SY_FNV_OFFSET, name, strlen(name)) & (cap - 1);
+        while (t[h] && strcmp(NAME_AT(base, stride, t[h] - 1), name) != 0)
+            h = (h + 1) & (cap - 1);
+        if (!t[h])
+            t[h] = (uint32_t)i + 1;
+    }
+    free(*slots);
+    *slots = t;
+    *mask = cap - 1;
+}
+
+/* Index + 1 of name among n names at base (stride apart), 0 none. */
+static size_t find_name(const void *base, size_t stride, size_t n, const uint32_t *slots, size_t mask,
+                        const char *name)
+{
+    if (slots) {
+        for (size_t h = (size_t)sy_fnv1a(SY_FNV_OFFSET, name, strlen(name)) & mask; slots[h]; h = (h + 1) & mask)
+            if (!strcmp(NAME_AT(base, stride, slots[h] - 1), name))
+                return slots[h];
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *s = NAME_AT(base, stride, i);
+        if (s && !strcmp(s, name))
+            return i + 1;
+    }
+    return 0;
+}
+
 /*
  * Walk the top level. Providers are read before models whatever the file's
  * order, so deployments can be checked against every provider name.
@@ -2665,6 +2715,9 @@ static void parse_root(loader_t *ld, struct fy_node *root)
     for (int pass = 0; pass < 2; pass++) {
         void *it = NULL;
         struct fy_node_pair *pr;
+        if (pass == 1) /* the providers are all read */
+            index_names(ld->cfg->providers, sizeof(*ld->cfg->providers), ld->cfg->n_providers,
+                        &ld->cfg->provider_slots, &ld->cfg->provider_mask);
         while ((pr = fy_node_mapping_iterate(root, &it)) != NULL) {
             pos_t kp;
             struct fy_node *k = fy_node_pair_key(pr);
@@ -2699,6 +2752,8 @@ static void parse_root(loader_t *ld, struct fy_node *root)
             }
         }
     }
+    index_names(ld->cfg->models, sizeof(*ld->cfg->models), ld->cfg->n_models, &ld->cfg->model_slots,
+                &ld->cfg->model_mask);
     resolve_fallbacks(ld);
     parse_tiers_deferred(ld);
     if (ld->exp_node)
@@ -2865,6 +2920,8 @@ void sy_config_free(sy_config_t *cfg)
     for (size_t i = 0; i < cfg->n_experiments; i++)
         free_experiment(&cfg->experiments[i]);
     free(cfg->experiments);
+    free(cfg->model_slots);
+    free(cfg->provider_slots);
     free(cfg);
 }
 
@@ -3097,22 +3154,22 @@ out:
 
 /* ---------------------------------------------------------------- lookups */
 
+_Static_assert(offsetof(sy_model_conf_t, name) == 0, "NAME_AT: a model's name comes first");
+_Static_assert(offsetof(sy_provider_conf_t, name) == 0, "NAME_AT: a provider's name comes first");
+
 const sy_model_conf_t *sy_config_find_model(const sy_config_t *cfg, const char *name)
 {
     if (!cfg || !name)
         return NULL;
-    for (size_t i = 0; i < cfg->n_models; i++)
-        if (cfg->models[i].name && !strcmp(cfg->models[i].name, name))
-            return &cfg->models[i];
-    return NULL;
+    size_t i = find_name(cfg->models, sizeof(*cfg->models), cfg->n_models, cfg->model_slots, cfg->model_mask, name);
+    return i ? &cfg->models[i - 1] : NULL;
 }
 
 const sy_provider_conf_t *sy_config_find_provider(const sy_config_t *cfg, const char *name)
 {
     if (!cfg || !name)
         return NULL;
-    for (size_t i = 0; i < cfg->n_providers; i++)
-        if (cfg->providers[i].name && !strcmp(cfg->providers[i].name, name))
-            return &cfg->providers[i];
-    return NULL;
+    size_t i = find_name(cfg->providers, sizeof(*cfg->providers), cfg->n_providers, cfg->provider_slots,
+                         cfg->provider_mask, name);
+    return i ? &cfg->providers[i - 1] : NULL;
 }

@@ -331,6 +331,10 @@ typedef struct sy_config {
     size_t n_rules;
     unsigned rules_need;        /* SY_RULE_NEEDS_* of every rule together */
     size_t n_complexity;        /* models with router: complexity */
+    /* name -> index + 1 of models[] and providers[] (open addressing, mask + 1
+     * slots, 0 empty), for sy_config_find_*; NULL: they scan */
+    uint32_t *model_slots, *provider_slots;
+    size_t model_mask, provider_mask;
 } sy_config_t;
 
 /* One problem found while loading: file:line:col: message (line and col 1-based). */

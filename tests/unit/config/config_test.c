@@ -1655,3 +1655,41 @@ Test(config, health_loaded_and_slots_by_type)
                  "t.yaml:4:54: providers[2].health.slots: only a provider of type openai (a llama.cpp server) has slots",
                  NULL);
 }
+
+/* Names are found through an index built at load: every model and provider
+ * of a large config, none that is not there, the first of a prefix family. */
+Test(config, find_by_name_in_a_large_config)
+{
+    size_t cap = 256 * 1024, o = 0;
+    char *y = malloc(cap);
+    o += (size_t)snprintf(y + o, cap - o, "providers:\n");
+    for (int i = 0; i < 300; i++)
+        o += (size_t)snprintf(y + o, cap - o, "  - { name: p%d, type: openai, base_url: \"https://p%d.example.invalid/v1\" }\n",
+                              i, i);
+    o += (size_t)snprintf(y + o, cap - o, "models:\n");
+    for (int i = 0; i < 1500; i++)
+        o += (size_t)snprintf(y + o, cap - o, "  - { name: m%d, deployments: [ { provider: p%d, model: u } ] }\n", i,
+                              i % 300);
+    sy_config_t *c = load_ok(y);
+    cr_assert_not_null(c->model_slots);
+    cr_assert_not_null(c->provider_slots);
+    char name[32];
+    for (int i = 0; i < 1500; i++) {
+        snprintf(name, sizeof(name), "m%d", i);
+        const sy_model_conf_t *m = sy_config_find_model(c, name);
+        cr_assert(m && m == &c->models[i], "%s", name);
+        cr_assert_eq(m->deployments[0].provider_index, (size_t)(i % 300));
+    }
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "p%d", i);
+        const sy_provider_conf_t *p = sy_config_find_provider(c, name);
+        cr_assert(p && p == &c->providers[i], "%s", name);
+    }
+    cr_assert_null(sy_config_find_model(c, "m1500"));
+    cr_assert_null(sy_config_find_model(c, "m"));
+    cr_assert_null(sy_config_find_model(c, ""));
+    cr_assert_null(sy_config_find_provider(c, "p300"));
+    cr_assert_null(sy_config_find_model(c, NULL));
+    sy_config_free(c);
+    free(y);
+}
