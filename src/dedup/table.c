@@ -145,7 +145,7 @@ void *sy_dedup_join(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], vo
     return got;
 }
 
-void *sy_dedup_find(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], sy_dedup_retain_fn retain)
+static void *lookup(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], sy_dedup_retain_fn retain, int join)
 {
     shard_t *s = shard_of(t, key);
     void *got = NULL;
@@ -154,9 +154,20 @@ void *sy_dedup_find(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], sy
     if (sl) {
         got = sl->obj;
         retain(got);
+        s->joins += (uint64_t)join;
     }
     pthread_mutex_unlock(&s->mu);
     return got;
+}
+
+void *sy_dedup_find(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], sy_dedup_retain_fn retain)
+{
+    return lookup(t, key, retain, 0);
+}
+
+void *sy_dedup_follow(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], sy_dedup_retain_fn retain)
+{
+    return lookup(t, key, retain, 1);
 }
 
 int sy_dedup_remove(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], const void *obj)

@@ -47,6 +47,10 @@ void *sy_dedup_join(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], vo
 /* The object under key, retained, or NULL. */
 void *sy_dedup_find(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], sy_dedup_retain_fn retain);
 
+/* sy_dedup_find for a caller about to join the call it finds (counted as a
+ * join): a follower need not build a call of its own to offer first. */
+void *sy_dedup_follow(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], sy_dedup_retain_fn retain);
+
 /* Remove key's entry if its object is obj. Returns 1 when removed. */
 int sy_dedup_remove(sy_dedup_t *t, const unsigned char key[SY_DEDUP_KEY_LEN], const void *obj);
 

@@ -1637,6 +1637,20 @@ static void go_upstream(lookup_t *lk)
     const sy_ingress_t *in = lk->in;
     unsigned flags = lk->flags;
     sy_error_t err;
+    int dedup = lk->sh.dedup, alone = 0;
+    if (dedup) {
+        /* a call for this key in flight: wait for it, building nothing */
+        flight_t *got = sy_dedup_follow(srv->dedup, lk->key, flight_retain);
+        if (got) {
+            if (waiter_join(r, got, q, in, flags) == 0) {
+                ((waiter_t *)r->ctx)->role = ROLE_FOLLOWER;
+                lookup_free(lk);
+                return;
+            }
+            alone = 1; /* too late to join (its start is gone) or it is being
+                        * cancelled: a call of our own, not in the table */
+        }
+    }
     if (lk->sem && lk->sh.store && !lk->embedded && lk->cache->sem_builtin)
         embed(lk); /* not looked up (no-cache): the index still learns it */
     flight_t *fl = flight_new(r, q, &lk->sh, &lk->plan, lk->key, &err);
@@ -1649,8 +1663,8 @@ static void go_upstream(lookup_t *lk)
         fl->feat = lk->feat;
         memcpy(fl->part, lk->part, SY_CACHE_KEY_LEN);
     }
-    int dedup = lk->sh.dedup;
-    if (dedup) {
+    if (dedup && !alone) {
+        /* none a moment ago: lead, unless one started meanwhile */
         flight_t *got = sy_dedup_join(srv->dedup, lk->key, fl, flight_retain);
         if (!got) {
             fl->registered = 1;

@@ -1,6 +1,6 @@
 /*
- * table_test.c - the in-flight dedup table: lead then join, remove only
- * one's own entry, growth past many keys, and many threads racing on the
+ * table_test.c - the in-flight dedup table: lead then join, follow (a
+ * counted join without an object of one's own), remove only one's own entry, growth past many keys, and many threads racing on the
  * same keys (exactly one leader per key while it stays in the table).
  */
 #include <criterion/criterion.h>
@@ -48,6 +48,26 @@ Test(dedup_table, lead_then_join_then_remove)
     cr_assert_eq(st.inflight, 1);
     cr_assert_eq(st.joins, 1);
     cr_assert_eq(st.leads, 2);
+    sy_dedup_free(t);
+}
+
+/* A follower looks before it builds a call: found, it is retained and
+ * counted as a join; find alone counts nothing. */
+Test(dedup_table, follow_counts_a_join_find_does_not)
+{
+    sy_dedup_t *t = sy_dedup_new(0);
+    unsigned char k[32];
+    key_of(2, k);
+    obj_t a = {1};
+    cr_assert_null(sy_dedup_follow(t, k, retain), "nothing to follow");
+    cr_assert_null(sy_dedup_join(t, k, &a, retain));
+    cr_assert_eq(sy_dedup_follow(t, k, retain), &a);
+    cr_assert_eq(sy_dedup_find(t, k, retain), &a);
+    cr_assert_eq(atomic_load(&a.refs), 3, "both retain");
+    sy_dedup_stats_t st;
+    sy_dedup_stats(t, &st);
+    cr_assert_eq(st.joins, 1, "the follow only");
+    cr_assert_eq(st.leads, 1);
     sy_dedup_free(t);
 }
 
