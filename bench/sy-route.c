@@ -142,6 +142,39 @@ static uint64_t xorshift(uint64_t *s)
     return *s;
 }
 
+/*
+ * Time n decisions into t and report them as what: sy_decide on in (when
+ * in), then (when rs) the plan for the decided model - or for model when
+ * in is NULL - its pick and its end. Returns -1 when a plan picks nothing.
+ */
+static int run(const sy_config_t *cfg, sy_rstate_t *rs, const sy_route_in_t *in, const char *model, uint64_t *t,
+               size_t n, uint64_t *seed, const char *what)
+{
+    sy_decision_t dec;
+    sy_error_t err;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t0 = sy_now_ns();
+        if (in) {
+            sy_decide(cfg, in, &dec);
+            model = dec.model;
+        }
+        if (rs) {
+            sy_plan_t p;
+            uint64_t delay;
+            int ra;
+            if (sy_plan_init(&p, rs, cfg, NULL, model, t0, &err) != SY_OK ||
+                sy_plan_next(&p, t0, xorshift(seed), &delay, &err, &ra) != SY_PLAN_GO) {
+                fprintf(stderr, "sy-route: no pick: %s\n", err.message);
+                return -1;
+            }
+            sy_plan_end(&p, NULL, -1, 300, t0);
+        }
+        t[i] = sy_now_ns() - t0;
+    }
+    report(what, t, n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     size_t n = 200000;
@@ -202,70 +235,20 @@ int main(int argc, char **argv)
            MATCH_AT, n);
 
     /* the whole decision: rules, then the plan's pick and its end */
-    for (size_t i = 0; i < n; i++) {
-        uint64_t t0 = sy_now_ns();
-        sy_decide(cfg, &in, &dec);
-        sy_plan_t p;
-        uint64_t delay;
-        int ra;
-        if (sy_plan_init(&p, rs, cfg, NULL, dec.model, t0, &err) != SY_OK ||
-            sy_plan_next(&p, t0, xorshift(&seed), &delay, &err, &ra) != SY_PLAN_GO) {
-            fprintf(stderr, "sy-route: no pick: %s\n", err.message);
-            return 1;
-        }
-        sy_plan_end(&p, NULL, -1, 300, t0);
-        t[i] = sy_now_ns() - t0;
-    }
-    report("decision", t, n);
-
-    for (size_t i = 0; i < n; i++) {
-        uint64_t t0 = sy_now_ns();
-        sy_decide(cfg, &in, &dec);
-        t[i] = sy_now_ns() - t0;
-    }
-    report("decide", t, n);
-
+    if (run(cfg, rs, &in, NULL, t, n, &seed, "decision") < 0)
+        return 1;
+    /* the rules alone */
+    run(cfg, NULL, &in, NULL, t, n, &seed, "decide");
     /* the plan and the weighted pick alone: its first draw is taken */
-    for (size_t i = 0; i < n; i++) {
-        uint64_t t0 = sy_now_ns();
-        sy_plan_t p;
-        uint64_t delay;
-        int ra;
-        if (sy_plan_init(&p, rs, cfg, NULL, "pool", t0, &err) != SY_OK ||
-            sy_plan_next(&p, t0, xorshift(&seed), &delay, &err, &ra) != SY_PLAN_GO) {
-            fprintf(stderr, "sy-route: no pick: %s\n", err.message);
-            return 1;
-        }
-        sy_plan_end(&p, NULL, -1, 300, t0);
-        t[i] = sy_now_ns() - t0;
-    }
-    report("pick", t, n);
-
+    if (run(cfg, rs, NULL, "pool", t, n, &seed, "pick") < 0)
+        return 1;
     /* the pick that looks at every deployment (any strategy but weighted,
      * or a weighted draw that lands on one that may not be called) */
-    for (size_t i = 0; i < n; i++) {
-        uint64_t t0 = sy_now_ns();
-        sy_plan_t p;
-        uint64_t delay;
-        int ra;
-        if (sy_plan_init(&p, rs, cfg, NULL, "pool-walk", t0, &err) != SY_OK ||
-            sy_plan_next(&p, t0, xorshift(&seed), &delay, &err, &ra) != SY_PLAN_GO) {
-            fprintf(stderr, "sy-route: no pick: %s\n", err.message);
-            return 1;
-        }
-        sy_plan_end(&p, NULL, -1, 300, t0);
-        t[i] = sy_now_ns() - t0;
-    }
-    report("walk", t, n);
-
+    if (run(cfg, rs, NULL, "pool-walk", t, n, &seed, "walk") < 0)
+        return 1;
     /* a regex rule whose cheap conditions hold: it scans the user text */
     in.model = "code-5x";
-    for (size_t i = 0; i < n; i++) {
-        uint64_t t0 = sy_now_ns();
-        sy_decide(cfg, &in, &dec);
-        t[i] = sy_now_ns() - t0;
-    }
-    report("regex", t, n);
+    run(cfg, NULL, &in, NULL, t, n, &seed, "regex");
 
     free(t);
     sy_arena_release(&a);
