@@ -348,6 +348,8 @@ typedef struct probe {
     int state;
     size_t n_models;
     uint64_t names_hash; /* of the last good listing, to log changes */
+    uint64_t listing_hash; /* of every field of the one published */
+    int published;         /* a listing of it is in d->cur */
     int warned_truncated;
     int warned_skipped;
     int shared; /* listed by another prober's request (sy_discovery_share): no timer of its own */
@@ -483,21 +485,48 @@ static void probe_failed(probe_t *pr, const char *why)
     pr->state = ST_DOWN;
 }
 
+/* FNV-1a over a string and its terminator; NULL hashes as one 0xff byte
+ * (never inside UTF-8 text). */
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    return s ? sy_fnv1a(h, s, strlen(s) + 1) : sy_fnv1a(h, "\xff", 1);
+}
+
+/* Every field of a listing: whether there is anything new to publish. */
+static uint64_t hash_listing(const sy_disc_model_t *m, size_t n)
+{
+    uint64_t h = SY_FNV_OFFSET;
+    for (size_t i = 0; i < n; i++) {
+        const char *f[] = {m[i].name, m[i].model, m[i].digest, m[i].modified_at, m[i].family,
+                           m[i].parameter_size, m[i].quantization_level, m[i].format};
+        for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+            h = hash_str(h, f[k]);
+        h = sy_fnv1a(h, &m[i].size, sizeof(m[i].size));
+    }
+    return h;
+}
+
 /* A good listing: publish a snapshot with it in place of the provider's
- * previous models. */
+ * previous models - unless it is the one already published (a provider
+ * probed for health as well as listed answers the same most of the time). */
 static void probe_listed(probe_t *pr, sy__disc_list_t *list)
 {
     sy_discovery_t *d = pr->d;
-    sy_disc_snap_t *old = d->cur; /* only this thread writes d->cur */
-    sy_disc_snap_t *s = sy__disc_snap_replace(old, pr->index, list->models, list->n);
-    if (!s) {
-        probe_failed(pr, "out of memory");
-        return;
+    uint64_t full = hash_listing(list->models, list->n);
+    if (!pr->published || full != pr->listing_hash) {
+        sy_disc_snap_t *old = d->cur; /* only this thread writes d->cur */
+        sy_disc_snap_t *s = sy__disc_snap_replace(old, pr->index, list->models, list->n);
+        if (!s) {
+            probe_failed(pr, "out of memory");
+            return;
+        }
+        pthread_mutex_lock(&d->mu);
+        d->cur = s;
+        pthread_mutex_unlock(&d->mu);
+        sy_disc_snap_release(old);
+        pr->published = 1;
+        pr->listing_hash = full;
     }
-    pthread_mutex_lock(&d->mu);
-    d->cur = s;
-    pthread_mutex_unlock(&d->mu);
-    sy_disc_snap_release(old);
 
     uint64_t h = hash_names(list->models, list->n);
     int was = pr->state;

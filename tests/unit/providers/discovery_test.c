@@ -585,6 +585,23 @@ Test(discovery, shared_listing_is_fed)
     s = sy_discovery_acquire(d);
     cr_assert_null(sy_disc_snap_find(s, "b", "llama3.2:latest"));
     sy_disc_snap_release(s);
+
+    /* the same listing again publishes nothing new; any field changed does */
+    const char *v1 = "{\"models\":[{\"name\":\"m:latest\",\"digest\":\"aa\",\"size\":5}]}";
+    const char *v2 = "{\"models\":[{\"name\":\"m:latest\",\"digest\":\"bb\",\"size\":5}]}";
+    sy_discovery_feed(d, 1, NULL, 200, v1, strlen(v1));
+    const sy_disc_snap_t *a = sy_discovery_acquire(d);
+    sy_discovery_feed(d, 1, NULL, 200, v1, strlen(v1));
+    const sy_disc_snap_t *b = sy_discovery_acquire(d);
+    cr_assert_eq(a, b, "an unchanged listing keeps the snapshot");
+    sy_discovery_feed(d, 1, NULL, 200, v2, strlen(v2));
+    const sy_disc_snap_t *c = sy_discovery_acquire(d);
+    cr_assert_neq(c, a, "a re-pulled model (new digest) is published");
+    cr_assert_str_eq(sy_disc_snap_find(c, "b", "m:latest")->digest, "bb");
+    cr_assert_str_eq(sy_disc_snap_find(a, "b", "m:latest")->digest, "aa", "a reader's snapshot stays whole");
+    sy_disc_snap_release(a);
+    sy_disc_snap_release(b);
+    sy_disc_snap_release(c);
     sy_discovery_free(d);
     sy_config_free(cfg);
 }
