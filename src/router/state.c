@@ -343,13 +343,23 @@ static void health_filter(sy_rstate_t *s, size_t mi, int *lists[3], int *counts[
 }
 
 /* Take d: in flight, this minute's request and, half-open, the probe.
- * Returns the probe flag or -1 (the breaker refused). */
-static int enter(sy_dstate_t *d, uint64_t now)
+ * Returns the probe flag, or -1 when d is full (max_inflight, 0: no
+ * bound) or its breaker refused. The in-flight slot is taken with a
+ * compare-and-swap: two workers that both saw one free slot cannot both
+ * take it (the loser's pick looks again). */
+static int enter(sy_dstate_t *d, uint32_t max_inflight, uint64_t now)
 {
+    int cur = atomic_load_explicit(&d->inflight, memory_order_relaxed);
+    do {
+        if (max_inflight && (uint32_t)cur >= max_inflight)
+            return -1;
+    } while (!atomic_compare_exchange_weak_explicit(&d->inflight, &cur, cur + 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
     int probe = sy_breaker_enter(&d->cb, now);
-    if (probe < 0)
+    if (probe < 0) {
+        atomic_fetch_sub_explicit(&d->inflight, 1, memory_order_relaxed);
         return -1;
-    atomic_fetch_add_explicit(&d->inflight, 1, memory_order_relaxed);
+    }
     atomic_fetch_add_explicit(&d->calls, 1, memory_order_relaxed);
     window_roll(d, now);
     atomic_fetch_add_explicit(&d->req_cur, 1, memory_order_relaxed);
@@ -358,7 +368,7 @@ static int enter(sy_dstate_t *d, uint64_t now)
 
 int sy_rstate_enter(sy_rstate_t *s, size_t m, size_t d, uint64_t now)
 {
-    return enter(&s->models[m].deps[d], now);
+    return enter(&s->models[m].deps[d], s->cfg->models[m].deployments[d].max_inflight, now);
 }
 
 /* The deployments of model mi that may be called, by status: untried
@@ -436,7 +446,7 @@ static int pick_drawn(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick
     if ((in->avoid && (in->avoid[d / 8] >> (d % 8)) & 1) ||
         dep_status(s, &m->deployments[d], &ms->deps[d], in, &until) != READY)
         return -1;
-    int probe = enter(&ms->deps[d], in->now);
+    int probe = enter(&ms->deps[d], m->deployments[d].max_inflight, in->now);
     if (probe < 0)
         return -1;
     out->dep = d;
@@ -474,9 +484,9 @@ int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_ou
         int d = c.nf   ? choose(s, mi, c.fresh, c.nf, in)
                 : c.nu ? choose(s, mi, c.used, c.nu, in)
                        : choose(s, mi, c.cool, c.nc, in);
-        int probe = enter(&ms->deps[d], in->now);
+        int probe = enter(&ms->deps[d], s->cfg->models[mi].deployments[d].max_inflight, in->now);
         if (probe < 0)
-            continue; /* another request took the probe between the two looks: again */
+            continue; /* another request took the probe or the last slot between the two looks: again */
         out->dep = d;
         out->saturated = 0;
         out->tried = in->avoid && (in->avoid[d / 8] >> (d % 8)) & 1;

@@ -128,8 +128,8 @@ int sy_rstate_pick(sy_rstate_t *s, size_t m, const sy_pick_in_t *in, sy_pick_out
 void sy_rstate_unpick(sy_rstate_t *s, size_t m, size_t d, int probe, uint64_t now);
 
 /* Take deployment d of m as sy_rstate_pick would, ignoring its cooldown
- * (the request waited it out). Returns the probe flag, or -1 when its
- * breaker refuses. */
+ * (the request waited it out). Returns the probe flag, or -1 when it is at
+ * max_inflight or its breaker refuses. */
 int sy_rstate_enter(sy_rstate_t *s, size_t m, size_t d, uint64_t now);
 
 /* The first byte of an answer from d arrived after ttfb_ns: a latency

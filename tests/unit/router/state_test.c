@@ -20,6 +20,7 @@
 #include <event2/buffer.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -612,6 +613,70 @@ Test(state, max_inflight_full_is_skipped)
     cr_assert_eq(inflight(&f, 0, 1), 1);
     end_ok(&f, 0, 0, T0);
     cr_assert_eq(pick(&f, 0, T0, 0, &out), 0, "a freed slot");
+    unload(&f);
+}
+
+/* Workers picking at the same moment never put more calls on a deployment
+ * than its max_inflight: the slot is taken atomically. */
+#define RACERS 8
+typedef struct racer {
+    fixture_t *f;
+    pthread_barrier_t *go;
+    uint64_t seed;
+    int got[1000];
+} racer_t;
+
+static void *race_pick(void *arg)
+{
+    racer_t *r = arg;
+    for (int round = 0; round < 1000; round++) {
+        pthread_barrier_wait(r->go);
+        sy_pick_out_t out;
+        sy_pick_in_t in = {.now = T0, .rnd = splitmix64(&r->seed), .prompt_tokens = -1, .max_tokens = -1};
+        r->got[round] = sy_rstate_pick(r->f->rs, 0, &in, &out);
+        pthread_barrier_wait(r->go); /* every pick of the round made */
+        pthread_barrier_wait(r->go); /* the main thread ended them */
+    }
+    return NULL;
+}
+
+Test(state, max_inflight_holds_under_racing_picks, .timeout = 60)
+{
+    fixture_t f = load(PROVIDERS "models:\n"
+                                 "  - name: m\n"
+                                 "    deployments:\n"
+                                 "      - {provider: a, model: x, weight: 1, max_inflight: 1}\n"
+                                 "      - {provider: b, model: y, weight: 1, max_inflight: 2}\n");
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, RACERS + 1);
+    racer_t r[RACERS];
+    pthread_t t[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        r[i] = (racer_t){.f = &f, .go = &go, .seed = (uint64_t)i * 7919u};
+        cr_assert_eq(pthread_create(&t[i], NULL, race_pick, &r[i]), 0);
+    }
+    for (int round = 0; round < 1000; round++) {
+        pthread_barrier_wait(&go);
+        pthread_barrier_wait(&go);
+        int n[2] = {0, 0}, none = 0;
+        for (int i = 0; i < RACERS; i++) {
+            if (r[i].got[round] < 0)
+                none++;
+            else
+                n[r[i].got[round]]++;
+        }
+        cr_assert(n[0] == 1 && n[1] == 2 && none == RACERS - 3, "round %d: %d on x (max 1), %d on y (max 2), %d refused",
+                  round, n[0], n[1], none);
+        cr_assert_eq(inflight(&f, 0, 0), 1);
+        cr_assert_eq(inflight(&f, 0, 1), 2);
+        for (int i = 0; i < RACERS; i++)
+            if (r[i].got[round] >= 0)
+                end_ok(&f, 0, r[i].got[round], T0);
+        pthread_barrier_wait(&go);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&go);
     unload(&f);
 }
 
