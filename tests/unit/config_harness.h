@@ -5,7 +5,7 @@
  * test with the first diagnostic when it is refused.
  * sy_test_expect_diag checks that text is refused with, among its
  * diagnostics, exactly "line:col: message" (the others are logged when it
- * is missing).
+ * is missing); sy_test_expect_diags, with exactly the list given.
  *
  * Header-only (static inline), for Criterion tests.
  */
@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,32 @@ static inline void sy_test_expect_diag(const char *text, const char *want)
             cr_log_error("got %d:%d: %s", d.items[i].line, d.items[i].col, d.items[i].message);
         cr_assert_fail("no diagnostic \"%s\"", want);
     }
+    sy_diags_release(&d);
+}
+
+/* Assert text is refused with exactly these diagnostics, in order, each
+ * as "t.yaml:line:col: message" (the list NULL-terminated). */
+static inline void sy_test_expect_diags(const char *text, ...)
+{
+    sy_diags_t d = {0};
+    sy_config_t *c = sy_config_load_string(text, strlen(text), "t.yaml", &d);
+    cr_assert_null(c, "expected the config to be refused");
+    va_list ap;
+    va_start(ap, text);
+    size_t i = 0;
+    const char *want;
+    char buf[1200];
+    while ((want = va_arg(ap, const char *)) != NULL) {
+        cr_assert_lt(i, d.n, "missing diagnostic %zu: %s", i, want);
+        snprintf(buf, sizeof(buf), "%s:%d:%d: %s", d.items[i].file, d.items[i].line, d.items[i].col,
+                 d.items[i].message);
+        cr_assert_str_eq(buf, want);
+        i++;
+    }
+    va_end(ap);
+    if (i != d.n)
+        cr_assert_fail("unexpected extra diagnostic: %s:%d:%d: %s", d.items[i].file, d.items[i].line,
+                       d.items[i].col, d.items[i].message);
     sy_diags_release(&d);
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "config_harness.h"
 #include "core/log.h"
 #include "router/state.h"
 
@@ -45,10 +46,8 @@ static sy_arena_t arena;
 
 static void setup(void)
 {
-    sy_diags_t d = {0};
     sy_log_set_level(SY_LOG_ERROR); /* the breaker opening is logged */
-    cfg = sy_config_load_string(yaml, strlen(yaml), "t.yaml", &d);
-    cr_assert_not_null(cfg, "%s", d.n ? d.items[0].message : "?");
+    cfg = sy_test_load_ok(yaml);
     rs = sy_rstate_new(cfg);
     cr_assert_not_null(rs);
     sy_arena_init(&arena, 0);

@@ -4,11 +4,11 @@
  * file:line:col and text (the `switchyard validate` output users see).
  */
 #include "config/config.h"
+#include "config_harness.h"
 
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,28 +26,6 @@ static const char *diag_str(const sy_diags_t *d, size_t i, char *buf, size_t siz
     snprintf(buf, size, "%s:%d:%d: %s", d->items[i].file, d->items[i].line, d->items[i].col,
              d->items[i].message);
     return buf;
-}
-
-/* Assert the text fails to load with exactly the diagnostics given (NULL-terminated). */
-static void expect_diags(const char *text, ...)
-{
-    sy_diags_t d = {0};
-    sy_config_t *cfg = load(text, &d);
-    cr_assert_null(cfg, "expected the config to be rejected");
-    va_list ap;
-    va_start(ap, text);
-    size_t i = 0;
-    const char *want;
-    char buf[1200];
-    while ((want = va_arg(ap, const char *)) != NULL) {
-        cr_assert_lt(i, d.n, "missing diagnostic %zu: %s", i, want);
-        cr_assert_str_eq(diag_str(&d, i, buf, sizeof(buf)), want);
-        i++;
-    }
-    va_end(ap);
-    if (i != d.n)
-        cr_assert_fail("unexpected extra diagnostic: %s", diag_str(&d, i, buf, sizeof(buf)));
-    sy_diags_release(&d);
 }
 
 /* Load text that must be valid; fails the test with the diagnostics otherwise. */
@@ -265,15 +243,15 @@ Test(config, workers_number)
 
 Test(config, workers_bad_values)
 {
-    expect_diags("server:\n  workers: many\n",
+    sy_test_expect_diags("server:\n  workers: many\n",
                  "t.yaml:2:12: server.workers: expected a positive integer or \"auto\"", NULL);
-    expect_diags("server:\n  workers: 0\n",
+    sy_test_expect_diags("server:\n  workers: 0\n",
                  "t.yaml:2:12: server.workers: expected a positive integer or \"auto\"", NULL);
-    expect_diags("server:\n  workers: -2\n",
+    sy_test_expect_diags("server:\n  workers: -2\n",
                  "t.yaml:2:12: server.workers: expected a positive integer or \"auto\"", NULL);
-    expect_diags("server:\n  workers: 2.5\n",
+    sy_test_expect_diags("server:\n  workers: 2.5\n",
                  "t.yaml:2:12: server.workers: expected a positive integer or \"auto\"", NULL);
-    expect_diags("server:\n  workers: 5000\n",
+    sy_test_expect_diags("server:\n  workers: 5000\n",
                  "t.yaml:2:12: server.workers: out of range (1..1024)", NULL);
 }
 
@@ -314,15 +292,15 @@ Test(config, listen_hostname)
 Test(config, listen_errors)
 {
     const char *fmt = "t.yaml:2:11: server.listen: expected \"host:port\", \"[v6]:port\" or \":port\"";
-    expect_diags("server:\n  listen: \"127.0.0.1\"\n", fmt, NULL);
-    expect_diags("server:\n  listen: \"::1:80\"\n", fmt, NULL);
-    expect_diags("server:\n  listen: \"[::1]\"\n", fmt, NULL);
-    expect_diags("server:\n  listen: \"[nope]:80\"\n", fmt, NULL);
-    expect_diags("server:\n  listen: \"h:\"\n", fmt, NULL);
-    expect_diags("server:\n  listen: \"h:8x\"\n", fmt, NULL);
-    expect_diags("server:\n  listen: \"h:70000\"\n",
+    sy_test_expect_diags("server:\n  listen: \"127.0.0.1\"\n", fmt, NULL);
+    sy_test_expect_diags("server:\n  listen: \"::1:80\"\n", fmt, NULL);
+    sy_test_expect_diags("server:\n  listen: \"[::1]\"\n", fmt, NULL);
+    sy_test_expect_diags("server:\n  listen: \"[nope]:80\"\n", fmt, NULL);
+    sy_test_expect_diags("server:\n  listen: \"h:\"\n", fmt, NULL);
+    sy_test_expect_diags("server:\n  listen: \"h:8x\"\n", fmt, NULL);
+    sy_test_expect_diags("server:\n  listen: \"h:70000\"\n",
                  "t.yaml:2:11: server.listen: port out of range (0..65535)", NULL);
-    expect_diags("server:\n  listen: [a]\n", "t.yaml:2:3: server.listen: expected a string",
+    sy_test_expect_diags("server:\n  listen: [a]\n", "t.yaml:2:3: server.listen: expected a string",
                  NULL);
 }
 
@@ -345,33 +323,33 @@ Test(config, parse_listen_function)
 
 Test(config, unknown_key_did_you_mean)
 {
-    expect_diags("server:\n  listn: \"127.0.0.1:1\"\n",
+    sy_test_expect_diags("server:\n  listn: \"127.0.0.1:1\"\n",
                  "t.yaml:2:3: unknown key \"listn\" in server; did you mean \"listen\"?", NULL);
 }
 
 Test(config, unknown_key_prefix_suggestion)
 {
-    expect_diags("server:\n  max_body: 5\n",
+    sy_test_expect_diags("server:\n  max_body: 5\n",
                  "t.yaml:2:3: unknown key \"max_body\" in server; did you mean \"max_body_bytes\"?",
                  NULL);
 }
 
 Test(config, unknown_key_lists_allowed_keys)
 {
-    expect_diags("log:\n  colour: red\n",
+    sy_test_expect_diags("log:\n  colour: red\n",
                  "t.yaml:2:3: unknown key \"colour\" in log; expected one of level, requests", NULL);
 }
 
 Test(config, unknown_key_top_level)
 {
-    expect_diags("servr: {}\n",
+    sy_test_expect_diags("servr: {}\n",
                  "t.yaml:1:1: unknown key \"servr\" at the top level; did you mean \"server\"?",
                  NULL);
 }
 
 Test(config, unknown_key_nested_levels)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - name: p\n"
                  "    type: openai\n"
                  "    base_url: http://h\n"
@@ -392,7 +370,7 @@ Test(config, unknown_key_nested_levels)
 
 Test(config, wrong_type_enum)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - name: p\n"
                  "    type: openia\n"
                  "    base_url: http://h\n",
@@ -401,7 +379,7 @@ Test(config, wrong_type_enum)
 
 Test(config, log_level_and_bool)
 {
-    expect_diags("log:\n  level: verbose\n  requests: yes\n",
+    sy_test_expect_diags("log:\n  level: verbose\n  requests: yes\n",
                  "t.yaml:2:10: log.level: expected one of debug, info, warn, error",
                  "t.yaml:3:13: log.requests: expected true or false", NULL);
     sy_config_t *c = load_ok("log: { level: debug, requests: False }\n");
@@ -415,17 +393,17 @@ Test(config, log_level_and_bool)
 
 Test(config, section_wrong_type)
 {
-    expect_diags("server: 5\n", "t.yaml:1:9: server: expected a mapping", NULL);
-    expect_diags("server:\n", "t.yaml:1:1: server: expected a mapping", NULL);
-    expect_diags("providers: { name: x }\n", "t.yaml:1:1: providers: expected a list", NULL);
-    expect_diags("models: nope\n", "t.yaml:1:9: models: expected a list", NULL);
-    expect_diags("providers:\n  - just-a-string\n",
+    sy_test_expect_diags("server: 5\n", "t.yaml:1:9: server: expected a mapping", NULL);
+    sy_test_expect_diags("server:\n", "t.yaml:1:1: server: expected a mapping", NULL);
+    sy_test_expect_diags("providers: { name: x }\n", "t.yaml:1:1: providers: expected a list", NULL);
+    sy_test_expect_diags("models: nope\n", "t.yaml:1:9: models: expected a list", NULL);
+    sy_test_expect_diags("providers:\n  - just-a-string\n",
                  "t.yaml:2:5: providers[0]: expected a mapping", NULL);
 }
 
 Test(config, integers_negative_fraction_overflow)
 {
-    expect_diags("server:\n"
+    sy_test_expect_diags("server:\n"
                  "  max_body_bytes: -1\n"
                  "  drain_timeout_ms: 1.5\n"
                  "  stream_high_water_bytes: 99999999999999999999999\n"
@@ -439,9 +417,9 @@ Test(config, integers_negative_fraction_overflow)
 
 Test(config, integers_must_be_plain)
 {
-    expect_diags("server:\n  max_body_bytes: \"100\"\n",
+    sy_test_expect_diags("server:\n  max_body_bytes: \"100\"\n",
                  "t.yaml:2:19: server.max_body_bytes: expected a positive integer", NULL);
-    expect_diags("server:\n  max_body_bytes: 0x10\n",
+    sy_test_expect_diags("server:\n  max_body_bytes: 0x10\n",
                  "t.yaml:2:19: server.max_body_bytes: expected a positive integer", NULL);
 }
 
@@ -455,7 +433,7 @@ Test(config, zero_is_allowed_where_documented)
 
 Test(config, weight_range)
 {
-    expect_diags("providers: [ { name: p, type: openai, base_url: \"http://h\" } ]\n"
+    sy_test_expect_diags("providers: [ { name: p, type: openai, base_url: \"http://h\" } ]\n"
                  "models:\n"
                  "  - name: m\n"
                  "    deployments:\n"
@@ -469,7 +447,7 @@ Test(config, weight_range)
 
 Test(config, missing_required_provider_fields)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - type: openai\n"
                  "  - name: b\n",
                  "t.yaml:2:5: providers[0]: missing required key \"name\"",
@@ -480,7 +458,7 @@ Test(config, missing_required_provider_fields)
 
 Test(config, missing_required_model_and_deployment_fields)
 {
-    expect_diags("providers: [ { name: p, type: openai, base_url: \"http://h\" } ]\n"
+    sy_test_expect_diags("providers: [ { name: p, type: openai, base_url: \"http://h\" } ]\n"
                  "models:\n"
                  "  - deployments:\n"
                  "      - { model: x }\n"
@@ -494,21 +472,21 @@ Test(config, missing_required_model_and_deployment_fields)
 
 Test(config, empty_deployments)
 {
-    expect_diags("models:\n  - name: m\n    deployments: []\n",
+    sy_test_expect_diags("models:\n  - name: m\n    deployments: []\n",
                  "t.yaml:3:5: models[0].deployments: expected at least one deployment", NULL);
 }
 
 Test(config, empty_strings_rejected)
 {
-    expect_diags("providers:\n  - { name: \"\", type: openai, base_url: \"http://h\" }\n",
+    sy_test_expect_diags("providers:\n  - { name: \"\", type: openai, base_url: \"http://h\" }\n",
                  "t.yaml:2:13: providers[0].name: must not be empty", NULL);
-    expect_diags("providers:\n  - name: ~\n    type: openai\n    base_url: http://h\n",
+    sy_test_expect_diags("providers:\n  - name: ~\n    type: openai\n    base_url: http://h\n",
                  "t.yaml:2:11: providers[0].name: expected a string", NULL);
 }
 
 Test(config, duplicate_provider_names)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - { name: a, type: openai, base_url: \"http://h\" }\n"
                  "  - { name: a, type: ollama, base_url: \"http://h\" }\n",
                  "t.yaml:3:13: providers[1].name: duplicate provider name \"a\" (first defined at "
@@ -518,7 +496,7 @@ Test(config, duplicate_provider_names)
 
 Test(config, duplicate_model_names)
 {
-    expect_diags("providers: [ { name: p, type: openai, base_url: \"http://h\" } ]\n"
+    sy_test_expect_diags("providers: [ { name: p, type: openai, base_url: \"http://h\" } ]\n"
                  "models:\n"
                  "  - { name: m, deployments: [ { provider: p, model: x } ] }\n"
                  "  - { name: m, deployments: [ { provider: p, model: y } ] }\n",
@@ -528,7 +506,7 @@ Test(config, duplicate_model_names)
 
 Test(config, unknown_provider_reference_did_you_mean)
 {
-    expect_diags("providers: [ { name: mock, type: openai, base_url: \"http://h\" } ]\n"
+    sy_test_expect_diags("providers: [ { name: mock, type: openai, base_url: \"http://h\" } ]\n"
                  "models:\n"
                  "  - name: m\n"
                  "    deployments:\n"
@@ -541,7 +519,7 @@ Test(config, unknown_provider_reference_did_you_mean)
 
 Test(config, unknown_provider_reference_no_suggestion)
 {
-    expect_diags("providers: [ { name: mock, type: openai, base_url: \"http://h\" } ]\n"
+    sy_test_expect_diags("providers: [ { name: mock, type: openai, base_url: \"http://h\" } ]\n"
                  "models:\n"
                  "  - { name: m, deployments: [ { provider: zzzzzz, model: x } ] }\n",
                  "t.yaml:3:43: models[0].deployments[0].provider: unknown provider \"zzzzzz\"",
@@ -588,7 +566,7 @@ Test(config, api_key_env_unset_or_empty)
 
 Test(config, api_key_env_bad_name)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - name: p\n"
                  "    type: openai\n"
                  "    base_url: http://h\n"
@@ -604,17 +582,17 @@ Test(config, base_url_checks)
                              "  - { name: p, type: openai, base_url: \"HTTPS://h/v1///\" }\n");
     cr_assert_str_eq(c->providers[0].base_url, "HTTPS://h/v1");
     sy_config_free(c);
-    expect_diags("providers:\n  - { name: p, type: openai, base_url: \"ftp://h\" }\n",
+    sy_test_expect_diags("providers:\n  - { name: p, type: openai, base_url: \"ftp://h\" }\n",
                  "t.yaml:2:40: providers[0].base_url: must start with http:// or https://", NULL);
-    expect_diags("providers:\n  - { name: p, type: openai, base_url: \"http:///\" }\n",
+    sy_test_expect_diags("providers:\n  - { name: p, type: openai, base_url: \"http:///\" }\n",
                  "t.yaml:2:40: providers[0].base_url: missing host after the scheme", NULL);
-    expect_diags("providers:\n  - { name: p, type: openai, base_url: \"h:1\" }\n",
+    sy_test_expect_diags("providers:\n  - { name: p, type: openai, base_url: \"h:1\" }\n",
                  "t.yaml:2:40: providers[0].base_url: must start with http:// or https://", NULL);
 }
 
 Test(config, headers_checks)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - name: p\n"
                  "    type: openai\n"
                  "    base_url: http://h\n"
@@ -630,7 +608,7 @@ Test(config, headers_checks)
                  "t.yaml:7:7: providers[0].headers: \"bad name\" is not a valid header name",
                  "t.yaml:9:7: providers[0].headers: duplicate header \"x-a\"",
                  "t.yaml:10:7: providers[0].headers.x-b: expected a string", NULL);
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - { name: p, type: openai, base_url: \"http://h\", headers: [a] }\n",
                  "t.yaml:2:52: providers[0].headers: expected a mapping", NULL);
 }
@@ -647,36 +625,36 @@ Test(config, header_value_empty_allowed)
 
 Test(config, empty_file, .init = cr_redirect_stderr)
 {
-    expect_diags("", "t.yaml:1:1: the configuration is empty", NULL);
-    expect_diags("# just a comment\n\n", "t.yaml:1:1: the configuration is empty", NULL);
-    expect_diags("---\n", "t.yaml:1:1: the configuration is empty", NULL);
+    sy_test_expect_diags("", "t.yaml:1:1: the configuration is empty", NULL);
+    sy_test_expect_diags("# just a comment\n\n", "t.yaml:1:1: the configuration is empty", NULL);
+    sy_test_expect_diags("---\n", "t.yaml:1:1: the configuration is empty", NULL);
     fflush(stderr);
     cr_assert_stderr_eq_str("");
 }
 
 Test(config, top_level_not_mapping)
 {
-    expect_diags("- a\n- b\n",
+    sy_test_expect_diags("- a\n- b\n",
                  "t.yaml:1:1: expected a mapping at the top level (server, log, providers, models, cache, router)",
                  NULL);
-    expect_diags("\n  hello\n",
+    sy_test_expect_diags("\n  hello\n",
                  "t.yaml:2:3: expected a mapping at the top level (server, log, providers, models, cache, router)",
                  NULL);
 }
 
 Test(config, yaml_syntax_error_nothing_on_stderr, .init = cr_redirect_stderr)
 {
-    expect_diags("server:\n  listen: [1, 2\nlog: {}\n",
+    sy_test_expect_diags("server:\n  listen: [1, 2\nlog: {}\n",
                  "t.yaml:4:1: flow sequence without a closing bracket", NULL);
-    expect_diags("a: \"open\n", "t.yaml:1:5: double-quoted scalar without closing quote", NULL);
-    expect_diags("log: {}\nlog: {}\n", "t.yaml:2:1: duplicate key", NULL);
+    sy_test_expect_diags("a: \"open\n", "t.yaml:1:5: double-quoted scalar without closing quote", NULL);
+    sy_test_expect_diags("log: {}\nlog: {}\n", "t.yaml:2:1: duplicate key", NULL);
     fflush(stderr);
     cr_assert_stderr_eq_str("");
 }
 
 Test(config, undefined_alias_is_an_error, .init = cr_redirect_stderr)
 {
-    expect_diags("server: *nothing\n", "t.yaml:1:10: invalid alias", NULL);
+    sy_test_expect_diags("server: *nothing\n", "t.yaml:1:10: invalid alias", NULL);
     fflush(stderr);
     cr_assert_stderr_eq_str("");
 }
@@ -695,13 +673,13 @@ Test(config, anchors_and_merge_keys)
 
 Test(config, multiple_documents_rejected)
 {
-    expect_diags("log: {}\n---\nlog: {}\n", "t.yaml:2:1: only one YAML document is allowed",
+    sy_test_expect_diags("log: {}\n---\nlog: {}\n", "t.yaml:2:1: only one YAML document is allowed",
                  NULL);
 }
 
 Test(config, invalid_utf8, .init = cr_redirect_stderr)
 {
-    expect_diags("log:\n  level: \xff\n",
+    sy_test_expect_diags("log:\n  level: \xff\n",
                  "t.yaml:2:10: invalid UTF-8 or NUL byte; the configuration must be UTF-8 text",
                  NULL);
     fflush(stderr);
@@ -710,7 +688,7 @@ Test(config, invalid_utf8, .init = cr_redirect_stderr)
 
 Test(config, all_problems_reported_in_order)
 {
-    expect_diags("models:\n"
+    sy_test_expect_diags("models:\n"
                  "  - name: m\n"
                  "    deployments: [ { provider: ghost, model: x } ]\n"
                  "server:\n"
@@ -845,7 +823,7 @@ Test(config, provider_type_names)
 
 Test(config, non_string_key)
 {
-    expect_diags("server:\n  [a]: 1\n", "t.yaml:2:4: server: keys must be strings", NULL);
+    sy_test_expect_diags("server:\n  [a]: 1\n", "t.yaml:2:4: server: keys must be strings", NULL);
 }
 
 Test(config, forward_headers_lowercased_and_prefixes)
@@ -872,7 +850,7 @@ Test(config, forward_headers_default_none)
 
 Test(config, forward_headers_bad_pattern)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - name: p\n"
                  "    type: openai\n"
                  "    base_url: http://127.0.0.1:1/v1\n"
@@ -895,7 +873,7 @@ Test(config, transport_auto_default_and_curl)
 /* Nested aliases expand exponentially: refused quickly, not expanded. */
 Test(config, alias_bomb_refused, .timeout = 5)
 {
-    expect_diags("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    sy_test_expect_diags("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
                  "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
                  "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
                  "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
@@ -950,7 +928,7 @@ Test(config, discover_on_ollama)
 /* The check runs after the whole entry is read: type may come after discover. */
 Test(config, discover_only_for_ollama)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - name: cloud\n"
                  "    discover: true\n"
                  "    type: openai\n"
@@ -962,7 +940,7 @@ Test(config, discover_only_for_ollama)
 
 Test(config, discover_bad_values)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - name: a\n"
                  "    type: ollama\n"
                  "    base_url: \"http://h\"\n"
@@ -1008,7 +986,7 @@ Test(config, optional_provider_without_key_is_disabled)
 
 Test(config, optional_bad_value)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - {name: a, type: openai, base_url: \"http://h\", optional: 1}\n",
                  "t.yaml:2:61: providers[0].optional: expected true or false", NULL);
 }
@@ -1021,7 +999,7 @@ Test(config, default_max_tokens)
     cr_assert_eq(c->providers[0].default_max_tokens, 8192);
     cr_assert_eq(c->providers[1].default_max_tokens, 10000000);
     sy_config_free(c);
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - {name: a, type: anthropic, base_url: \"http://h\", default_max_tokens: 0}\n"
                  "  - {name: b, type: anthropic, base_url: \"http://h\", default_max_tokens: 10000001}\n",
                  "t.yaml:2:74: providers[0].default_max_tokens: expected a positive integer",
@@ -1045,7 +1023,7 @@ Test(config, demo_flag)
 
 Test(config, new_keys_suggested)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - name: a\n"
                  "    type: ollama\n"
                  "    base_url: \"http://h\"\n"
@@ -1141,7 +1119,7 @@ Test(config, redis_settings)
     cr_assert_eq(c->cache.redis_command_timeout_ms, 50);
     sy_config_free(c);
     sy_diags_release(&d);
-    expect_diags(CACHE_BASE "cache:\n"
+    sy_test_expect_diags(CACHE_BASE "cache:\n"
                             "  redis: { url: \"rediss://127.0.0.1:6379\", command_timeout_ms: 0 }\n",
                  "t.yaml:4:17: cache.redis.url: TLS to Redis (rediss://) is not supported; use redis:// on a "
                  "trusted network or unix://",
@@ -1150,7 +1128,7 @@ Test(config, redis_settings)
 
 Test(config, cache_problems)
 {
-    expect_diags(CACHE_BASE
+    sy_test_expect_diags(CACHE_BASE
                  "cache:\n"
                  "  memory: { max_byte: 1 }\n"
                  "  redis: { url: \"http://127.0.0.1:6379\" }\n"
@@ -1375,22 +1353,22 @@ Test(config, deployment_routing_keys)
 
 Test(config, routing_problems)
 {
-    expect_diags(ROUTE_BASE "models:\n"
+    sy_test_expect_diags(ROUTE_BASE "models:\n"
                             "  - name: m\n"
                             "    strategy: fastest\n"
                             "    deployments: [ { provider: p, model: x } ]\n",
                  "t.yaml:6:15: models[0].strategy: expected one of weighted, round_robin, least_inflight, latency, "
                  "cost, usage",
                  NULL);
-    expect_diags(ROUTE_BASE "router:\n"
+    sy_test_expect_diags(ROUTE_BASE "router:\n"
                             "  defaults: { strategy: random, when_all_open: queue }\n",
                  "t.yaml:5:25: router.defaults.strategy: expected one of weighted, round_robin, least_inflight, "
                  "latency, cost, usage",
                  "t.yaml:5:48: router.defaults.when_all_open: expected one of fail, wait", NULL);
-    expect_diags(ROUTE_BASE "router:\n"
+    sy_test_expect_diags(ROUTE_BASE "router:\n"
                             "  default: { strategy: cost }\n",
                  "t.yaml:5:3: unknown key \"default\" in router; did you mean \"defaults\"?", NULL);
-    expect_diags(ROUTE_BASE "router:\n"
+    sy_test_expect_diags(ROUTE_BASE "router:\n"
                             "  defaults:\n"
                             "    retries: { maxx: 3, backoff: 10 }\n"
                             "    circuit_breaker: { failure: 3, cooldown: 1 }\n",
@@ -1400,7 +1378,7 @@ Test(config, routing_problems)
                  "t.yaml:7:36: unknown key \"cooldown\" in router.defaults.circuit_breaker; did you mean "
                  "\"cooldown_s\"?",
                  NULL);
-    expect_diags(ROUTE_BASE "models:\n"
+    sy_test_expect_diags(ROUTE_BASE "models:\n"
                             "  - name: m\n"
                             "    retries: { max: 1, jitter: true }\n"
                             "    deployments: [ { provider: p, model: x } ]\n",
@@ -1411,7 +1389,7 @@ Test(config, routing_problems)
 
 Test(config, routing_numbers_out_of_range)
 {
-    expect_diags(ROUTE_BASE "router:\n"
+    sy_test_expect_diags(ROUTE_BASE "router:\n"
                             "  defaults:\n"
                             "    retries: { max: 11, backoff_ms: -1, max_backoff_ms: 600001 }\n"
                             "    circuit_breaker: { failures: 1001, window_s: 0, cooldown_s: 86401 }\n"
@@ -1428,7 +1406,7 @@ Test(config, routing_numbers_out_of_range)
 
 Test(config, deployment_routing_problems)
 {
-    expect_diags(ROUTE_BASE "models:\n"
+    sy_test_expect_diags(ROUTE_BASE "models:\n"
                             "  - name: m\n"
                             "    deployments:\n"
                             "      - { provider: p, model: x, price: { input_per_mtok: -1, output_per_mtok: 2 } }\n"
@@ -1446,7 +1424,7 @@ Test(config, deployment_routing_problems)
 
 Test(config, fallback_problems)
 {
-    expect_diags(ROUTE_BASE "models:\n"
+    sy_test_expect_diags(ROUTE_BASE "models:\n"
                             "  - name: main\n"
                             "    fallbacks: [ backup, mian, backup ]\n"
                             "    context_fallbacks: [ main, huge ]\n"
@@ -1457,7 +1435,7 @@ Test(config, fallback_problems)
                  "t.yaml:6:32: models[0].fallbacks[2]: \"backup\" is listed twice",
                  "t.yaml:7:26: models[0].context_fallbacks[0]: a model cannot fall back to itself",
                  "t.yaml:7:32: models[0].context_fallbacks[1]: unknown model \"huge\"", NULL);
-    expect_diags(ROUTE_BASE "models:\n"
+    sy_test_expect_diags(ROUTE_BASE "models:\n"
                             "  - name: main\n"
                             "    fallbacks: backup\n"
                             "    deployments: [ { provider: p, model: x } ]\n",
@@ -1507,7 +1485,7 @@ Test(config, router_rules_read_back)
 
 Test(config, router_rules_shape_errors)
 {
-    expect_diags(ROUTE_BASE "router:\n"
+    sy_test_expect_diags(ROUTE_BASE "router:\n"
                             "  rule: []\n"
                             "  rules: { name: x }\n",
                  "t.yaml:5:3: unknown key \"rule\" in router; did you mean \"rules\"?",
@@ -1562,7 +1540,7 @@ Test(config, complexity_and_experiments_read_back)
 
 Test(config, complexity_and_experiment_problems)
 {
-    expect_diags(ROUTE_BASE "models:\n"
+    sy_test_expect_diags(ROUTE_BASE "models:\n"
                             "  - { name: small, deployments: [ { provider: p, model: s } ] }\n"
                             "  - { name: auto, router: complexity, tiers: [ { below: 0, model: small }, { model: smal } ] }\n"
                             "router:\n"
@@ -1626,7 +1604,7 @@ Test(config, health_true_and_mapping)
 
 Test(config, health_bad_values)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - name: a\n"
                  "    type: ollama\n"
                  "    base_url: \"http://h\"\n"
@@ -1645,7 +1623,7 @@ Test(config, health_bad_values)
 /* /api/ps is Ollama's, /slots a llama.cpp server's (type openai). */
 Test(config, health_loaded_and_slots_by_type)
 {
-    expect_diags("providers:\n"
+    sy_test_expect_diags("providers:\n"
                  "  - {name: a, type: openai, base_url: \"http://h\", health: { loaded: true }}\n"
                  "  - {name: b, type: ollama, base_url: \"http://h\", health: { slots: true }}\n"
                  "  - {name: c, type: anthropic, base_url: \"http://h\", health: { slots: true }}\n",

@@ -8,6 +8,7 @@
  * through the internal entry points with an injected clock; no loop runs.
  */
 #include "providers/health.h"
+#include "config_harness.h"
 
 #include <criterion/criterion.h>
 #include <event2/buffer.h>
@@ -44,10 +45,8 @@ static sy_health_t *h;
 
 static void setup(void)
 {
-    sy_diags_t d = {0};
     sy_log_set_level(3); /* transitions are logged: keep the output quiet */
-    cfg = sy_config_load_string(yaml, strlen(yaml), "t.yaml", &d);
-    cr_assert_not_null(cfg, "config: %s", d.n ? d.items[0].message : "?");
+    cfg = sy_test_load_ok(yaml);
     h = sy_health_new(cfg, NULL);
     cr_assert_not_null(h);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "config_harness.h"
 #include "router/plan.h"
 #include "router/state.h"
 
@@ -81,13 +82,8 @@ static sy_rstate_t *rs;
 
 static void setup(void)
 {
-    sy_diags_t d = {0};
     sy_log_set_level(SY_LOG_ERROR);
-    cfg = sy_config_load_string(CONFIG, strlen(CONFIG), "t.yaml", &d);
-    if (!cfg)
-        cr_assert_fail("config rejected: %s:%d:%d: %s", d.n ? d.items[0].file : "?", d.n ? d.items[0].line : 0,
-                       d.n ? d.items[0].col : 0, d.n ? d.items[0].message : "?");
-    sy_diags_release(&d);
+    cfg = sy_test_load_ok(CONFIG);
     rs = sy_rstate_new(cfg);
     cr_assert_not_null(rs);
 }

@@ -9,6 +9,7 @@
  * addresses on router.defaults, and the attempts counter.
  */
 #include "router/plan.h"
+#include "config_harness.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -244,14 +245,9 @@ static sy_rstate_t *rs;
 
 static void setup(void)
 {
-    sy_diags_t d = {0};
     sy_log_set_level(SY_LOG_ERROR);
     unsetenv("SY_PLAN_TEST_UNSET_KEY");
-    cfg = sy_config_load_string(CONFIG, strlen(CONFIG), "t.yaml", &d);
-    if (!cfg)
-        cr_assert_fail("config rejected: %s:%d:%d: %s", d.n ? d.items[0].file : "?", d.n ? d.items[0].line : 0,
-                       d.n ? d.items[0].col : 0, d.n ? d.items[0].message : "?");
-    sy_diags_release(&d);
+    cfg = sy_test_load_ok(CONFIG);
     rs = sy_rstate_new(cfg);
     cr_assert_not_null(rs);
 }

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <stdarg.h>
 
 #include "core/arena.h"
 
@@ -30,30 +29,6 @@
     "models:\n"                                                                                        \
     "  - { name: small, deployments: [ { provider: p, model: s } ] }\n"                                \
     "  - { name: coder, deployments: [ { provider: p, model: c } ] }\n"
-
-/* Assert text is refused with exactly these diagnostics (NULL-terminated). */
-static void expect_diags(const char *text, ...)
-{
-    sy_diags_t d = {0};
-    sy_config_t *c = sy_config_load_string(text, strlen(text), "t.yaml", &d);
-    cr_assert_null(c, "expected the config to be refused");
-    va_list ap;
-    va_start(ap, text);
-    size_t i = 0;
-    const char *want;
-    char buf[1200];
-    while ((want = va_arg(ap, const char *)) != NULL) {
-        cr_assert_lt(i, d.n, "missing diagnostic %zu: %s", i, want);
-        snprintf(buf, sizeof(buf), "%s:%d:%d: %s", d.items[i].file, d.items[i].line, d.items[i].col,
-                 d.items[i].message);
-        cr_assert_str_eq(buf, want);
-        i++;
-    }
-    va_end(ap);
-    if (i != d.n)
-        cr_assert_fail("unexpected extra diagnostic: %s", d.items[i].message);
-    sy_diags_release(&d);
-}
 
 /* ---- a request to match ---- */
 
@@ -528,7 +503,7 @@ Test(rules_config, actions_read_back)
 
 Test(rules_config, bad_regex_is_reported_at_its_value)
 {
-    expect_diags(BASE "router:\n  rules:\n"
+    sy_test_expect_diags(BASE "router:\n  rules:\n"
                       "    - name: r\n"
                       "      match: { prompt: \"(unclosed\" }\n"
                       "      action: { route: coder }\n",
@@ -539,7 +514,7 @@ Test(rules_config, bad_regex_is_reported_at_its_value)
 
 Test(rules_config, unknown_route_target_did_you_mean)
 {
-    expect_diags(BASE "router:\n  rules:\n"
+    sy_test_expect_diags(BASE "router:\n  rules:\n"
                       "    - { name: a, action: { route: codr } }\n"
                       "    - { name: b, action: { route: q/model } }\n"
                       "    - { name: c, action: { route: zzzzzz } }\n",
@@ -551,7 +526,7 @@ Test(rules_config, unknown_route_target_did_you_mean)
 
 Test(rules_config, route_with_reject_and_empty_actions)
 {
-    expect_diags(BASE "router:\n  rules:\n"
+    sy_test_expect_diags(BASE "router:\n  rules:\n"
                       "    - { name: a, action: { route: coder, reject: {} } }\n"
                       "    - { name: b, action: { reject: { message: x }, cap: { max_tokens: 5 } } }\n"
                       "    - { name: c, action: {} }\n"
@@ -564,7 +539,7 @@ Test(rules_config, route_with_reject_and_empty_actions)
 
 Test(rules_config, bad_status_params_and_keys)
 {
-    expect_diags(BASE "router:\n  rules:\n"
+    sy_test_expect_diags(BASE "router:\n  rules:\n"
                       "    - name: a\n"
                       "      match: { modle: x, api: [openai, grpc], tokens: { min: 9, max: 3 } }\n"
                       "      action: { reject: { status: 500 } }\n"
@@ -607,7 +582,7 @@ Test(rules_config, slots_are_bounded)
 
 Test(rules_config, header_and_metadata_names)
 {
-    expect_diags(BASE "router:\n  rules:\n"
+    sy_test_expect_diags(BASE "router:\n  rules:\n"
                       "    - name: a\n"
                       "      match: { headers: { \"bad name\": x, x-a: y, X-A: z }, metadata: { \"k:v\": x } }\n"
                       "      action: { route: coder }\n",

@@ -10,6 +10,7 @@
  * points; picks use seeded randomness.
  */
 #include "router/state.h"
+#include "config_harness.h"
 
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -47,10 +48,8 @@ static sy_health_t *h;
 
 static void setup(void)
 {
-    sy_diags_t d = {0};
     sy_log_set_level(SY_LOG_ERROR);
-    cfg = sy_config_load_string(yaml, strlen(yaml), "t.yaml", &d);
-    cr_assert_not_null(cfg, "config: %s", d.n ? d.items[0].message : "?");
+    cfg = sy_test_load_ok(yaml);
     rs = sy_rstate_new(cfg);
     h = sy_health_new(cfg, NULL);
     cr_assert(rs && h);

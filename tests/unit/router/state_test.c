@@ -14,6 +14,7 @@
  * and the Prometheus families.
  */
 #include "router/state.h"
+#include "config_harness.h"
 
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
@@ -52,14 +53,9 @@ typedef struct fixture {
 static fixture_t load_at(const char *yaml, int log_level)
 {
     fixture_t f;
-    sy_diags_t d = {0};
     sy_log_set_level(log_level); /* the breaker's transitions are logged */
     unsetenv("SY_STATE_TEST_UNSET_KEY");
-    f.cfg = sy_config_load_string(yaml, strlen(yaml), "t.yaml", &d);
-    if (!f.cfg)
-        cr_assert_fail("config rejected: %s:%d:%d: %s", d.n ? d.items[0].file : "?", d.n ? d.items[0].line : 0,
-                       d.n ? d.items[0].col : 0, d.n ? d.items[0].message : "?");
-    sy_diags_release(&d);
+    f.cfg = sy_test_load_ok(yaml);
     f.rs = sy_rstate_new(f.cfg);
     cr_assert_not_null(f.rs);
     return f;
