@@ -195,8 +195,6 @@ sy_err_t sy__api_admin_explain(const sy_config_t *cfg, sy_rstate_t *rs, const sy
     static const char *const names[] = {"api", "headers", "request"};
     static const char *const apis[] = {"openai", "ollama", "anthropic"};
     sy_jval_t vals[3];
-    size_t off;
-    const char *msg;
     hdrs_t *hs = sy_arena_calloc(a, 1, sizeof(*hs));
     sy_creq_t *q = sy_arena_alloc(a, sizeof(*q));
     unsigned flags = 0;
@@ -205,13 +203,9 @@ sy_err_t sy__api_admin_explain(const sy_config_t *cfg, sy_rstate_t *rs, const sy
 
     if (!hs || !q)
         return sy_error_fail(err, SY_ENOMEM, NULL, NULL);
-    if (!body || !len)
-        return sy_error_fail(err, SY_EBADJSON, NULL, "the request body is empty; expected a JSON object");
-    if (sy_json_validate(body, len, &off, &msg) < 0)
-        return sy_error_fail(err, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", off, msg);
-    sy_jval_t doc = sy_json_value(body, len);
-    if (doc.type != SY_JOBJECT)
-        return sy_error_fail(err, SY_EBADREQ, NULL, "the request body must be a JSON object");
+    sy_jval_t doc;
+    if ((rc = sy__api_json_object(body, len, &doc, err)) != SY_OK)
+        return rc;
     sy_json_members(&doc, names, vals, 3, SY_JSON_NULL_ABSENT);
     if (vals[0].p) {
         char api[16];

@@ -816,17 +816,10 @@ static sy_err_t decode_body(const sy_jval_t *doc, int need_max, sy_arena_t *a, s
 
 static sy_err_t decode(const char *body, size_t len, int need_max, sy_arena_t *a, sy_creq_t *q, sy_error_t *err)
 {
-    size_t off;
-    const char *msg;
+    sy_jval_t doc;
     sy_creq_init(q, SY_OP_CHAT, SY_PROTO_ANTHROPIC);
-    if (!body || len == 0)
-        return fail(err, SY_EBADJSON, NULL, "the request body is empty; expected a JSON object");
-    if (sy_json_validate(body, len, &off, &msg) < 0)
-        return fail(err, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", off, msg);
-    sy_jval_t doc = sy_json_value(body, len);
-    if (doc.type != SY_JOBJECT)
-        return fail(err, SY_EBADREQ, NULL, "the request body must be a JSON object");
-    return decode_body(&doc, need_max, a, q, err);
+    sy_err_t rc = sy__api_json_object(body, len, &doc, err);
+    return rc != SY_OK ? rc : decode_body(&doc, need_max, a, q, err);
 }
 
 sy_err_t sy_api_anthropic_decode(const char *body, size_t len, sy_arena_t *a, sy_creq_t *q, sy_error_t *err)

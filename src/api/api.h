@@ -15,6 +15,16 @@
 
 void sy_api_dispatch(sy_req_t *r);
 
+/* body.c: body[0..len) as one JSON object into *doc (whitespace around it
+ * allowed). SY_OK, or SY_EBADJSON (empty, malformed: "malformed JSON at
+ * byte N: ...") or SY_EBADREQ (not an object) with err set - the messages
+ * every route gives. A route whose empty body has its own message checks
+ * that first. */
+sy_err_t sy__api_json_object(const char *body, size_t len, sy_jval_t *doc, sy_error_t *err);
+/* The same for r's body, answering r with the error when it is not one
+ * (empty: that message instead, when not NULL). Returns 0 or -1. */
+int sy__api_read_object(sy_req_t *r, const char *empty, sy_jval_t *doc);
+
 /* Handlers (one per route). */
 void sy_api_openai_chat(sy_req_t *r);
 void sy_api_openai_completions(sy_req_t *r);

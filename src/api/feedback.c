@@ -31,31 +31,14 @@ void sy_api_feedback(sy_req_t *r)
 {
     sy_server_t *srv = r->w->srv;
     struct evbuffer *b = sy_req_body(r);
-    size_t n = b ? evbuffer_get_length(b) : 0, off;
-    const char *msg;
-    if (n == 0) {
-        sy_respond_errorf(r, SY_EBADJSON, NULL,
-                          "the request body is empty; expected {\"request_id\": \"...\", \"score\": number}");
-        return;
-    }
-    if (n > FEEDBACK_MAX_BODY) {
+    sy_jval_t doc, idv, scv;
+    if (b && evbuffer_get_length(b) > FEEDBACK_MAX_BODY) {
         sy_respond_errorf(r, SY_ETOOLARGE, NULL, "a feedback body is at most %d bytes", FEEDBACK_MAX_BODY);
         return;
     }
-    const char *s = (const char *)evbuffer_pullup(b, -1);
-    if (!s) {
-        sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
+    if (sy__api_read_object(r, "the request body is empty; expected {\"request_id\": \"...\", \"score\": number}",
+                            &doc) < 0)
         return;
-    }
-    if (sy_json_validate(s, n, &off, &msg) < 0) {
-        sy_respond_errorf(r, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", off, msg);
-        return;
-    }
-    sy_jval_t doc = sy_json_value(s, n), idv, scv;
-    if (doc.type != SY_JOBJECT) {
-        sy_respond_errorf(r, SY_EBADREQ, NULL, "the request body must be a JSON object");
-        return;
-    }
     char id[SY_EXP_ID_MAX + 1];
     double score;
     if (!sy_json_get(&doc, "request_id", &idv)) {

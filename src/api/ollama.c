@@ -754,8 +754,6 @@ sy_err_t sy_api_ollama_decode(const char *body, size_t len, sy_op_t op, sy_arena
     dec_t d = {a, q, err};
     sy_jval_t doc, vals[MAX_FIELDS];
     const sy_jval_t *v;
-    size_t off;
-    const char *msg;
     int legacy = op == SY_OP_EMBED && enc_flags && (*enc_flags & SY_ENC_LEGACY_EMB);
     const field_t *fields = op == SY_OP_CHAT       ? chat_fields
                             : op == SY_OP_GENERATE ? generate_fields
@@ -763,19 +761,11 @@ sy_err_t sy_api_ollama_decode(const char *body, size_t len, sy_op_t op, sy_arena
                                                    : embed_fields;
 
     sy_creq_init(q, op, SY_PROTO_OLLAMA);
-    if (!body || len == 0) {
-        sy_error_set(err, SY_EBADJSON, NULL, "missing request body");
-        return SY_EBADJSON;
-    }
-    if (sy_json_validate(body, len, &off, &msg) < 0) {
-        sy_error_set(err, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", off, msg);
-        return SY_EBADJSON;
-    }
-    doc = sy_json_value(body, len);
-    if (doc.type != SY_JOBJECT) {
-        sy_error_set(err, SY_EBADREQ, NULL, "the request body must be a JSON object");
-        return SY_EBADREQ;
-    }
+    if (!body || len == 0)
+        return sy_error_fail(err, SY_EBADJSON, NULL, "missing request body");
+    sy_err_t rc = sy__api_json_object(body, len, &doc, err);
+    if (rc != SY_OK)
+        return rc;
     if (check_fields(&d, &doc, fields, vals) != SY_OK)
         return err->code;
 
@@ -1734,28 +1724,10 @@ void sy_api_ollama_ps(sy_req_t *r)
 /* POST /api/show {"model": name} (or the older "name"). */
 void sy_api_ollama_show(sy_req_t *r)
 {
-    struct evbuffer *body = sy_req_body(r);
-    size_t n = body ? evbuffer_get_length(body) : 0, off;
-    const char *s = n ? (const char *)evbuffer_pullup(body, -1) : NULL, *msg;
     sy_jval_t doc, v;
     char name[256];
-    if (n == 0) {
-        sy_respond_errorf(r, SY_EBADJSON, NULL, "missing request body");
+    if (sy__api_read_object(r, "missing request body", &doc) < 0)
         return;
-    }
-    if (!s) {
-        sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
-        return;
-    }
-    if (sy_json_validate(s, n, &off, &msg) < 0) {
-        sy_respond_errorf(r, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", off, msg);
-        return;
-    }
-    doc = sy_json_value(s, n);
-    if (doc.type != SY_JOBJECT) {
-        sy_respond_errorf(r, SY_EBADREQ, NULL, "the request body must be a JSON object");
-        return;
-    }
     name[0] = '\0';
     static const char *const keys[] = {"name", "model"}; /* model wins */
     for (int k = 0; k < 2; k++) {

@@ -93,34 +93,6 @@ static const field_t embedding_fields[] = {
     {NULL, 0, 0, NULL},
 };
 
-/* Validate the body as one JSON object. On failure answers the request and
- * returns -1. */
-static int parse_body(sy_req_t *r, sy_jval_t *doc)
-{
-    struct evbuffer *b = sy_req_body(r);
-    size_t n = b ? evbuffer_get_length(b) : 0, off;
-    const char *msg;
-    if (n == 0) {
-        sy_respond_errorf(r, SY_EBADJSON, NULL, "the request body is empty; expected a JSON object");
-        return -1;
-    }
-    const char *s = (const char *)evbuffer_pullup(b, -1);
-    if (!s) {
-        sy_respond_errorf(r, SY_ENOMEM, NULL, NULL);
-        return -1;
-    }
-    if (sy_json_validate(s, n, &off, &msg) < 0) {
-        sy_respond_errorf(r, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", off, msg);
-        return -1;
-    }
-    *doc = sy_json_value(s, n);
-    if (doc->type != SY_JOBJECT) {
-        sy_respond_errorf(r, SY_EBADREQ, NULL, "the request body must be a JSON object");
-        return -1;
-    }
-    return 0;
-}
-
 /* Check the type of every known field and that the required ones are there;
  * answers the request and returns -1 on the first problem. Keeps the values
  * of the known fields in vals (in table order). */
@@ -223,7 +195,7 @@ static void forward(sy_req_t *r, const field_t *fields, const char *upstream_pat
 {
     sy_jval_t doc, vals[MAX_FIELDS];
     char model[256];
-    if (parse_body(r, &doc) < 0 || check_fields(r, &doc, fields, vals) < 0)
+    if (sy__api_read_object(r, NULL, &doc) < 0 || check_fields(r, &doc, fields, vals) < 0)
         return;
     if (op == SY_OP_CHAT && check_messages(r, &vals[F_BODY], &vals[F_STREAM_OPTIONS]) < 0)
         return;

@@ -846,20 +846,14 @@ static sy_err_t decode_body(const sy_jval_t *doc, sy_op_t op, sy_arena_t *a, sy_
 sy_err_t sy_api_openai_decode(const char *body, size_t len, sy_op_t op, sy_arena_t *a, sy_creq_t *q,
                               unsigned *enc_flags, sy_error_t *err)
 {
-    size_t off;
-    const char *msg;
     sy_creq_init(q, op, SY_PROTO_OPENAI);
     if ((unsigned)op > SY_OP_EMBED)
         return sy_error_fail(err, SY_EINTERNAL, NULL, "unknown operation");
     /* openai.c validated it; validating again keeps this function safe on
      * its own for the price of one more linear pass */
-    if (!body || sy_json_validate(body, len, &off, &msg) < 0)
-        return sy_error_fail(err, SY_EBADJSON, NULL, "malformed JSON at byte %zu: %s", body ? off : 0,
-                    body ? msg : "no body");
-    sy_jval_t doc = sy_json_value(body, len);
-    if (doc.type != SY_JOBJECT)
-        return sy_error_fail(err, SY_EBADREQ, NULL, "the request body must be a JSON object");
-    return decode_body(&doc, op, a, q, enc_flags, err);
+    sy_jval_t doc;
+    sy_err_t rc = sy__api_json_object(body, len, &doc, err);
+    return rc != SY_OK ? rc : decode_body(&doc, op, a, q, enc_flags, err);
 }
 
 sy_err_t sy_api_openai_decode_valid(const char *body, size_t len, sy_op_t op, sy_arena_t *a, sy_creq_t *q,
