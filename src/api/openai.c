@@ -61,6 +61,7 @@ static const field_t chat_fields[] = {
     {"response_format", T_OBJ | T_NULL, 0, "an object"},
     {"logprobs", T_BOOL | T_NULL, 0, "a boolean"},
     {"top_logprobs", T_INT | T_NULL, 0, "an integer"},
+    /* these two last, in this order: CHAT_USER */
     {"user", T_STR | T_NULL, 0, "a string"},
     {"metadata", T_ANY, 0, "anything"}, /* not checked: met on the walk for the routing rules */
     {NULL, 0, 0, NULL},
@@ -174,24 +175,17 @@ static int check_messages(sy_req_t *r, const sy_jval_t *msgs, const sy_jval_t *s
     return 0;
 }
 
-/* The value of field name in vals (check_fields' order), p NULL absent;
- * found: whether the table has it. */
-static sy_jval_t field_value(const field_t *fields, const sy_jval_t *vals, const char *name, int *found)
-{
-    for (size_t i = 0; fields[i].name; i++)
-        if (!strcmp(fields[i].name, name)) {
-            *found = 1;
-            return vals[i];
-        }
-    *found = 0;
-    return (sy_jval_t){NULL, 0, SY_JNULL};
-}
-
 /* Field order in every table: model first, then the required body field,
  * then stream and stream_options where the operation streams. */
 enum { F_MODEL = 0, F_BODY = 1, F_STREAM = 2, F_STREAM_OPTIONS = 3 };
 
-static void forward(sy_req_t *r, const field_t *fields, const char *upstream_path, sy_op_t op, int streams)
+/* chat_fields ends with "user" then "metadata" (before the NULL), which
+ * the routing rules and experiments are handed */
+#define CHAT_USER (sizeof(chat_fields) / sizeof(chat_fields[0]) - 3)
+
+/* user_at: where fields has "user" followed by "metadata", -1 none. */
+static void forward(sy_req_t *r, const field_t *fields, const char *upstream_path, sy_op_t op, int streams,
+                    int user_at)
 {
     sy_jval_t doc, vals[MAX_FIELDS];
     char model[256];
@@ -217,10 +211,11 @@ static void forward(sy_req_t *r, const field_t *fields, const char *upstream_pat
         .covers = sy_api_openai_canon_covers,
         .ingress = &sy_ingress_openai,
     };
-    int has_meta, has_user;
-    c.metadata = field_value(fields, vals, "metadata", &has_meta);
-    c.user = field_value(fields, vals, "user", &has_user);
-    c.scanned = has_meta && has_user;
+    if (user_at >= 0) { /* met on the walk above: not looked for again */
+        c.user = vals[user_at];
+        c.metadata = vals[user_at + 1];
+        c.scanned = 1;
+    }
     /* the body as received, whitespace around the object included */
     struct evbuffer *b = sy_req_body(r);
     c.body = (const char *)evbuffer_pullup(b, -1);
@@ -230,17 +225,17 @@ static void forward(sy_req_t *r, const field_t *fields, const char *upstream_pat
 
 void sy_api_openai_chat(sy_req_t *r)
 {
-    forward(r, chat_fields, "/chat/completions", SY_OP_CHAT, 1);
+    forward(r, chat_fields, "/chat/completions", SY_OP_CHAT, 1, (int)CHAT_USER);
 }
 
 void sy_api_openai_completions(sy_req_t *r)
 {
-    forward(r, completion_fields, "/completions", SY_OP_GENERATE, 1);
+    forward(r, completion_fields, "/completions", SY_OP_GENERATE, 1, -1);
 }
 
 void sy_api_openai_embeddings(sy_req_t *r)
 {
-    forward(r, embedding_fields, "/embeddings", SY_OP_EMBED, 0);
+    forward(r, embedding_fields, "/embeddings", SY_OP_EMBED, 0, -1);
 }
 
 static void model_object(struct evbuffer *b, const char *id, long created)

@@ -445,9 +445,6 @@ static void fl_head(void *ud, int status, const char *content_type)
     }
 }
 
-/* The attempt failed. Before any event reached the buffer the plan may
- * send another (on the next turn of the loop, never inside the failed
- * transfer's callback); otherwise the waiters get e. */
 /* Forget what an attempt's answer set up, for the next one. */
 static void flight_forget(flight_t *fl)
 {
@@ -466,9 +463,14 @@ static void flight_forget(flight_t *fl)
     fl->retry_after = -1;
 }
 
-static void flight_attempt_failed(flight_t *fl, const sy_error_t *e, int retry_after)
+/* The attempt failed (upstream: at the provider, counted against it; else
+ * here, before anything was sent). Before any event reached the buffer the
+ * plan may send another (on the next turn of the loop, never inside the
+ * failed transfer's callback); otherwise the waiters get e. */
+static void flight_attempt_failed(flight_t *fl, const sy_error_t *e, int retry_after, int upstream)
 {
-    sy__pl_count_error(fl->w, fl->provider_name, e);
+    if (upstream)
+        sy__pl_count_error(fl->w, fl->provider_name, e);
     if (sy__att_end(&fl->att, e, retry_after, -1, !fl->appended && !fl->done)) {
         flight_forget(fl);
         return;
@@ -484,7 +486,7 @@ static void flight_parse_failed(flight_t *fl)
     if (e.code == SY_OK || e.code == SY_ETOOLARGE)
         sy_error_set(&e, SY_EUPPROTO, NULL, "answer larger than %u bytes", MAX_ANSWER_BYTES);
     sy__pl_name_provider(fl->provider_name, 1, &e);
-    flight_attempt_failed(fl, &e, -1);
+    flight_attempt_failed(fl, &e, -1, 1);
 }
 
 static int fl_body(void *ud, const char *data, size_t len)
@@ -514,13 +516,13 @@ static void fl_done(void *ud, const sy_error_t *err)
     if (err) {
         sy_error_t e = *err;
         sy__pl_name_provider(fl->provider_name, 1, &e);
-        flight_attempt_failed(fl, &e, -1);
+        flight_attempt_failed(fl, &e, -1, 1);
         return;
     }
     if (!fl->parse_stream) {
         sy_error_t e;
         sy__pl_status_error(fl->provider_name, fl->status, fl->resp, &e);
-        flight_attempt_failed(fl, &e, fl->retry_after);
+        flight_attempt_failed(fl, &e, fl->retry_after, 1);
         return;
     }
     if (sy_eparse_end(&fl->ep) < 0) {
@@ -692,7 +694,7 @@ static void flight_send(void *ud)
     uint64_t hedge = sy__race_prepare(&fl->race, &cbs, &cb_ud);
     fl->up = flight_transfer(fl, &fl->att.plan.route, cbs, cb_ud, &err, &upstream);
     if (!fl->up) {
-        flight_attempt_failed(fl, &err, -1);
+        flight_attempt_failed(fl, &err, -1, upstream);
         return;
     }
     if (hedge)

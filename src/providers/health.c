@@ -84,7 +84,7 @@ struct sy_health {
     uint32_t interval_ms;
 };
 
-static int probed(const sy_provider_conf_t *p)
+int sy_health_probed(const sy_provider_conf_t *p)
 {
     return p->health.enabled && !p->disabled && !p->demo;
 }
@@ -92,7 +92,7 @@ static int probed(const sy_provider_conf_t *p)
 int sy_health_wanted(const sy_config_t *cfg)
 {
     for (size_t i = 0; cfg && i < cfg->n_providers; i++)
-        if (probed(&cfg->providers[i]))
+        if (sy_health_probed(&cfg->providers[i]))
             return 1;
     return 0;
 }
@@ -192,7 +192,7 @@ sy_health_t *sy_health_new(const sy_config_t *cfg, sy_discovery_t *disc)
         atomic_init(&pr->processing, -1);
         atomic_init(&pr->deferred, -1);
         atomic_init(&pr->n_loaded, -1);
-        if (!probed(pr->p))
+        if (!sy_health_probed(pr->p))
             continue;
         const sy_health_conf_t *hc = &pr->p->health;
         pr->on = 1;

@@ -53,8 +53,9 @@ typedef struct sy_health sy_health_t;
 /* A provider's state by its probes. */
 enum { SY_HEALTH_UNKNOWN = 0, SY_HEALTH_UP = 1, SY_HEALTH_DOWN = 2 };
 
-/* Whether cfg has a provider to probe (health enabled, not disabled, not a
- * demo). */
+/* Whether provider p is probed (health enabled, not disabled, not a demo);
+ * whether cfg has such a provider. */
+int sy_health_probed(const sy_provider_conf_t *p);
 int sy_health_wanted(const sy_config_t *cfg);
 
 /*

@@ -88,6 +88,10 @@ sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
         const sy_route_conf_t *rc = &m->route;
         sy_mstate_t *ms = &s->models[i];
         ms->openai_only = openai_only(cfg, m);
+        for (size_t j = 0; j < m->n_deployments; j++) {
+            size_t pi = m->deployments[j].provider_index;
+            ms->probed |= pi < cfg->n_providers && sy_health_probed(&cfg->providers[pi]);
+        }
         atomic_init(&ms->hedge_credit, HEDGE_UNIT);
         if (!m->n_deployments)
             continue;
@@ -162,10 +166,10 @@ static void window_roll(sy_dstate_t *d, uint64_t now)
     uint64_t start = atomic_load(&d->win_start);
     if (now >= start + MINUTE_NS) {
         int one = now < start + 2 * MINUTE_NS;
-        atomic_store(&d->req_prev, one ? atomic_load(&d->req_cur) : 0);
-        atomic_store(&d->tok_prev, one ? atomic_load(&d->tok_cur) : 0);
-        atomic_store(&d->req_cur, 0);
-        atomic_store(&d->tok_cur, 0);
+        /* exchanged: a count added meanwhile (without the mutex) is kept */
+        uint64_t req = atomic_exchange(&d->req_cur, 0), tok = atomic_exchange(&d->tok_cur, 0);
+        atomic_store(&d->req_prev, one ? req : 0);
+        atomic_store(&d->tok_prev, one ? tok : 0);
         atomic_store(&d->win_start, one ? start + MINUTE_NS : now);
     }
     pthread_mutex_unlock(&d->mu);
@@ -407,7 +411,7 @@ static void sort_cands(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, cands_
             out->saturated = 1;
         }
     }
-    if (s->health && (c->nf || c->nu || c->nc))
+    if (s->health && ms->probed && (c->nf || c->nu || c->nc))
         health_filter(s, mi, (int *[3]){c->fresh, c->used, c->cool}, (int *[3]){&c->nf, &c->nu, &c->nc});
 }
 
@@ -420,7 +424,8 @@ static void sort_cands(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, cands_
  * first draw is then rejection sampling, and the chance of each ready
  * deployment stays its share of their weights. With every deployment ready
  * the pick is the full walk's (the same draw of rnd over the same order).
- * Health preferences need the others: no shortcut under active probes.
+ * Health preferences need the others: no shortcut for a model with a
+ * deployment on a probed provider.
  * Returns the entered deployment, or -1 with *total the weights drawn
  * among (0: no draw was made).
  */
@@ -462,7 +467,7 @@ int sy_rstate_pick(sy_rstate_t *s, size_t mi, const sy_pick_in_t *in, sy_pick_ou
     memset(out, 0, sizeof(*out));
     out->dep = -1;
     uint64_t total;
-    if (s->cfg->models[mi].route.strategy == SY_STRATEGY_WEIGHTED && !s->health) {
+    if (s->cfg->models[mi].route.strategy == SY_STRATEGY_WEIGHTED && !(s->health && ms->probed)) {
         if (pick_drawn(s, mi, in, out, &total) >= 0)
             return out->dep;
         if (total) {
@@ -536,8 +541,8 @@ static void ttfb_roll(sy_dstate_t *d, uint64_t now)
         return;
     int one = now < start + 2 * MINUTE_NS;
     for (int i = 0; i < SY_TTFB_BUCKETS; i++) {
-        atomic_store_explicit(&d->ttfb_prev[i], one ? atomic_load(&d->ttfb_cur[i]) : 0, memory_order_relaxed);
-        atomic_store_explicit(&d->ttfb_cur[i], 0, memory_order_relaxed);
+        unsigned c = atomic_exchange_explicit(&d->ttfb_cur[i], 0, memory_order_relaxed);
+        atomic_store_explicit(&d->ttfb_prev[i], one ? c : 0, memory_order_relaxed);
     }
     atomic_store_explicit(&d->ttfb_start, one ? start + MINUTE_NS : now, memory_order_relaxed);
 }

@@ -59,6 +59,7 @@ typedef struct sy_dstate {
 
 typedef struct sy_mstate {
     int openai_only; /* every deployment of it and of its fallbacks is OpenAI-compatible */
+    int probed;      /* a deployment of it is on a provider with health probes (health.h) */
     atomic_ullong rr;
     atomic_ullong retries, fallbacks, unavailable;
     atomic_ullong hedges, hedge_wins;

@@ -134,13 +134,14 @@ test('per-arm stats and feedback', async () => {
   await B.faults({ status: 500, count: 1 });
   /* find a user on the variant arm */
   let user = null;
-  for (let i = 0; !user; i++) {
+  for (let i = 0; !user && i < 200; i++) {
     const r = await (await fetch(`${gw.url}/admin/route/explain`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ headers: { 'x-switchyard-user': `probe-${i}` }, request: { model: 'chat', messages: [{ role: 'user', content: 'x' }] } }),
     })).json();
     if (r.experiment.arm === 'variant') user = `probe-${i}`;
   }
+  assert.ok(user, 'no user on the variant arm among 200 (a 50/50 split)');
   const bad = await send('openai', 'chat', 'fails', { 'x-switchyard-user': user });
   assert.equal(bad.status, 500, bad.text);
   const good = await send('openai', 'chat', 'works', { 'x-switchyard-user': user });

@@ -190,7 +190,9 @@ test('one GET /api/tags serves both the health probe and discovery', async () =>
   const tags = st.by_path['/api/tags'] || 0;
   const ps = st.by_path['/api/ps'] || 0;
   assert.ok(tags >= 3, `probed ${tags} times`);
-  /* one /api/tags per round (discovery sends none of its own), one /api/ps after each */
+  /* one /api/tags per round, one /api/ps after each (that discovery then
+   * sends nothing of its own is the unit test discovery.shared_sends_nothing_of_its_own:
+   * its default interval of 60 s would not show here) */
   assert.ok(Math.abs(tags - ps) <= 1, `/api/tags ${tags} vs /api/ps ${ps}`);
   /* the discovered models are listed */
   const models = await request(`${gw.url}/v1/models`, { headers: { authorization: `Bearer ${CLIENT_KEY}` } });

@@ -551,6 +551,32 @@ Test(discovery, stop_with_a_probe_in_flight, .timeout = 20)
 /* sy_discovery_share hands a provider's listing to whoever feeds it;
  * sy_discovery_feed then publishes or keeps, as discovery's own probe
  * would. No loop runs: nothing is started. */
+static int never(env_t *e)
+{
+    (void)e;
+    return 0;
+}
+
+/* A provider whose listing another prober shares (health probes: one GET
+ * /api/tags for both) sends nothing of its own, however long the loop runs. */
+Test(discovery, shared_sends_nothing_of_its_own, .timeout = 20)
+{
+    env_t e;
+    env_init(&e, 0);
+    cr_assert_eq(sy_discovery_share(e.d, 1), 0);
+    cr_assert_eq(sy_discovery_start(e.d, &e.w), 0);
+    run_until(&e, never, 300); /* ten intervals of 30 ms */
+    int hits = e.fake.hits;
+    const char *body = "{\"models\":[{\"name\":\"llama3.2:latest\"}]}";
+    sy_discovery_feed(e.d, 1, NULL, 200, body, strlen(body));
+    size_t n = n_models(&e);
+    sy_discovery_stop(e.d);
+    free(env_log(&e));
+    cr_assert_eq(hits, 0, "discovery sent %d requests of its own", hits);
+    cr_assert_eq(n, 1, "the shared listing is what it serves");
+    env_free(&e);
+}
+
 Test(discovery, shared_listing_is_fed)
 {
     sy_diags_t dg = {0};

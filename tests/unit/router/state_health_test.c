@@ -37,10 +37,12 @@ static const char *yaml =
     "                   {provider: cloud, model: gpt} ]\n"
     "  - name: slots\n"
     "    strategy: round_robin\n"
-    "    deployments: [ {provider: l1, model: q}, {provider: l2, model: q}, {provider: cloud, model: gpt} ]\n";
+    "    deployments: [ {provider: l1, model: q}, {provider: l2, model: q}, {provider: cloud, model: gpt} ]\n"
+    "  - name: cloudy\n"
+    "    deployments: [ {provider: cloud, model: a}, {provider: cloud, model: b} ]\n";
 
 enum { O1 = 0, O2, L1, L2, CLOUD };
-enum { PAIR = 0, MIXED, SLOTS };
+enum { PAIR = 0, MIXED, SLOTS, CLOUDY };
 
 static sy_config_t *cfg;
 static sy_rstate_t *rs;
@@ -172,4 +174,14 @@ Test(state_health, idle_slot_preferred, .init = setup, .fini = teardown)
     aux(L1, "[{\"state\":1}]");
     aux(L2, "[{\"state\":1}]");
     cr_assert_eq(picks(SLOTS, 30, NULL), 0x7, "none idle: nothing preferred, nothing dropped");
+}
+
+/* Only models with a deployment on a probed provider pay for the health
+ * layer (and lose the weighted pick's one-look shortcut). */
+Test(state_health, only_probed_models_are_filtered, .init = setup, .fini = teardown)
+{
+    cr_assert(rs->models[PAIR].probed);
+    cr_assert(rs->models[MIXED].probed);
+    cr_assert(rs->models[SLOTS].probed);
+    cr_assert_not(rs->models[CLOUDY].probed, "no deployment of it is probed");
 }
