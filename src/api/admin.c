@@ -35,7 +35,7 @@
 #define MAX_HEADERS 64
 
 typedef struct hdr {
-    char *name, *value;
+    const char *name, *value;
 } hdr_t;
 
 typedef struct hdrs {
@@ -52,17 +52,6 @@ static const char *hdr_lookup(void *ud, const char *name)
     return NULL;
 }
 
-/* A JSON string value decoded into a (NULL when it is not one). */
-static char *arena_string(sy_arena_t *a, const sy_jval_t *v)
-{
-    if (v->type != SY_JSTRING)
-        return NULL;
-    char *s = sy_arena_alloc(a, v->len + 1);
-    if (!s || sy_json_string(v, s, v->len + 1) < 0)
-        return NULL;
-    return s;
-}
-
 static sy_err_t read_headers(const sy_jval_t *obj, sy_arena_t *a, hdrs_t *hs, sy_error_t *err)
 {
     size_t pos = 0;
@@ -74,11 +63,11 @@ static sy_err_t read_headers(const sy_jval_t *obj, sy_arena_t *a, hdrs_t *hs, sy
         if (hs->n == MAX_HEADERS)
             return sy_error_fail(err, SY_EBADREQ, "headers", "at most %d headers", MAX_HEADERS);
         sy_jval_t ks = {k.p - 1, k.len + 2, SY_JSTRING}; /* the key with its quotes */
-        char *name = arena_string(a, &ks), *value = arena_string(a, &v);
-        if (!name || !value)
+        sy_str_t name, value; /* decoded, NUL-terminated */
+        if (sy_canon_str(a, &ks, &name) < 0 || sy_canon_str(a, &v, &value) < 0)
             return sy_error_fail(err, SY_EBADFIELD, "headers", "'headers' must be an object of strings");
-        hs->h[hs->n].name = name;
-        hs->h[hs->n].value = value;
+        hs->h[hs->n].name = name.p;
+        hs->h[hs->n].value = value.p;
         hs->n++;
     }
     return SY_OK;
@@ -97,7 +86,7 @@ static sy_op_t request_op(const sy_jval_t *req)
     return SY_OP_CHAT;
 }
 
-static void dep_json(struct evbuffer *b, const sy_config_t *cfg, const sy_model_conf_t *m, size_t i,
+static void dep_json(struct evbuffer *b, const sy_model_conf_t *m, size_t i,
                      const sy_peek_dep_t *d)
 {
     const sy_deployment_conf_t *dc = &m->deployments[i];
@@ -111,7 +100,6 @@ static void dep_json(struct evbuffer *b, const sy_config_t *cfg, const sy_model_
                         (unsigned long long)d->cooling_ms, d->eligible ? "true" : "false");
     sy_jw_cstr(b, d->why);
     SY_JW_LIT(b, "}");
-    (void)cfg;
 }
 
 static void chosen_json(struct evbuffer *b, const sy_model_conf_t *m, int d)
@@ -144,7 +132,7 @@ static int model_json(struct evbuffer *b, sy_rstate_t *rs, const sy_config_t *cf
     for (size_t i = 0; i < m->n_deployments && i < SY_ROUTER_MAX_CAND; i++) {
         if (i)
             SY_JW_LIT(b, ",");
-        dep_json(b, cfg, m, i, &deps[i]);
+        dep_json(b, m, i, &deps[i]);
     }
     SY_JW_LIT(b, "]}");
     return d;

@@ -1280,8 +1280,6 @@ static void parse_list(loader_t *ld, struct fy_node *seq, pos_t kpos, const char
     free(name_pos);
 }
 
-static bool get_double(loader_t *ld, struct fy_node *n, pos_t key, const char *path, double min, double max,
-                       double *out);
 typedef void (*member_fn)(loader_t *ld, int k, struct fy_node *v, pos_t kp, const char *path, void *ud);
 static void parse_members(loader_t *ld, struct fy_node *map, pos_t mpos, const char *where,
                           const char *const *keys, size_t nkeys, member_fn fn, void *ud);
@@ -1996,6 +1994,27 @@ static void parse_rules(loader_t *ld, struct fy_node *v, pos_t kp, const char *p
     slot_rule_kvs(ld->cfg);
 }
 
+/* The model named name, or -1 after reporting it unknown at p (with a
+ * did-you-mean among the config's models). */
+static int model_ref_index(loader_t *ld, pos_t p, const char *path, const char *name)
+{
+    const sy_config_t *cfg = ld->cfg;
+    const sy_model_conf_t *to = sy_config_find_model(cfg, name);
+    if (to)
+        return (int)(to - cfg->models);
+    const char *cands[64];
+    size_t nc = 0;
+    for (size_t j = 0; j < cfg->n_models && nc < 64; j++)
+        if (cfg->models[j].name)
+            cands[nc++] = cfg->models[j].name;
+    const char *hint = suggest(name, strlen(name), cands, nc);
+    char shown[80];
+    show(shown, sizeof(shown), name, strlen(name));
+    report(ld, p, "%s: unknown model \"%s\"%s%s%s", path, shown, hint ? "; did you mean \"" : "", hint ? hint : "",
+           hint ? "\"?" : "");
+    return -1;
+}
+
 /* Point each rule's route at its model: a configured model, or
  * "provider/model" with a configured provider. */
 static void resolve_rules(loader_t *ld)
@@ -2029,16 +2048,9 @@ static void resolve_rules(loader_t *ld)
                    hint ? "\"?" : "");
             continue;
         }
-        {
-            const char *cands[64];
-            size_t nc = 0;
-            for (size_t j = 0; j < cfg->n_models && nc < 64; j++)
-                if (cfg->models[j].name)
-                    cands[nc++] = cfg->models[j].name;
-            const char *hint = suggest(rc->route, strlen(rc->route), cands, nc);
-            report(ld, ld->rule_route_pos[i], "router.rules[%zu].action.route: unknown model \"%s\"%s%s%s", i, shown,
-                   hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
-        }
+        char path[64];
+        snprintf(path, sizeof(path), "router.rules[%zu].action.route", i);
+        model_ref_index(ld, ld->rule_route_pos[i], path, rc->route); /* reports it */
     next:;
     }
 }
@@ -2161,20 +2173,13 @@ static void resolve_fallbacks(loader_t *ld)
         model_ref_t *f = &ld->refs[i];
         sy_model_conf_t *m = &cfg->models[f->model];
         const char *list = f->context ? "context_fallbacks" : "fallbacks";
-        const sy_model_conf_t *to = sy_config_find_model(cfg, f->name);
-        char shown[80];
-        show(shown, sizeof(shown), f->name, strlen(f->name));
-        if (!to) {
-            const char *cands[64];
-            size_t nc = 0;
-            for (size_t j = 0; j < cfg->n_models && nc < 64; j++)
-                if (cfg->models[j].name)
-                    cands[nc++] = cfg->models[j].name;
-            const char *hint = suggest(f->name, strlen(f->name), cands, nc);
-            report(ld, f->pos, "models[%zu].%s[%zu]: unknown model \"%s\"%s%s%s", f->model, list, f->index, shown,
-                   hint ? "; did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
+        char path[96], shown[80];
+        snprintf(path, sizeof(path), "models[%zu].%s[%zu]", f->model, list, f->index);
+        int ti = model_ref_index(ld, f->pos, path, f->name);
+        if (ti < 0)
             continue;
-        }
+        const sy_model_conf_t *to = &cfg->models[ti];
+        show(shown, sizeof(shown), f->name, strlen(f->name));
         if (to == m) {
             report(ld, f->pos, "models[%zu].%s[%zu]: a model cannot fall back to itself", f->model, list,
                    f->index);
@@ -2220,27 +2225,6 @@ typedef struct cx_defer {
     struct fy_node *node;
     pos_t pos;
 } cx_defer_t;
-
-/* The model named name, or -1 after reporting it unknown at p (with a
- * did-you-mean among the config's models). */
-static int model_ref_index(loader_t *ld, pos_t p, const char *path, const char *name)
-{
-    const sy_config_t *cfg = ld->cfg;
-    const sy_model_conf_t *to = sy_config_find_model(cfg, name);
-    if (to)
-        return (int)(to - cfg->models);
-    const char *cands[64];
-    size_t nc = 0;
-    for (size_t j = 0; j < cfg->n_models && nc < 64; j++)
-        if (cfg->models[j].name)
-            cands[nc++] = cfg->models[j].name;
-    const char *hint = suggest(name, strlen(name), cands, nc);
-    char shown[80];
-    show(shown, sizeof(shown), name, strlen(name));
-    report(ld, p, "%s: unknown model \"%s\"%s%s%s", path, shown, hint ? "; did you mean \"" : "", hint ? hint : "",
-           hint ? "\"?" : "");
-    return -1;
-}
 
 /* A name that is also a label in /metrics: letters, digits, - _ . : */
 static bool get_label(loader_t *ld, struct fy_node *v, pos_t kp, const char *path, char **out)

@@ -557,12 +557,10 @@ static void finished(prober_t *pr, const char *why)
     const char *body = pr->body ? pr->body : "";
     size_t len = pr->body ? pr->len : 0;
     if (phase == PH_MAIN) {
-        int st = sy__health_main_result(h, pr->index, why, pr->status, body, len, now,
-                                        now > pr->started ? now - pr->started : 0);
+        sy__health_main_result(h, pr->index, why, pr->status, body, len, now,
+                               now > pr->started ? now - pr->started : 0);
         body_reset(pr);
-        int ok = !why && pr->status >= 200 && pr->status < 300;
-        (void)st;
-        if (ok && pr->aux) {
+        if (!why && pr->status >= 200 && pr->status < 300 && pr->aux) {
             /* from the timer, not from inside this request's callback */
             pr->next = PH_AUX;
             schedule(pr, 0);

@@ -116,9 +116,7 @@ sy_err_t sy_plan_init(sy_plan_t *p, sy_rstate_t *rs, const sy_config_t *cfg, con
     const sy_model_conf_t *m = sy_config_find_model(cfg, name ? name : "");
     if (m) {
         size_t i = 0;
-        while (i < m->n_deployments && !(m->deployments[i].weight &&
-                                         m->deployments[i].provider_index < cfg->n_providers &&
-                                         !cfg->providers[m->deployments[i].provider_index].disabled))
+        while (i < m->n_deployments && !sy_router_usable(cfg, &m->deployments[i]))
             i++;
         if (i == m->n_deployments) {
             /* every deployment disabled or weighed 0: the resolver says which */

@@ -32,7 +32,7 @@ static const sy_provider_conf_t *dep_provider(const sy_config_t *cfg, const sy_d
     return d->provider_index < cfg->n_providers ? &cfg->providers[d->provider_index] : NULL;
 }
 
-static int usable(const sy_config_t *cfg, const sy_deployment_conf_t *d)
+int sy_router_usable(const sy_config_t *cfg, const sy_deployment_conf_t *d)
 {
     const sy_provider_conf_t *p = dep_provider(cfg, d);
     return p && !p->disabled && d->weight > 0;
@@ -44,13 +44,13 @@ static int pick_enabled(const sy_config_t *cfg, const sy_model_conf_t *m, uint64
 {
     uint64_t total = 0;
     for (size_t i = 0; i < m->n_deployments; i++)
-        if (usable(cfg, &m->deployments[i]))
+        if (sy_router_usable(cfg, &m->deployments[i]))
             total += m->deployments[i].weight;
     if (total == 0)
         return -1;
     uint64_t x = rnd % total;
     for (size_t i = 0; i < m->n_deployments; i++) {
-        if (!usable(cfg, &m->deployments[i]))
+        if (!sy_router_usable(cfg, &m->deployments[i]))
             continue;
         if (x < m->deployments[i].weight)
             return (int)i;
@@ -226,14 +226,14 @@ size_t sy_router_list(const sy_config_t *cfg, const sy_disc_snap_t *disc, sy_rou
         const sy_model_conf_t *m = &cfg->models[i];
         const sy_provider_conf_t *p = NULL;
         for (size_t j = 0; j < m->n_deployments && !p; j++)
-            if (usable(cfg, &m->deployments[j]))
+            if (sy_router_usable(cfg, &m->deployments[j]))
                 p = dep_provider(cfg, &m->deployments[j]);
         /* a complexity model has tiers, not deployments: listed when one of
          * its tiers' models could serve it, with that model's provider */
         for (size_t t = 0; t < m->n_tiers && !p; t++) {
             const sy_model_conf_t *tm = &cfg->models[m->tiers[t].model_index];
             for (size_t j = 0; j < tm->n_deployments && !p; j++)
-                if (usable(cfg, &tm->deployments[j]))
+                if (sy_router_usable(cfg, &tm->deployments[j]))
                     p = dep_provider(cfg, &tm->deployments[j]);
         }
         if (!p)

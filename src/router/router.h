@@ -32,6 +32,10 @@ typedef struct sy_route {
     char direct_model[256];             /* storage for a direct or discovered model name */
 } sy_route_t;
 
+/* Whether deployment d may ever be chosen: its provider is configured and
+ * enabled, its weight above 0. */
+int sy_router_usable(const sy_config_t *cfg, const sy_deployment_conf_t *d);
+
 /*
  * Resolve name into *out using rnd (uniform random bits) for the weighted
  * pick; disc (may be NULL) is the discovery snapshot to look bare names up

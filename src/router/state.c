@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "telemetry/metrics.h"
 #include "providers/health.h"
+#include "router/router.h"
 
 #define MINUTE_NS 60000000000ull
 #define DEFAULT_ANSWER_TOKENS 512 /* the cost strategy's guess when max_tokens is unsaid */
@@ -67,12 +68,6 @@ static int openai_only(const sy_config_t *cfg, const sy_model_conf_t *m)
     return ok;
 }
 
-/* Whether dc may ever be chosen: its provider is enabled, its weight not 0. */
-static int dep_enabled(const sy_config_t *cfg, const sy_deployment_conf_t *dc)
-{
-    return dc->provider_index < cfg->n_providers && !cfg->providers[dc->provider_index].disabled && dc->weight > 0;
-}
-
 sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
 {
     sy_rstate_t *s = calloc(1, sizeof(*s));
@@ -100,7 +95,7 @@ sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
             goto fail;
         uint64_t sum = 0;
         for (size_t j = 0; j < m->n_deployments && j < SY_ROUTER_MAX_CAND; j++) {
-            if (dep_enabled(cfg, &m->deployments[j]))
+            if (sy_router_usable(cfg, &m->deployments[j]))
                 sum += m->deployments[j].weight;
             ms->cum[j] = sum;
         }
@@ -110,7 +105,7 @@ sy_rstate_t *sy_rstate_new(const sy_config_t *cfg)
         memset(ms->deps, 0, m->n_deployments * sizeof(*ms->deps));
         for (size_t j = 0; j < m->n_deployments; j++) {
             sy_dstate_t *d = &ms->deps[j];
-            d->enabled = dep_enabled(cfg, &m->deployments[j]);
+            d->enabled = sy_router_usable(cfg, &m->deployments[j]);
             d->ttfb_cur = ms->ttfb + j * 2 * SY_TTFB_BUCKETS;
             d->ttfb_prev = d->ttfb_cur + SY_TTFB_BUCKETS;
             if (sy_breaker_init(&d->cb, rc->cb_failures, (uint64_t)rc->cb_window_s * 1000000000ull,

@@ -68,7 +68,7 @@ struct sy_upreq {
     int status;
     int retry_after;
     char content_type[128];
-    unsigned head_done : 1, paused : 1, cancelled : 1, in_cb : 1, finished : 1;
+    unsigned head_done : 1, paused : 1, cancelled : 1, finished : 1;
     sy_upreq_t *next_reap;
     sy_upreq_t *prev, *next; /* the worker's list of live requests */
 };
@@ -85,7 +85,7 @@ struct sy_upstream {
     CURL *pool[EASY_POOL_MAX];
     unsigned npool;
     unsigned active;
-    unsigned cb_depth; /* inside a request's callback: another request's cancel waits too */
+    unsigned cb_depth; /* inside a request's callback (any request of this loop): a cancel waits for the next turn */
 };
 
 typedef struct sock_ctx {
@@ -323,11 +323,9 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *arg)
                 arm_deadline(rq, rq->first_byte_ns); /* from first-byte to idle timing */
             }
             if (!rq->cancelled && rq->cbs.on_head) {
-                rq->in_cb = 1;
-        rq->up->cb_depth++;
+                rq->up->cb_depth++;
                 rq->cbs.on_head(rq->ud, rq->status, rq->content_type);
-                rq->in_cb = 0;
-        rq->up->cb_depth--;
+                rq->up->cb_depth--;
             }
         }
         return len;
@@ -369,11 +367,9 @@ static size_t write_cb(char *data, size_t size, size_t n, void *arg)
     }
     if (!rq->cbs.on_body || len == 0)
         return len;
-    rq->in_cb = 1;
-        rq->up->cb_depth++;
+    rq->up->cb_depth++;
     int r = rq->cbs.on_body(rq->ud, data, len);
-    rq->in_cb = 0;
-        rq->up->cb_depth--;
+    rq->up->cb_depth--;
     if (rq->cancelled)
         return 0;
     if (r == SY_UPSTREAM_PAUSE) {
@@ -397,10 +393,8 @@ static void h1_head(void *ud, int status, const char *content_type, int retry_af
         arm_deadline(rq, rq->first_byte_ns); /* from first-byte to idle timing */
     }
     if (!rq->cancelled && rq->cbs.on_head) {
-        rq->in_cb = 1;
         rq->up->cb_depth++;
         rq->cbs.on_head(rq->ud, status, rq->content_type);
-        rq->in_cb = 0;
         rq->up->cb_depth--;
     }
 }
@@ -413,11 +407,9 @@ static int h1_body(void *ud, const char *data, size_t len)
     rq->last_data_ns = sy_now_ns();
     if (!rq->cbs.on_body)
         return 0;
-    rq->in_cb = 1;
-        rq->up->cb_depth++;
+    rq->up->cb_depth++;
     int r = rq->cbs.on_body(rq->ud, data, len);
-    rq->in_cb = 0;
-        rq->up->cb_depth--;
+    rq->up->cb_depth--;
     if (rq->cancelled)
         return 1;
     if (r == SY_UPSTREAM_PAUSE) {
@@ -679,7 +671,7 @@ void sy_upreq_cancel(sy_upreq_t *rq)
         return;
     rq->cancelled = 1;
     evtimer_del(&rq->deadline);
-    if (rq->in_cb || rq->up->cb_depth) {
+    if (rq->up->cb_depth) {
         /* inside one of curl's callbacks (this request's or another's, as
          * a hedge's loser is cancelled from the winner's): remove on the
          * next loop turn */
